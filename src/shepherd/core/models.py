@@ -1,0 +1,111 @@
+"""Domain records as the stores hand them out: frozen dataclasses, instants in epoch ms."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+
+from shepherd.core.ids import AgentName, ExecutionId, ScheduleId
+from shepherd.core.status import Cause, ExecutionStatus
+
+
+class OverlapPolicy(StrEnum):
+    SKIP = "skip"  # a run still in flight: record the new one as skipped
+    QUEUE = "queue"  # a run still in flight: queue the new one behind it
+
+
+class Trigger(StrEnum):
+    SCHEDULE = "schedule"
+    MANUAL = "manual"
+    API = "api"
+    RETRY = "retry"
+
+
+@dataclass(frozen=True, slots=True)
+class Agent:
+    name: AgentName
+    url: str | None
+    command: tuple[str, ...] | None
+    max_parallel_tasks: int
+    execution_timeout_s: int
+    max_backlog_depth: int
+    enabled: bool
+    created_at_ms: int
+    deleted_at_ms: int | None = None
+    tags: tuple[str, ...] = ()
+    success_exit_codes: tuple[int, ...] = (0,)
+    completion_webhook_url: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Schedule:
+    id: ScheduleId
+    agent: AgentName
+    cron: str
+    timezone: str
+    input: str
+    timeout_s: int | None
+    overlap: OverlapPolicy
+    enabled: bool
+    next_run_at_ms: int | None
+    last_run_at_ms: int | None
+    created_at_ms: int
+    name: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Execution:
+    id: ExecutionId
+    agent: AgentName
+    schedule_id: ScheduleId | None
+    trigger: Trigger
+    input: str
+    status: ExecutionStatus
+    attempt: int
+    max_attempts: int
+    retry_of: ExecutionId | None
+    timeout_s: int
+    queued_at_ms: int | None
+    dispatched_at_ms: int | None = None
+    started_at_ms: int | None = None
+    finished_at_ms: int | None = None
+    completed_at_ms: int | None = None
+    exit_code: int | None = None
+    error_class: str | None = None
+    error: str | None = None
+    output_tail: str | None = None
+    runtime_boot_id: str | None = None
+    pid: int | None = None
+    created_by: str | None = None
+    created_at_ms: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class ExecutionEvent:
+    execution_id: ExecutionId
+    seq: int
+    from_status: ExecutionStatus | None
+    to_status: ExecutionStatus
+    cause: Cause | None
+    actor: str
+    reason: str | None
+    at_ms: int
+
+
+@dataclass(frozen=True, slots=True)
+class TransitionFields:
+    """Columns a transition may set alongside ``status``; ``None`` leaves a column as it is."""
+
+    dispatched_at_ms: int | None = None
+    started_at_ms: int | None = None
+    finished_at_ms: int | None = None
+    completed_at_ms: int | None = None
+    exit_code: int | None = None
+    error_class: str | None = None
+    error: str | None = None
+    output_tail: str | None = None
+    runtime_boot_id: str | None = None
+    pid: int | None = None
+    attempt: int | None = None
+    # A retry or refused dispatch goes back to the backlog: forget where it ran.
+    reset_dispatch: bool = False

@@ -1,0 +1,1 @@
+"""Redis: capacity slots, leases, cursors and coordination. Every key comes from ``keys``."""

@@ -1,0 +1,83 @@
+"""Every Redis key Shepherd uses, built in one place. No key literal lives anywhere else.
+
+All keys start with the configured prefix (default ``shepherd:``).
+
+| key                        | type   | TTL                 | written by                  | read by                          |
+|----------------------------|--------|---------------------|-----------------------------|----------------------------------|
+| ``instance``               | string | none                | startup (mirror of SQL meta) | startup, canary G-06            |
+| ``slots:{agent}``          | ZSET   | none                | slot acquire / release      | dispatcher, maintenance, canary  |
+|                            |        |                     | scripts; member = execution id, score = acquired_at_ms        |
+| ``slot:{agent}:{eid}``     | HASH   | timeout_s + 300     | slot acquire / release      | maintenance, canary S-03/S-04    |
+|                            |        |                     | fields acquired_at_ms, timeout_s, holder                       |
+| ``drain:tick_at``          | string | none                | maintenance, end of a sweep | canary B-02, /metrics            |
+| ``circuit:{agent}``        | HASH   | none                | breaker scripts             | agent client, canary L-05        |
+| ``lease:{name}``           | string | PX lease TTL        | lease scripts (owner token) | lease holders, reaper            |
+|                            |        |                     | names: ``controller:{c}``, ``monitor:{agent}``, ``finalize:{eid}`` |
+| ``agent:{agent}:cursor``   | HASH   | none                | monitor                     | monitor, watchdog                |
+|                            |        |                     | fields seq, boot_id                                             |
+| ``controller:{c}:tick_at`` | string | none                | controller loop             | /metrics, canary G-02            |
+| ``canary:{part}``          | any    | per part            | canary                      | canary                           |
+
+Agent names never contain ``:`` (see ``core.ids.validate_agent_name``), so ``slot:{agent}:{eid}``
+cannot collide across agents.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+DEFAULT_PREFIX = "shepherd:"
+
+
+@dataclass(frozen=True, slots=True)
+class Keys:
+    prefix: str = DEFAULT_PREFIX
+
+    def instance(self) -> str:
+        return f"{self.prefix}instance"
+
+    def slots(self, agent: str) -> str:
+        return f"{self.prefix}slots:{agent}"
+
+    def slot(self, agent: str, execution_id: str) -> str:
+        return f"{self.prefix}slot:{agent}:{execution_id}"
+
+    def slot_pattern(self, agent: str) -> str:
+        """SCAN pattern matching every slot hash of ``agent``."""
+        return f"{self.prefix}slot:{agent}:*"
+
+    def drain_tick_at(self) -> str:
+        return f"{self.prefix}drain:tick_at"
+
+    def circuit(self, agent: str) -> str:
+        return f"{self.prefix}circuit:{agent}"
+
+    def lease(self, name: str) -> str:
+        return f"{self.prefix}lease:{name}"
+
+    def controller_lease(self, controller: str) -> str:
+        return self.lease(f"controller:{controller}")
+
+    def monitor_lease(self, agent: str) -> str:
+        return self.lease(f"monitor:{agent}")
+
+    def finalize_lease(self, execution_id: str) -> str:
+        return self.lease(f"finalize:{execution_id}")
+
+    def agent_cursor(self, agent: str) -> str:
+        return f"{self.prefix}agent:{agent}:cursor"
+
+    def controller_tick_at(self, controller: str) -> str:
+        return f"{self.prefix}controller:{controller}:tick_at"
+
+    def canary(self, part: str) -> str:
+        return f"{self.prefix}canary:{part}"
+
+    def all_pattern(self) -> str:
+        """SCAN pattern for every key under the prefix (tests assert the exact keyspace)."""
+        return f"{self.prefix}*"
+
+    def agent_keys(self, agent: str) -> tuple[str, ...]:
+        """Fixed-name keys that belong to one agent; deleting the agent deletes these."""
+        return (self.slots(agent), self.circuit(agent), self.agent_cursor(agent),
+                self.monitor_lease(agent))
