@@ -1,0 +1,111 @@
+"""The agent runtime wire protocol (DESIGN.md section 5): the bodies both sides exchange.
+
+The runtime serves these models and the client parses them; neither side defines its own copy.
+Instants are UTC epoch milliseconds. Unknown fields are ignored on read so that a newer runtime can
+add fields without breaking an older control plane.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+from pydantic import BaseModel, ConfigDict, Field
+
+PROTOCOL_VERSION = 1
+# Long-polls are capped so a proxy or a client timeout never cuts one mid-wait.
+MAX_WAIT_S = 60.0
+
+
+class _Body(BaseModel):
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+
+class RunState(StrEnum):
+    PENDING = "pending"  # accepted, child not spawned yet
+    RUNNING = "running"
+    FINISHED = "finished"  # child exited (or never started); result retained until acked
+
+
+class EventKind(StrEnum):
+    STARTED = "started"
+    EXITED = "exited"
+
+
+class StartRequest(_Body):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    execution_id: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.-]+$")
+    input: str = Field(default="", max_length=10 * 1024 * 1024)
+    timeout_s: int = Field(ge=1, le=7 * 24 * 3600)
+    attempt: int = Field(default=1, ge=1)
+
+
+class StartResponse(_Body):
+    execution_id: str
+    pid: int | None
+    started_at_ms: int
+    boot_id: str
+
+
+class ExecutionState(_Body):
+    execution_id: str
+    state: RunState
+    attempt: int = 1
+    timeout_s: int
+    pid: int | None = None
+    started_at_ms: int | None = None
+    finished_at_ms: int | None = None
+    exit_code: int | None = None
+    # Set when the run failed for a reason other than its exit code: child_exited_early,
+    # timed_out, spawn_failed, terminated.
+    error_class: str | None = None
+    error: str | None = None
+    output_tail: str | None = None  # only on GET /v1/executions/{id}
+    boot_id: str
+
+
+class Registry(_Body):
+    boot_id: str
+    executions: list[ExecutionState]
+
+
+class TerminateResult(StrEnum):
+    TERMINATED = "terminated"
+    ALREADY_FINISHED = "already_finished"
+
+
+class TerminateResponse(_Body):
+    execution_id: str
+    result: TerminateResult
+
+
+class RuntimeEvent(_Body):
+    seq: int
+    kind: EventKind
+    execution_id: str
+    at_ms: int
+    exit_code: int | None = None
+    error_class: str | None = None
+
+
+class EventsPage(_Body):
+    boot_id: str
+    events: list[RuntimeEvent]
+    # The highest seq issued so far; a client resumes with ``after=last_seq``.
+    last_seq: int
+
+
+class Health(_Body):
+    status: str
+    name: str
+    version: str
+    protocol: int = PROTOCOL_VERSION
+    boot_id: str
+    running: int
+    zombies: int
+    uptime_s: float
+
+
+class ErrorBody(_Body):
+    code: str
+    message: str
