@@ -11,5 +11,5 @@ def compute_backoff(attempt: int, base_s: float, max_s: float, jitter: float, dr
     """
     if attempt < 0:
         raise ValueError("attempt must be >= 0")
-    delay = min(max_s, base_s * (2**attempt))
+    delay: float = min(max_s, base_s * 2.0**attempt)
     return delay * (1 - jitter) + delay * jitter * draw

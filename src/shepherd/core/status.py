@@ -81,4 +81,6 @@ def is_allowed(frm: ExecutionStatus, to: ExecutionStatus, cause: Cause) -> bool:
 
 def allowed_from(to: ExecutionStatus, cause: Cause) -> frozenset[ExecutionStatus]:
     """The statuses a CAS to ``to`` for ``cause`` may match (its ``WHERE status IN (...)``)."""
-    return frozenset(frm for (frm, dst), causes in TRANSITIONS.items() if dst == to and cause in causes)
+    return frozenset(
+        frm for (frm, dst), causes in TRANSITIONS.items() if dst == to and cause in causes
+    )
