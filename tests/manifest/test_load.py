@@ -1,0 +1,99 @@
+"""Manifest validation: every error names the file, the path inside it and what is accepted."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from shepherd.core.models import OverlapPolicy
+from shepherd.errors import ManifestError
+from shepherd.manifest.load import load_manifest, parse_manifest
+
+GOOD = """
+agents:
+  - name: echo
+    command: sh -c 'cat; echo done'
+    max_parallel: 2
+    tags: [demo]
+  - name: remote
+    url: http://127.0.0.1:9000
+    token: s3cret
+schedules:
+  - agent: echo
+    cron: "*/5 * * * *"
+    input: hello
+    overlap: queue
+"""
+
+
+def test_a_good_manifest_parses_with_defaults() -> None:
+    manifest = parse_manifest(GOOD, "fleet.yaml")
+    echo, remote = manifest.agents
+    assert echo.command == ("sh", "-c", "cat; echo done")
+    assert echo.timeout_s == 900 and echo.max_backlog_depth == 50
+    assert remote.command is None and remote.max_parallel == 3
+    assert manifest.schedules[0].overlap is OverlapPolicy.QUEUE
+    assert manifest.schedules[0].timezone == "UTC"
+
+
+def test_a_command_list_is_taken_as_argv_without_a_shell() -> None:
+    manifest = parse_manifest("agents:\n - name: a\n   command: [echo, 'a b', '$HOME']\n")
+    assert manifest.agents[0].command == ("echo", "a b", "$HOME")
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        (
+            "agents:\n - name: a\n   command: x\n - name: b\n   command: y\n   max_parallel: 0\n",
+            "fleet.yaml: agents[1].max_parallel: Input should be greater than or equal to 1",
+        ),
+        ("agents:\n - name: a\n   command: x\n   colour: red\n", "agents[0].colour: unknown key"),
+        ("agents:\n - name: a\n", "agents[0]: give exactly one of 'command'"),
+        ("agents:\n - name: Bad Name\n   command: x\n", "agents[0].name: String should match"),
+        ("agents:\n - name: a\n   command: ''\n", "agents[0].command: command must not be empty"),
+        ("agents:\n - name: a\n   command: \"it's\"\n", "agents[0].command: command cannot"),
+        (
+            "agents:\n - name: a\n   command: x\nschedules:\n - agent: a\n   cron: nope\n",
+            "schedules[0].cron: 'nope' is not a valid cron expression",
+        ),
+        (
+            "agents:\n - name: a\n   command: x\nschedules:\n"
+            " - agent: a\n   cron: '* * * * *'\n   timezone: Mars/Base\n",
+            "schedules[0].timezone: 'Mars/Base' is not an IANA time zone",
+        ),
+        (
+            "agents:\n - name: a\n   command: x\nschedules:\n - agent: b\n   cron: '* * * * *'\n",
+            "schedules[0].agent: no agent named 'b' in this file",
+        ),
+        (
+            "agents:\n - name: a\n   command: x\n - name: a\n   command: y\n",
+            "agents[1].name: 'a' is already used by another agent",
+        ),
+        (
+            "agents:\n - name: a\n   command: x\nschedules:\n"
+            " - {agent: a, cron: '* * * * *', overlap: maybe}\n",
+            "schedules[0].overlap: Input should be 'skip' or 'queue'",
+        ),
+        ("agents: [", "fleet.yaml: not valid YAML"),
+        ("- a\n- b\n", "the top level must be a mapping"),
+        ("agents:\n - name: a\n   command: x\nextra: 1\n", "extra: unknown key"),
+    ],
+)
+def test_invalid_manifests_say_where_and_what(text: str, expected: str) -> None:
+    with pytest.raises(ManifestError) as info:
+        parse_manifest(text, "fleet.yaml")
+    assert expected in info.value.message
+    assert info.value.message.startswith("fleet.yaml: ")
+
+
+def test_a_missing_file_is_a_manifest_error(tmp_path: Path) -> None:
+    with pytest.raises(ManifestError, match="cannot read the manifest"):
+        load_manifest(tmp_path / "nope.yaml")
+
+
+def test_an_empty_file_is_an_empty_fleet(tmp_path: Path) -> None:
+    path = tmp_path / "fleet.yaml"
+    path.write_text("")
+    assert load_manifest(path).agents == ()
