@@ -43,6 +43,7 @@ class Cause(StrEnum):
 
     DISPATCH = "dispatch"  # the dispatcher handed the row to a runtime
     DISPATCH_REFUSED = "dispatch_refused"  # the runtime never accepted it: back to the backlog
+    DISPATCH_REJECTED = "dispatch_rejected"  # the runtime answered the start with a 4xx
     RETRY = "retry"  # a failed attempt is queued again with attempt + 1
     CHILD_EXITED = "child_exited"  # the monitor saw the child exit
     FINALIZED = "finalized"  # the finalizer stored the result
@@ -58,6 +59,7 @@ class Cause(StrEnum):
 
 S = ExecutionStatus
 _WATCHDOG = frozenset({Cause.TIMED_OUT, Cause.ORPHANED, Cause.AGENT_LOST, Cause.BACKSTOP})
+_RUN_FAILED = _WATCHDOG | {Cause.DISPATCH_REJECTED}
 
 # (from, to) -> the causes that may drive it. Anything absent is forbidden.
 TRANSITIONS: dict[tuple[ExecutionStatus, ExecutionStatus], frozenset[Cause]] = {
@@ -66,7 +68,7 @@ TRANSITIONS: dict[tuple[ExecutionStatus, ExecutionStatus], frozenset[Cause]] = {
     (S.QUEUED, S.SKIPPED): frozenset({Cause.SUPERSEDED}),
     (S.QUEUED, S.FAILED): frozenset({Cause.EXPIRED, Cause.BACKSTOP}),
     (S.RUNNING, S.FINALIZING): frozenset({Cause.CHILD_EXITED}),
-    (S.RUNNING, S.FAILED): _WATCHDOG,
+    (S.RUNNING, S.FAILED): _RUN_FAILED,
     (S.RUNNING, S.CANCELLED): frozenset({Cause.CANCEL}),
     (S.RUNNING, S.QUEUED): frozenset({Cause.RETRY, Cause.DISPATCH_REFUSED}),
     (S.FINALIZING, S.SUCCESS): frozenset({Cause.FINALIZED}),
