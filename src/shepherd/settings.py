@@ -48,6 +48,17 @@ class Settings(BaseSettings):
     max_queue_age_s: int = Field(default=DEFAULT_MAX_QUEUE_AGE_S, ge=1)
     slot_reclaim_grace_s: float = Field(default=DEFAULT_SLOT_RECLAIM_GRACE_S, ge=0)
     log_level: str = Field(default="INFO", pattern=r"^(DEBUG|INFO|WARNING|ERROR|CRITICAL)$")
+    agent_token: str | None = Field(
+        default=None,
+        min_length=16,
+        description="Bearer token for agent runtimes; default one generated in the data dir.",
+    )
+    scheduler_interval_s: float = Field(default=1.0, gt=0)
+    dispatcher_interval_s: float = Field(default=0.5, gt=0)
+    monitor_interval_s: float = Field(default=2.0, gt=0)
+    finalizer_interval_s: float = Field(default=1.0, gt=0)
+    maintenance_interval_s: float = Field(default=5.0, gt=0)
+    monitor_poll_wait_s: float = Field(default=20.0, gt=0, le=60)
 
     @field_validator("data_dir")
     @classmethod

@@ -1,0 +1,137 @@
+"""Dispatcher: drains each agent's backlog into its free capacity slots.
+
+Order per execution (DESIGN.md section 4): acquire the slot under the execution id, then CAS
+``queued -> running``; a lost CAS gives back a slot this pass acquired. Then POST to the runtime:
+a runtime that never accepted (unreachable, 5xx) sends the row back to ``queued`` and frees the
+slot; a 4xx fails it; a connection dropped mid-request leaves it ``running`` for the monitor to
+settle, because the start is idempotent and may have been accepted. Rows queued longer than
+``max_queue_age_s`` fail as expired.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+
+from shepherd.agent_client.protocol import StartRequest
+from shepherd.controllers.directory import AgentDirectory
+from shepherd.core.clock import Clock
+from shepherd.core.models import Agent, Execution, TransitionFields
+from shepherd.core.status import Cause, ExecutionStatus
+from shepherd.errors import AgentConnectionDropped, AgentError, AgentRejected
+from shepherd.stores.redis.connection import RedisHandle
+from shepherd.stores.redis.slots import AcquireResult
+from shepherd.stores.sql.database import Database
+
+log = logging.getLogger("shepherd.controllers.dispatcher")
+ACTOR = "dispatcher"
+
+
+@dataclass(slots=True)
+class DispatchReport:
+    dispatched: list[str] = field(default_factory=list)
+    refused: list[str] = field(default_factory=list)
+    rejected: list[str] = field(default_factory=list)
+    ambiguous: list[str] = field(default_factory=list)
+    expired: list[str] = field(default_factory=list)
+
+
+class Dispatcher:
+    name = "dispatcher"
+
+    def __init__(
+        self,
+        db: Database,
+        redis: RedisHandle,
+        directory: AgentDirectory,
+        clock: Clock,
+        *,
+        max_queue_age_s: int,
+    ) -> None:
+        self._db = db
+        self._redis = redis
+        self._directory = directory
+        self._clock = clock
+        self._max_queue_age_ms = max_queue_age_s * 1000
+
+    async def run_once(self) -> DispatchReport:
+        report = DispatchReport()
+        await self._expire(report)
+        for agent in await self._db.agents.list():
+            if agent.enabled and self._directory.client_for(agent) is not None:
+                await self._drain(agent, report)
+        return report
+
+    async def _expire(self, report: DispatchReport) -> None:
+        now = self._clock.now_ms()
+        for row in await self._db.executions.queued_before(now - self._max_queue_age_ms):
+            won = await self._db.executions.transition(
+                row.id, ExecutionStatus.FAILED, Cause.EXPIRED, actor=ACTOR, now_ms=now,
+                reason=f"queued longer than {self._max_queue_age_ms // 1000} s",
+                fields=TransitionFields(error_class="expired", error="expired in the backlog"),
+            )
+            if won:
+                report.expired.append(row.id)
+
+    async def _drain(self, agent: Agent, report: DispatchReport) -> None:
+        free = agent.max_parallel_tasks - await self._redis.slots.count(agent.name)
+        if free <= 0:
+            return
+        for row in await self._db.executions.peek_queued(agent.name, free):
+            result = await self._redis.slots.acquire(
+                agent.name, row.id, max_parallel=agent.max_parallel_tasks,
+                timeout_s=row.timeout_s, now_ms=self._clock.now_ms(), holder=ACTOR,
+            )
+            if result is AcquireResult.FULL:
+                return
+            if not await self._db.executions.claim_queued(row.id, self._clock.now_ms(), ACTOR):
+                if result is AcquireResult.ACQUIRED:
+                    await self._redis.slots.release(agent.name, row.id)
+                continue
+            if not await self._start(agent, row, report):
+                return  # the runtime is not answering: leave the rest of its backlog alone
+
+    async def _start(self, agent: Agent, row: Execution, report: DispatchReport) -> bool:
+        """Hand one claimed row to its runtime; False when the runtime refused it."""
+        client = self._directory.client_for(agent)
+        assert client is not None  # checked by run_once
+        request = StartRequest(
+            execution_id=row.id, input=row.input, timeout_s=row.timeout_s, attempt=row.attempt
+        )
+        try:
+            started = await client.start(request)
+        except AgentConnectionDropped:
+            log.warning("dispatch of %s to %s dropped mid-flight; monitor settles it", row.id,
+                        agent.name)
+            report.ambiguous.append(row.id)
+            return True
+        except AgentRejected as exc:
+            await self._give_up(agent, row, Cause.DISPATCH_REJECTED, exc)
+            report.rejected.append(row.id)
+            return True
+        except AgentError as exc:  # unreachable, or a 5xx: the runtime did not take it
+            await self._give_up(agent, row, Cause.DISPATCH_REFUSED, exc)
+            report.refused.append(row.id)
+            return False
+        await self._db.executions.record_start(
+            row.id, pid=started.pid, started_at_ms=started.started_at_ms, boot_id=started.boot_id
+        )
+        report.dispatched.append(row.id)
+        return True
+
+    async def _give_up(self, agent: Agent, row: Execution, cause: Cause, exc: Exception) -> None:
+        """Back to the backlog (refused) or failed (rejected); the slot goes only if we won."""
+        refused = cause is Cause.DISPATCH_REFUSED
+        to = ExecutionStatus.QUEUED if refused else ExecutionStatus.FAILED
+        fields = (
+            TransitionFields(reset_dispatch=True)
+            if refused
+            else TransitionFields(error_class="dispatch_rejected", error=str(exc))
+        )
+        won = await self._db.executions.transition(
+            row.id, to, cause, actor=ACTOR, now_ms=self._clock.now_ms(), reason=str(exc),
+            fields=fields,
+        )
+        if won:
+            await self._redis.slots.release(agent.name, row.id)
+        log.info("dispatch of %s to %s %s: %s", row.id, agent.name, cause.value, exc)

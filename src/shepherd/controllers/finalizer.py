@@ -1,0 +1,124 @@
+"""Finalizer: turns ``finalizing`` rows into ``success`` or ``failed``, exactly once.
+
+For each row it holds ``lease:finalize:{eid}`` (with a heartbeat) while it reads the result from
+the runtime (exit code, output tail), applies the success criteria (``core.outcome``), CASes
+``finalizing -> success|failed`` storing the result, then sends the completion webhook and acks
+the runtime. The CAS comes before the ack so a crash in between never loses a result: the runtime
+still holds it and the row is already terminal. Every step is idempotent; a lost CAS means another
+finalizer already did the work, and this one does nothing more.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+
+from shepherd.agent_client.protocol import ExecutionState
+from shepherd.controllers.directory import AgentDirectory
+from shepherd.controllers.webhook import send_completion_webhook
+from shepherd.core.clock import Clock
+from shepherd.core.models import Agent, Execution, TransitionFields
+from shepherd.core.outcome import decide_outcome
+from shepherd.core.status import Cause, ExecutionStatus
+from shepherd.errors import AgentError, AgentNotFound, ExecutionNotFound
+from shepherd.stores.redis.connection import RedisHandle
+from shepherd.stores.sql.database import Database
+
+log = logging.getLogger("shepherd.controllers.finalizer")
+ACTOR = "finalizer"
+# Long enough for a result fetch plus webhook retries; renewed by the heartbeat meanwhile.
+LEASE_TTL_MS = 30_000
+
+
+@dataclass(slots=True)
+class FinalizeReport:
+    finalized: list[str] = field(default_factory=list)
+    deferred: list[str] = field(default_factory=list)
+    lost: list[str] = field(default_factory=list)
+
+
+class Finalizer:
+    name = "finalizer"
+
+    def __init__(
+        self, db: Database, redis: RedisHandle, directory: AgentDirectory, clock: Clock, *,
+        owner: str,
+    ) -> None:
+        self._db = db
+        self._redis = redis
+        self._directory = directory
+        self._clock = clock
+        self._owner = owner
+
+    async def run_once(self) -> FinalizeReport:
+        report = FinalizeReport()
+        for row in await self._db.executions.list_by_status(ExecutionStatus.FINALIZING):
+            await self.finalize(row, report)
+        return report
+
+    async def finalize(self, row: Execution, report: FinalizeReport) -> None:
+        key = self._redis.keys.finalize_lease(row.id)
+        async with self._redis.leases.hold(key, self._owner, LEASE_TTL_MS) as held:
+            if not held:
+                report.deferred.append(row.id)
+                return
+            try:
+                agent: Agent | None = await self._db.agents.get(row.agent)
+            except AgentNotFound:
+                agent = None
+            try:
+                state = await self._fetch(agent, row)
+            except AgentError as exc:
+                log.info("finalizer: cannot read %s from %s: %s", row.id, row.agent, exc)
+                report.deferred.append(row.id)  # try again next pass; the reaper is the backstop
+                return
+            won = await self._complete(agent, row, state)
+            (report.finalized if won else report.lost).append(row.id)
+            if won:
+                await self._after(agent, row.id)
+
+    async def _fetch(self, agent: Agent | None, row: Execution) -> ExecutionState | None:
+        client = self._directory.client_for(agent) if agent else None
+        if client is None:
+            return None
+        try:
+            return await client.get(row.id)
+        except ExecutionNotFound:
+            return None  # the runtime forgot it (acked before, or lost on restart): use SQL
+
+    async def _complete(
+        self, agent: Agent | None, row: Execution, state: ExecutionState | None
+    ) -> bool:
+        exit_code = state.exit_code if state else row.exit_code
+        error_class = state.error_class if state else row.error_class
+        error = state.error if state else row.error
+        codes = agent.success_exit_codes if agent else (0,)
+        outcome = decide_outcome(exit_code, error_class, error, codes)
+        return await self._db.executions.transition(
+            row.id, outcome.status, Cause.FINALIZED, actor=ACTOR, now_ms=self._clock.now_ms(),
+            reason=outcome.error,
+            fields=TransitionFields(
+                exit_code=exit_code,
+                error_class=outcome.error_class,
+                error=outcome.error,
+                output_tail=state.output_tail if state else None,
+                finished_at_ms=state.finished_at_ms if state else None,
+            ),
+        )
+
+    async def _after(self, agent: Agent | None, execution_id: str) -> None:
+        """Completion steps after the result is safe in SQL: webhook, then ack the runtime."""
+        if agent is None:
+            return
+        if agent.completion_webhook_url:
+            final = await self._db.executions.get(execution_id)
+            await send_completion_webhook(agent.completion_webhook_url, final)
+        client = self._directory.client_for(agent)
+        if client is None:
+            return
+        try:
+            await client.ack(execution_id)
+        except (ExecutionNotFound, AgentError) as exc:
+            log.info("finalizer: ack of %s not delivered (%s); runtime retention covers it",
+                     execution_id, exc)
+

@@ -1,0 +1,103 @@
+"""The generic controller loop: leadership, ticks, crash backoff, last-tick bookkeeping.
+
+A singleton controller runs only while it holds ``lease:controller:{name}``, so several
+``shepherd serve`` replicas can run side by side; each successful ``run_once`` records its tick in
+memory and at ``controller:{name}:tick_at`` (invariant G-02). A crash inside ``run_once`` is
+logged and retried after the next interval; it never ends the loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass
+
+from shepherd.controllers.base import Controller, Wakeup
+from shepherd.core.clock import Clock
+from shepherd.stores.redis.connection import RedisHandle
+
+log = logging.getLogger("shepherd.controllers")
+
+
+@dataclass(frozen=True, slots=True)
+class LoopConfig:
+    interval_s: float
+    singleton: bool = True
+
+
+class ControllerLoop:
+    def __init__(
+        self,
+        controller: Controller,
+        config: LoopConfig,
+        redis: RedisHandle,
+        clock: Clock,
+        owner: str,
+        wakeup: Wakeup | None = None,
+    ) -> None:
+        self.controller = controller
+        self.config = config
+        self._redis = redis
+        self._clock = clock
+        self._owner = owner
+        self._wakeup = wakeup or Wakeup()
+        self.last_tick_ms: int | None = None
+        self.last_report: object | None = None
+        self.failures = 0
+        self.is_leader = not config.singleton
+
+    @property
+    def name(self) -> str:
+        return self.controller.name
+
+    @property
+    def _lease_key(self) -> str:
+        return self._redis.keys.controller_lease(self.name)
+
+    @property
+    def _lease_ttl_ms(self) -> int:
+        # Three missed ticks (at least 5 s) before another replica may take over.
+        return max(5_000, int(self.config.interval_s * 3_000))
+
+    async def tick(self) -> None:
+        """One pass: make sure of leadership, run once, record the tick."""
+        if self.config.singleton and not await self._lead():
+            return
+        self.last_report = await self.controller.run_once()
+        self.last_tick_ms = self._clock.now_ms()
+        await self._redis.client.set(
+            self._redis.keys.controller_tick_at(self.name), self.last_tick_ms
+        )
+
+    async def run(self) -> None:
+        """Tick forever; the guarded task around this restarts it should it ever raise."""
+        try:
+            while True:
+                try:
+                    await self.tick()
+                except asyncio.CancelledError:
+                    raise
+                except Exception:
+                    self.failures += 1
+                    log.exception("controller %s: tick failed", self.name)
+                await self._wakeup.wait(self.config.interval_s)
+        finally:
+            if self.is_leader and self.config.singleton:
+                await asyncio.shield(self._resign())
+
+    async def _lead(self) -> bool:
+        leases = self._redis.leases
+        if self.is_leader:
+            self.is_leader = await leases.renew(self._lease_key, self._owner, self._lease_ttl_ms)
+            if not self.is_leader:
+                log.warning("controller %s: lost its lease", self.name)
+        if not self.is_leader:
+            self.is_leader = await leases.acquire(self._lease_key, self._owner, self._lease_ttl_ms)
+        return self.is_leader
+
+    async def _resign(self) -> None:
+        try:
+            await self._redis.leases.release(self._lease_key, self._owner)
+        except Exception:
+            log.warning("controller %s: could not release its lease", self.name, exc_info=True)
+        self.is_leader = False
