@@ -1,0 +1,40 @@
+"""How the CLI prints: Rich tables for people, ``--json`` for scripts. Nothing else prints."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+console = Console()
+errors = Console(stderr=True)
+
+
+def emit_json(data: Any) -> None:
+    print(json.dumps(data, indent=2, sort_keys=True))
+
+
+def emit_table(title: str, columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
+    table = Table(title=title, title_justify="left")
+    for column in columns:
+        table.add_column(column)
+    for row in rows:
+        table.add_row(*("" if v is None else str(v) for v in row))
+    console.print(table)
+
+
+def emit_record(title: str, record: dict[str, Any], keys: Sequence[str]) -> None:
+    table = Table(title=title, title_justify="left", show_header=False)
+    table.add_column("field", style="bold")
+    table.add_column("value")
+    for key in keys:
+        value = record.get(key)
+        table.add_row(key, "" if value is None else str(value))
+    console.print(table)
+
+
+def fail(message: str) -> None:
+    errors.print(f"[red]error:[/red] {message}", highlight=False)
