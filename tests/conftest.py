@@ -8,7 +8,11 @@ from collections.abc import Iterator
 import psutil
 import pytest
 
-pytest_plugins = ["tests.fixtures.redis_server", "tests.fixtures.sql"]
+pytest_plugins = [
+    "tests.fixtures.redis_server",
+    "tests.fixtures.sql",
+    "tests.fixtures.runtimes",
+]
 
 
 @pytest.fixture(autouse=True)

@@ -1,0 +1,62 @@
+"""A control plane's controllers wired by hand on real stores, driven one ``run_once`` at a time."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+
+import pytest
+
+from shepherd.agent_client.pool import AgentClientPool
+from shepherd.controllers.base import Wakeup
+from shepherd.controllers.directory import PooledDirectory
+from shepherd.controllers.dispatcher import Dispatcher
+from shepherd.controllers.finalizer import Finalizer
+from shepherd.controllers.maintenance import Maintenance
+from shepherd.controllers.monitor import Monitor
+from shepherd.controllers.scheduler import Scheduler
+from shepherd.core.clock import ManualClock
+from shepherd.stores.redis.connection import RedisHandle
+from shepherd.stores.sql.database import Database
+from tests.fixtures.runtimes import AGENT_TOKEN
+
+
+@dataclass
+class Controllers:
+    db: Database
+    redis: RedisHandle
+    clock: ManualClock
+    pool: AgentClientPool
+    directory: PooledDirectory
+    scheduler: Scheduler
+    dispatcher: Dispatcher
+    monitor: Monitor
+    finalizer: Finalizer
+    maintenance: Maintenance
+
+
+def build_controllers(
+    db: Database, redis: RedisHandle, clock: ManualClock, pool: AgentClientPool, owner: str
+) -> Controllers:
+    directory = PooledDirectory(pool, AGENT_TOKEN)
+    wakeup = Wakeup()
+    return Controllers(
+        db=db, redis=redis, clock=clock, pool=pool, directory=directory,
+        scheduler=Scheduler(db, clock),
+        dispatcher=Dispatcher(db, redis, directory, clock, max_queue_age_s=86_400),
+        monitor=Monitor(db, redis, directory, clock, owner=owner, finalizer_wakeup=wakeup,
+                        poll_wait_s=0.5),
+        finalizer=Finalizer(db, redis, directory, clock, owner=owner),
+        maintenance=Maintenance(db, redis, clock, reclaim_grace_s=3),
+    )
+
+
+@pytest.fixture
+async def controllers(
+    db: Database, redis_handle: RedisHandle, clock: ManualClock
+) -> AsyncIterator[Controllers]:
+    pool = AgentClientPool()
+    built = build_controllers(db, redis_handle, clock, pool, owner="test-plane")
+    yield built
+    await built.monitor.stop()
+    await pool.aclose()

@@ -1,0 +1,167 @@
+"""The execution path end to end: queued -> running -> finalizing -> success|failed, through a
+real runtime process running real children, on real SQL and a real redis-server."""
+
+from __future__ import annotations
+
+from shepherd.app.runtimes import LocalRuntime
+from shepherd.core.models import Agent, Execution, Trigger
+from shepherd.core.status import ExecutionStatus as S
+from tests.controllers.conftest import Controllers
+from tests.fixtures.runtimes import StartRuntime
+
+PY_ECHO = ["python3", "-c", "import sys; print('got', sys.stdin.read())"]
+
+
+async def add_agent(c: Controllers, name: str, url: str | None, **fields: object) -> Agent:
+    return await c.db.agents.create(name=name, url=url, command=None, **fields)
+
+
+async def submit(c: Controllers, agent: str, text: str = "hello") -> Execution:
+    return await c.db.executions.submit(
+        agent=agent, input=text, trigger=Trigger.API, created_by="test"
+    )
+
+
+async def settle(c: Controllers, agent: Agent, runtime: LocalRuntime, execution_id: str) -> None:
+    """Wait for the child on the runtime, then let the monitor and finalizer see it."""
+    client = c.directory.client_for(agent)
+    assert client is not None
+    await client.get(execution_id, wait_s=20)
+    await c.monitor.sync_agent(agent, client)
+    await c.finalizer.run_once()
+
+
+async def slot_keys(c: Controllers) -> list[str]:
+    keys = c.redis.keys
+    return sorted(
+        k async for k in c.redis.client.scan_iter(match=keys.all_pattern())
+        if k.startswith((keys.slots(""), keys.slot("", "")[:-1]))
+    )
+
+
+async def test_a_queued_execution_runs_to_success_with_its_output(
+    controllers: Controllers, start_runtime: StartRuntime
+) -> None:
+    c = controllers
+    runtime = await start_runtime("echo", PY_ECHO)
+    agent = await add_agent(c, "echo", runtime.url)
+    row = await submit(c, "echo", "ping")
+    report = await c.dispatcher.run_once()
+    assert report.dispatched == [row.id]
+    running = await c.db.executions.get(row.id)
+    assert running.status is S.RUNNING and running.pid and running.runtime_boot_id
+    assert await c.redis.slots.count("echo") == 1
+    await settle(c, agent, runtime, row.id)
+    done = await c.db.executions.get(row.id)
+    assert done.status is S.SUCCESS
+    assert done.exit_code == 0
+    assert "got ping" in (done.output_tail or "")
+    assert done.completed_at_ms is not None
+    assert await c.redis.slots.count("echo") == 0
+    assert await slot_keys(c) == []
+    statuses = [e.to_status for e in await c.db.executions.events(row.id)]
+    assert statuses == [S.QUEUED, S.RUNNING, S.FINALIZING, S.SUCCESS]
+
+
+async def test_a_non_zero_exit_fails_with_the_exit_code(
+    controllers: Controllers, start_runtime: StartRuntime
+) -> None:
+    c = controllers
+    runtime = await start_runtime("bad", ["sh", "-c", "cat >/dev/null; echo oops >&2; exit 3"])
+    agent = await add_agent(c, "bad", runtime.url)
+    row = await submit(c, "bad")
+    await c.dispatcher.run_once()
+    await settle(c, agent, runtime, row.id)
+    done = await c.db.executions.get(row.id)
+    assert (done.status, done.exit_code, done.error_class) == (S.FAILED, 3, "exit_code")
+    assert "oops" in (done.output_tail or "")
+
+
+async def test_success_exit_codes_are_configurable_per_agent(
+    controllers: Controllers, start_runtime: StartRuntime
+) -> None:
+    c = controllers
+    runtime = await start_runtime("three", ["sh", "-c", "exit 3"])
+    agent = await add_agent(c, "three", runtime.url, success_exit_codes=(0, 3))
+    row = await submit(c, "three")
+    await c.dispatcher.run_once()
+    await settle(c, agent, runtime, row.id)
+    assert (await c.db.executions.get(row.id)).status is S.SUCCESS
+
+
+async def test_a_refused_dispatch_goes_back_to_the_backlog_and_frees_the_slot(
+    controllers: Controllers, unused_tcp_port: int
+) -> None:
+    c = controllers
+    await add_agent(c, "down", f"http://127.0.0.1:{unused_tcp_port}")
+    row = await submit(c, "down")
+    report = await c.dispatcher.run_once()
+    assert report.refused == [row.id]
+    again = await c.db.executions.get(row.id)
+    assert again.status is S.QUEUED
+    assert again.dispatched_at_ms is None and again.pid is None
+    assert await c.redis.slots.count("down") == 0
+    assert await slot_keys(c) == []
+
+
+async def test_dispatch_never_exceeds_max_parallel(
+    controllers: Controllers, start_runtime: StartRuntime
+) -> None:
+    c = controllers
+    runtime = await start_runtime("busy", ["sh", "-c", "cat >/dev/null; sleep 5"])
+    await add_agent(c, "busy", runtime.url, max_parallel_tasks=2)
+    rows = [await submit(c, "busy") for _ in range(5)]
+    first = await c.dispatcher.run_once()
+    second = await c.dispatcher.run_once()
+    assert first.dispatched == [rows[0].id, rows[1].id]
+    assert second.dispatched == []
+    assert await c.redis.slots.count("busy") == 2
+    assert await c.db.executions.backlog_depth("busy") == 3
+
+
+async def test_a_child_that_exits_before_reading_its_input_fails_as_exited_early(
+    controllers: Controllers, start_runtime: StartRuntime
+) -> None:
+    c = controllers
+    runtime = await start_runtime("early", ["true"])
+    agent = await add_agent(c, "early", runtime.url)
+    row = await submit(c, "early", "x" * (1024 * 1024))
+    await c.dispatcher.run_once()
+    await settle(c, agent, runtime, row.id)
+    done = await c.db.executions.get(row.id)
+    assert (done.status, done.error_class) == (S.FAILED, "child_exited_early")
+
+
+async def test_the_runtime_times_out_a_child_and_the_run_fails(
+    controllers: Controllers, start_runtime: StartRuntime
+) -> None:
+    c = controllers
+    runtime = await start_runtime("hang", ["sleep", "30"])
+    agent = await add_agent(c, "hang", runtime.url, execution_timeout_s=1)
+    row = await submit(c, "hang")
+    assert row.timeout_s == 1
+    await c.dispatcher.run_once()
+    await settle(c, agent, runtime, row.id)
+    done = await c.db.executions.get(row.id)
+    assert (done.status, done.error_class) == (S.FAILED, "timed_out")
+
+
+async def test_finalization_happens_exactly_once_when_two_finalizers_race(
+    controllers: Controllers, start_runtime: StartRuntime
+) -> None:
+    import asyncio
+
+    c = controllers
+    runtime = await start_runtime("race", PY_ECHO)
+    agent = await add_agent(c, "race", runtime.url)
+    row = await submit(c, "race")
+    await c.dispatcher.run_once()
+    client = c.directory.client_for(agent)
+    assert client is not None
+    await client.get(row.id, wait_s=20)
+    await c.monitor.sync_agent(agent, client)
+    other = type(c.finalizer)(c.db, c.redis, c.directory, c.clock, owner="other-plane")
+    reports = await asyncio.gather(c.finalizer.run_once(), other.run_once())
+    assert sum(len(r.finalized) for r in reports) == 1
+    events = [e for e in await c.db.executions.events(row.id) if e.to_status is S.SUCCESS]
+    assert len(events) == 1
