@@ -1,0 +1,43 @@
+"""What the REST API needs from the running control plane, handed over in one frozen value.
+
+``app.py`` builds an ``ApiContext`` from its ``ControlPlane``; routers read it from
+``request.app.state.ctx``. The API never opens a store or starts a loop of its own.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Annotated
+
+from fastapi import Depends, Request
+
+from shepherd.controllers.base import Wakeup
+from shepherd.controllers.directory import AgentDirectory
+from shepherd.core.clock import Clock
+from shepherd.settings import Settings
+from shepherd.stores.redis.connection import RedisHandle
+from shepherd.stores.sql.database import Database
+
+
+@dataclass(frozen=True, slots=True)
+class ApiContext:
+    db: Database
+    redis: RedisHandle
+    settings: Settings
+    clock: Clock
+    directory: AgentDirectory
+    # Poked after the API creates work, so the dispatcher does not wait for its next interval.
+    dispatch_wakeup: Wakeup
+    # Last successful tick (epoch ms, None before the first) per controller name.
+    controller_ticks: Callable[[], dict[str, int | None]]
+
+
+def get_context(request: Request) -> ApiContext:
+    ctx = request.app.state.ctx
+    assert isinstance(ctx, ApiContext)
+    return ctx
+
+
+# Routers take ``ctx: Ctx`` to reach the stores.
+Ctx = Annotated[ApiContext, Depends(get_context)]

@@ -1,0 +1,1 @@
+"""One router per resource; each route declares its minimum role in its signature."""
