@@ -1,0 +1,141 @@
+"""Agents: create, read, update, and a delete that leaves nothing referencing the agent.
+
+Delete is one transaction: schedules, tags and tokens scoped to the agent are deleted, queued
+executions cancelled through the CAS (each with its event), and the agent row soft-deleted
+(history keeps its name). It refuses, changing nothing, while the agent has running or
+finalizing work. Creating an agent under a deleted name revives that row.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import delete, insert, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from shepherd.core.clock import Clock
+from shepherd.core.ids import AgentName
+from shepherd.core.models import Agent, TransitionFields
+from shepherd.core.status import Cause, ExecutionStatus
+from shepherd.errors import AgentNotFound, AlreadyExists, Conflict
+from shepherd.stores.sql.errors import translated
+from shepherd.stores.sql.rows import agent_values, to_agent
+from shepherd.stores.sql.tables import agent_tags, agents, api_tokens, executions, schedules
+from shepherd.stores.sql.transitions import apply_transition
+
+DEFAULTS: dict[str, Any] = {
+    "max_parallel_tasks": 3, "execution_timeout_s": 900, "max_backlog_depth": 50,
+    "enabled": True, "success_exit_codes": (0,), "completion_webhook_url": None,
+}
+UPDATABLE = frozenset({"url", "command", "tags", *DEFAULTS})
+
+
+@dataclass(frozen=True, slots=True)
+class AgentDeletion:
+    agent: str
+    cancelled: list[str] = field(default_factory=list)
+    schedules_deleted: int = 0
+    tokens_deleted: int = 0
+
+
+class AgentRepository:
+    def __init__(self, engine: AsyncEngine, clock: Clock) -> None:
+        self._engine = engine
+        self._clock = clock
+
+    async def create(
+        self, *, name: AgentName, url: str | None, command: tuple[str, ...] | None,
+        tags: tuple[str, ...] = (), **fields: Any,
+    ) -> Agent:
+        unknown = set(fields) - set(DEFAULTS)
+        if unknown:
+            raise TypeError(f"unknown agent fields: {sorted(unknown)}")
+        values = agent_values({**DEFAULTS, **fields, "url": url, "command": command})
+        async with translated(f"create agent {name!r}"), self._engine.begin() as conn:
+            existing = (await conn.execute(select(agents.c.deleted_at_ms)
+                                           .where(agents.c.name == name))).first()
+            if existing is not None and existing[0] is None:
+                raise AlreadyExists(f"agent {name!r} already exists")
+            values.update(created_at_ms=self._clock.now_ms(), deleted_at_ms=None)
+            if existing is None:
+                await conn.execute(insert(agents).values(name=name, **values))
+            else:
+                await conn.execute(update(agents).where(agents.c.name == name).values(**values))
+            await _replace_tags(conn, name, tags)
+        return await self.get(name)
+
+    async def get(self, name: str) -> Agent:
+        async with translated(f"read agent {name!r}"), self._engine.connect() as conn:
+            row = (await conn.execute(select(agents).where(
+                agents.c.name == name, agents.c.deleted_at_ms.is_(None)))).mappings().first()
+            if row is None:
+                raise AgentNotFound(f"agent {name!r} does not exist")
+            tags = (await conn.execute(select(agent_tags.c.tag)
+                                       .where(agent_tags.c.agent == name))).scalars().all()
+        return to_agent(row, tags)
+
+    async def list(self, include_deleted: bool = False) -> list[Agent]:
+        query = select(agents).order_by(agents.c.name)
+        if not include_deleted:
+            query = query.where(agents.c.deleted_at_ms.is_(None))
+        async with translated("list agents"), self._engine.connect() as conn:
+            rows = (await conn.execute(query)).mappings().all()
+            tag_rows = (await conn.execute(select(agent_tags))).all()
+        tags: dict[str, list[str]] = {}
+        for agent, tag in tag_rows:
+            tags.setdefault(agent, []).append(tag)
+        return [to_agent(r, tags.get(r["name"], ())) for r in rows]
+
+    async def update(self, name: str, **changes: Any) -> Agent:
+        unknown = set(changes) - UPDATABLE
+        if unknown:
+            raise TypeError(f"unknown agent fields: {sorted(unknown)}")
+        await self.get(name)
+        tags = changes.pop("tags", None)
+        async with translated(f"update agent {name!r}"), self._engine.begin() as conn:
+            if changes:
+                await conn.execute(update(agents).where(agents.c.name == name)
+                                   .values(**agent_values(changes)))
+            if tags is not None:
+                await _replace_tags(conn, name, tuple(tags))
+        return await self.get(name)
+
+    async def delete(self, name: str, *, actor: str, now_ms: int) -> AgentDeletion:
+        await self.get(name)
+        async with translated(f"delete agent {name!r}"), self._engine.begin() as conn:
+            busy = (await conn.execute(select(executions.c.id).where(
+                executions.c.agent == name,
+                executions.c.status.in_((ExecutionStatus.RUNNING.value,
+                                         ExecutionStatus.FINALIZING.value)),
+            ))).scalars().all()
+            if busy:
+                raise Conflict(f"agent {name!r} has {len(busy)} execution(s) running or "
+                               "finalizing; cancel them or let them finish first")
+            return await _close_references(conn, name, actor, now_ms)
+
+
+async def _close_references(
+    conn: AsyncConnection, name: str, actor: str, now_ms: int
+) -> AgentDeletion:
+    queued = (await conn.execute(select(executions.c.id).where(
+        executions.c.agent == name, executions.c.status == ExecutionStatus.QUEUED.value,
+    ))).scalars().all()
+    cancelled = [
+        eid for eid in queued
+        if await apply_transition(conn, eid, ExecutionStatus.CANCELLED, Cause.AGENT_DELETED,
+                                  actor=actor, now_ms=now_ms, reason=f"agent {name} deleted",
+                                  fields=TransitionFields())
+    ]
+    removed = await conn.execute(delete(schedules).where(schedules.c.agent == name))
+    await conn.execute(delete(agent_tags).where(agent_tags.c.agent == name))
+    tokens = await conn.execute(delete(api_tokens).where(api_tokens.c.agent_scope == name))
+    await conn.execute(update(agents).where(agents.c.name == name)
+                       .values(deleted_at_ms=now_ms, enabled=False, url=None))
+    return AgentDeletion(name, cancelled, int(removed.rowcount), int(tokens.rowcount))
+
+
+async def _replace_tags(conn: AsyncConnection, name: str, tags: tuple[str, ...]) -> None:
+    await conn.execute(delete(agent_tags).where(agent_tags.c.agent == name))
+    for tag in sorted(set(tags)):
+        await conn.execute(insert(agent_tags).values(agent=name, tag=tag))

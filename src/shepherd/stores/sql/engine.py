@@ -1,0 +1,91 @@
+"""Engines, migrations and the store's identity.
+
+``create_sql_engine`` tunes SQLite for a control plane (WAL, foreign keys, a busy timeout so
+concurrent writers wait instead of failing); ``migrate`` runs Alembic to head on a connection of
+that engine; ``ensure_instance_id`` gives every store a stable random id (DESIGN.md section 2).
+"""
+
+from __future__ import annotations
+
+import secrets
+from pathlib import Path
+from typing import Any
+
+from alembic import command
+from alembic.config import Config
+from sqlalchemy import event, insert, select
+from sqlalchemy.engine import Connection, make_url
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+
+from shepherd.errors import SqlStoreError
+from shepherd.stores.sql.tables import meta
+
+MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
+# A writer waits this long for SQLite's lock before failing: longer than any write we make.
+SQLITE_BUSY_TIMEOUT_MS = 15_000
+
+
+def is_sqlite(engine: AsyncEngine) -> bool:
+    return engine.dialect.name == "sqlite"
+
+
+async def create_sql_engine(url: str) -> AsyncEngine:
+    try:
+        parsed = make_url(url)
+    except Exception as exc:
+        raise SqlStoreError(f"database URL is not valid: {exc}") from exc
+    if parsed.get_backend_name() == "sqlite":
+        return _sqlite_engine(url, parsed.database)
+    return create_async_engine(url, pool_pre_ping=True)
+
+
+def _sqlite_engine(url: str, database: str | None) -> AsyncEngine:
+    if database and database != ":memory:":
+        Path(database).parent.mkdir(parents=True, exist_ok=True)
+    # isolation_level=None hands transactions to us: BEGIN IMMEDIATE takes the write lock up
+    # front, so a read-then-write transaction (CAS, admission) cannot be overtaken.
+    engine = create_async_engine(url, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000})
+
+    @event.listens_for(engine.sync_engine, "connect")
+    def _pragmas(dbapi_connection: Any, _record: Any) -> None:
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.close()
+
+    @event.listens_for(engine.sync_engine, "begin")
+    def _begin(conn: Connection) -> None:
+        conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+    return engine
+
+
+def _upgrade(connection: Connection) -> None:
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS_DIR))
+    config.attributes["connection"] = connection
+    command.upgrade(config, "head")
+
+
+async def migrate(engine: AsyncEngine) -> None:
+    """Bring the schema to the newest revision (idempotent)."""
+    try:
+        async with engine.begin() as conn:
+            await conn.run_sync(_upgrade)
+    except SQLAlchemyError as exc:
+        raise SqlStoreError(f"migration failed: {exc}") from exc
+
+
+async def ensure_instance_id(engine: AsyncEngine) -> str:
+    """The store's instance id, created on first start and stable afterwards."""
+    async with engine.begin() as conn:
+        found = await conn.scalar(select(meta.c.value).where(meta.c.key == "instance_id"))
+        if found is not None:
+            return str(found)
+        instance_id = secrets.token_hex(8)
+        await conn.execute(insert(meta).values(key="instance_id", value=instance_id))
+        return instance_id
