@@ -1,0 +1,40 @@
+"""Migrations create exactly the schema, and the store keeps one identity."""
+
+from __future__ import annotations
+
+from sqlalchemy import inspect
+
+from shepherd.core.clock import ManualClock
+from shepherd.stores.sql.database import Database, open_database
+from shepherd.stores.sql.engine import migrate
+
+TABLES = {
+    "alembic_version", "meta", "agents", "agent_tags", "schedules", "executions",
+    "execution_events", "api_tokens",
+}
+
+
+async def test_migrations_create_exactly_the_expected_tables(db: Database) -> None:
+    async with db.engine.connect() as conn:
+        names = await conn.run_sync(lambda sync: set(inspect(sync).get_table_names()))
+    assert names == TABLES
+
+
+async def test_migrating_twice_changes_nothing(db: Database) -> None:
+    await migrate(db.engine)
+    await migrate(db.engine)
+
+
+async def test_the_instance_id_is_stable_across_reopen(
+    db: Database, sql_url: str, clock: ManualClock
+) -> None:
+    again = await open_database(sql_url, clock)
+    try:
+        assert again.instance_id == db.instance_id
+        assert len(db.instance_id) == 16
+    finally:
+        await again.close()
+
+
+async def test_ping_answers(db: Database) -> None:
+    await db.ping()

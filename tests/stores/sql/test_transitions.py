@@ -1,0 +1,127 @@
+"""The status CAS through the repository: winners write one event, losers write nothing."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+
+import pytest
+
+from shepherd.core.ids import AgentName
+from shepherd.core.models import Execution, TransitionFields, Trigger
+from shepherd.core.status import TRANSITIONS, Cause, ExecutionStatus
+from shepherd.stores.sql.database import Database
+from shepherd.stores.sql.tables import executions
+
+S = ExecutionStatus
+
+
+async def new_row(db: Database, status: ExecutionStatus = S.QUEUED) -> Execution:
+    if not await db.agents.list():
+        await db.agents.create(name=AgentName("a"), url=None, command=("true",),
+                               max_backlog_depth=10_000)
+    row = await db.executions.submit(agent=AgentName("a"), input="x", trigger=Trigger.API,
+                                     created_by="test")
+    if status is not S.QUEUED:
+        async with db.engine.begin() as conn:
+            await conn.execute(executions.update().where(executions.c.id == row.id)
+                               .values(status=status.value))
+    return row
+
+
+@pytest.mark.parametrize(("frm", "to"), sorted(TRANSITIONS, key=str))
+async def test_every_allowed_transition_wins_once_with_its_event(
+    db: Database, frm: ExecutionStatus, to: ExecutionStatus
+) -> None:
+    cause = sorted(TRANSITIONS[(frm, to)])[0]
+    row = await new_row(db, frm)
+    assert await db.executions.transition(row.id, to, cause, actor="t", now_ms=5, reason="why")
+    after = await db.executions.get(row.id)
+    assert after.status is to
+    assert (after.completed_at_ms == 5) == to.is_terminal
+    last = (await db.executions.events(row.id))[-1]
+    assert (last.from_status, last.to_status, last.cause, last.actor, last.reason) == (
+        frm, to, cause, "t", "why"
+    )
+    # the same CAS again loses: the row is no longer in the from-status
+    assert not await db.executions.transition(row.id, to, cause, actor="t", now_ms=6)
+    assert len(await db.executions.events(row.id)) == 2
+
+
+FORBIDDEN = [
+    (frm, to, cause)
+    for frm, to, cause in itertools.product(
+        [S.SUCCESS, S.FAILED, S.CANCELLED, S.SKIPPED, S.QUEUED], ExecutionStatus, [Cause.CANCEL,
+                                                                                  Cause.RETRY]
+    )
+    if cause not in TRANSITIONS.get((frm, to), frozenset())
+]
+
+
+@pytest.mark.parametrize(("frm", "to", "cause"), FORBIDDEN[:40])
+async def test_a_forbidden_transition_changes_nothing_and_writes_no_event(
+    db: Database, frm: ExecutionStatus, to: ExecutionStatus, cause: Cause
+) -> None:
+    row = await new_row(db, frm)
+    before = await db.executions.get(row.id)
+    assert not await db.executions.transition(row.id, to, cause, actor="t", now_ms=9)
+    assert await db.executions.get(row.id) == before
+    assert len(await db.executions.events(row.id)) == 1
+
+
+async def test_terminal_is_write_once_and_cancelled_is_sticky(db: Database) -> None:
+    row = await new_row(db)
+    assert await db.executions.transition(row.id, S.CANCELLED, Cause.CANCEL, actor="op",
+                                          now_ms=1)
+    for to, cause in [(S.RUNNING, Cause.DISPATCH), (S.FAILED, Cause.BACKSTOP),
+                      (S.QUEUED, Cause.RETRY), (S.SUCCESS, Cause.FINALIZED)]:
+        assert not await db.executions.transition(row.id, to, cause, actor="x", now_ms=2)
+    assert (await db.executions.get(row.id)).status is S.CANCELLED
+
+
+async def test_of_two_concurrent_writers_exactly_one_wins_and_the_loser_writes_nothing(
+    db: Database,
+) -> None:
+    row = await new_row(db, S.RUNNING)
+    results = await asyncio.gather(
+        db.executions.transition(row.id, S.CANCELLED, Cause.CANCEL, actor="op", now_ms=1),
+        db.executions.transition(row.id, S.FINALIZING, Cause.CHILD_EXITED, actor="mon",
+                                 now_ms=1, fields=TransitionFields(exit_code=0)),
+    )
+    assert sorted(results) == [False, True]
+    events = await db.executions.events(row.id)
+    assert len(events) == 2
+    assert (await db.executions.get(row.id)).status is events[-1].to_status
+
+
+async def test_twenty_concurrent_claimers_of_one_queued_row_yield_one_winner(
+    db: Database,
+) -> None:
+    row = await new_row(db)
+    results = await asyncio.gather(
+        *(db.executions.claim_queued(row.id, now_ms=3, actor=f"d{i}") for i in range(20))
+    )
+    assert results.count(True) == 1
+    claimed = await db.executions.get(row.id)
+    assert (claimed.status, claimed.dispatched_at_ms) == (S.RUNNING, 3)
+    assert [e.to_status for e in await db.executions.events(row.id)] == [S.QUEUED, S.RUNNING]
+
+
+async def test_a_refused_dispatch_forgets_where_it_ran(db: Database) -> None:
+    row = await new_row(db)
+    assert await db.executions.claim_queued(row.id, now_ms=3, actor="d")
+    assert await db.executions.record_start(row.id, pid=42, started_at_ms=4, boot_id="b")
+    assert await db.executions.transition(
+        row.id, S.QUEUED, Cause.DISPATCH_REFUSED, actor="d", now_ms=5,
+        fields=TransitionFields(reset_dispatch=True),
+    )
+    back = await db.executions.get(row.id)
+    assert (back.status, back.pid, back.started_at_ms, back.dispatched_at_ms,
+            back.runtime_boot_id) == (S.QUEUED, None, None, None, None)
+    assert back.queued_at_ms == row.queued_at_ms
+
+
+async def test_record_start_only_touches_running_rows(db: Database) -> None:
+    row = await new_row(db)
+    assert not await db.executions.record_start(row.id, pid=1, started_at_ms=1, boot_id="b")
+    assert (await db.executions.get(row.id)).pid is None
