@@ -1,0 +1,70 @@
+"""Connecting to Redis: an external server by URL, or the embedded one under the data dir.
+
+``RedisHandle`` bundles the client with the key registry, slots and leases; closing it closes the
+client and, for the embedded server, stops the server when this was the last process using it.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+from redis.asyncio import Redis
+from redis.exceptions import RedisError
+
+from shepherd.errors import RedisStoreError
+from shepherd.stores.redis.embedded import EmbeddedRedis, client_name
+from shepherd.stores.redis.errors import translated
+from shepherd.stores.redis.keys import Keys
+from shepherd.stores.redis.leases import LeaseStore
+from shepherd.stores.redis.scripts import Scripts
+from shepherd.stores.redis.slots import SlotStore
+
+
+def redact(url: str) -> str:
+    """A URL fit for a message: any password replaced."""
+    return re.sub(r"(//[^:/@]*:)[^@]*@", r"\1***@", url)
+
+
+@dataclass
+class RedisHandle:
+    client: Redis
+    keys: Keys
+    slots: SlotStore
+    leases: LeaseStore
+    embedded: EmbeddedRedis | None = None
+
+    async def ping(self) -> None:
+        async with translated("ping"):
+            await self.client.ping()
+
+    async def close(self) -> None:
+        if self.embedded is not None:
+            await self.embedded.stop_if_last(self.client)
+        await self.client.aclose()
+
+
+def handle_for(client: Redis, prefix: str, embedded: EmbeddedRedis | None = None) -> RedisHandle:
+    keys = Keys(prefix)
+    scripts = Scripts(client)
+    return RedisHandle(client, keys, SlotStore(client, keys, scripts),
+                       LeaseStore(client, scripts), embedded)
+
+
+async def connect_redis(redis_url: str | None, data_dir: Path, prefix: str) -> RedisHandle:
+    embedded = None
+    if redis_url is None:
+        embedded = EmbeddedRedis(data_dir)
+        await embedded.start()
+        redis_url = embedded.url
+    try:
+        client = Redis.from_url(redis_url, decode_responses=True, client_name=client_name())
+    except ValueError as exc:
+        raise RedisStoreError(f"SHEPHERD_REDIS_URL {redact(redis_url)!r}: {exc}") from exc
+    try:
+        await client.ping()
+    except (RedisError, OSError) as exc:
+        await client.aclose()
+        raise RedisStoreError(f"cannot reach Redis at {redact(redis_url)}: {exc}") from exc
+    return handle_for(client, prefix, embedded)

@@ -1,0 +1,36 @@
+"""The Lua scripts, loaded from the package's ``lua/`` directory and registered once per client.
+
+Each ``.lua`` file is one atomic operation with a KEYS/ARGV/returns header; callers pass every
+key it touches in KEYS (built by ``keys.Keys``) and map its integer return code to an enum.
+"""
+
+from __future__ import annotations
+
+from importlib import resources
+from typing import Any
+
+from redis.asyncio import Redis
+from redis.commands.core import AsyncScript
+
+SCRIPT_NAMES = (
+    "slot_acquire", "slot_release", "slot_reclaim_candidates",
+    "lease_acquire", "lease_renew", "lease_release",
+)
+
+
+def script_source(name: str) -> str:
+    return resources.files("shepherd.stores.redis").joinpath("lua", f"{name}.lua").read_text(
+        encoding="utf-8"
+    )
+
+
+class Scripts:
+    """The registered scripts of one client: ``await scripts.run(name, keys, args)``."""
+
+    def __init__(self, client: Redis) -> None:
+        self._scripts: dict[str, AsyncScript] = {
+            name: client.register_script(script_source(name)) for name in SCRIPT_NAMES
+        }
+
+    async def run(self, name: str, keys: list[str], args: list[Any]) -> Any:
+        return await self._scripts[name](keys=keys, args=args)

@@ -1,0 +1,88 @@
+"""Capacity slots: a per-agent ZSET of execution ids plus one hash per slot (DESIGN.md section 4).
+
+Guarantees: an agent never holds more than ``max_parallel`` slots (the check and the add are one
+script); a release removes only the named member and reports whether it did, so only a real
+removal can trigger a drain; slot hashes expire ``timeout_s + 300`` s after acquisition.
+Must not: decide which slots are stale — maintenance re-reads SQL and asks ``core.reclaim``.
+"""
+
+from __future__ import annotations
+
+from enum import IntEnum
+from typing import cast
+
+from redis.asyncio import Redis
+
+from shepherd.core.timeouts import slot_ttl_s
+from shepherd.stores.redis.errors import translated
+from shepherd.stores.redis.keys import Keys
+from shepherd.stores.redis.scripts import Scripts
+
+
+class AcquireResult(IntEnum):
+    FULL = 0
+    ACQUIRED = 1
+    ALREADY_HELD = 2
+
+
+class ReleaseResult(IntEnum):
+    NOT_HELD = 0
+    RELEASED = 1
+
+
+class SlotStore:
+    def __init__(self, client: Redis, keys: Keys, scripts: Scripts) -> None:
+        self._client = client
+        self._keys = keys
+        self._scripts = scripts
+
+    async def acquire(
+        self, agent: str, execution_id: str, *, max_parallel: int, timeout_s: int, now_ms: int,
+        holder: str,
+    ) -> AcquireResult:
+        async with translated("acquire slot"):
+            code = await self._scripts.run(
+                "slot_acquire",
+                [self._keys.slots(agent), self._keys.slot(agent, execution_id)],
+                [execution_id, max_parallel, now_ms, timeout_s, slot_ttl_s(timeout_s), holder],
+            )
+        return AcquireResult(int(code))
+
+    async def release(self, agent: str, execution_id: str) -> bool:
+        """True only when this call removed the slot."""
+        async with translated("release slot"):
+            code = await self._scripts.run(
+                "slot_release",
+                [self._keys.slots(agent), self._keys.slot(agent, execution_id)],
+                [execution_id],
+            )
+        return ReleaseResult(int(code)) is ReleaseResult.RELEASED
+
+    async def holders(self, agent: str) -> dict[str, int]:
+        """Execution id -> acquired_at_ms, for every slot of ``agent``."""
+        async with translated("read slots"):
+            pairs = cast(
+                "list[tuple[str, float]]",
+                await self._client.zrange(self._keys.slots(agent), 0, -1, withscores=True),
+            )
+        return {str(member): int(score) for member, score in pairs}
+
+    async def count(self, agent: str) -> int:
+        async with translated("count slots"):
+            return int(await self._client.zcard(self._keys.slots(agent)))
+
+    async def reclaim_candidates(self, agent: str, older_than_ms: int) -> list[str]:
+        """Members whose hash expired or that were acquired before ``older_than_ms``."""
+        prefix = self._keys.slot(agent, "")
+        async with translated("find stale slots"):
+            found = await self._scripts.run(
+                "slot_reclaim_candidates", [self._keys.slots(agent)], [prefix, older_than_ms]
+            )
+        return [str(eid) for eid in found]
+
+    async def forget_agent(self, agent: str) -> None:
+        """Delete every key of a deleted agent: slots, slot hashes, breaker, cursor, lease."""
+        async with translated("forget agent"):
+            doomed = [k async for k in self._client.scan_iter(match=self._keys.slot_pattern(agent))]
+            doomed.extend(self._keys.agent_keys(agent))
+            await self._client.delete(*doomed)
