@@ -112,8 +112,8 @@ def histogram_from_durations(durations_s: Sequence[float]) -> DurationHistogram:
 
 async def collect_metrics(ctx: ApiContext) -> MetricsSnapshot:
     agents = await ctx.db.agents.list()
-    names = [a.name for a in agents]
-    slots = {name: await ctx.redis.slots.count(name) for name in names}
+    names: list[str] = [a.name for a in agents]
+    slots: dict[str, int] = {name: await ctx.redis.slots.count(name) for name in names}
     return MetricsSnapshot(
         executions=await ctx.db.executions.count_by_agent_and_status(),
         durations=await _durations(ctx),

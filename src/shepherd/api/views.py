@@ -76,11 +76,6 @@ class ScheduleView(BaseModel):
         )
 
 
-_EXECUTION_INSTANTS = (
-    "queued_at", "dispatched_at", "started_at", "finished_at", "completed_at", "created_at"
-)
-
-
 class ExecutionView(BaseModel):
     id: str
     agent: str
@@ -114,16 +109,18 @@ class ExecutionView(BaseModel):
 
     @classmethod
     def of(cls, e: Execution) -> ExecutionView:
-        instants = {}
-        for name in _EXECUTION_INSTANTS:
-            ms = getattr(e, f"{name}_ms")
-            instants[name], instants[f"{name}_ms"] = to_iso(ms), ms
         return cls(
             id=e.id, agent=e.agent, schedule_id=e.schedule_id, trigger=e.trigger.value,
             input=e.input, status=e.status, attempt=e.attempt, max_attempts=e.max_attempts,
             retry_of=e.retry_of, timeout_s=e.timeout_s, exit_code=e.exit_code,
             error_class=e.error_class, error=e.error, output_tail=e.output_tail,
-            runtime_boot_id=e.runtime_boot_id, pid=e.pid, created_by=e.created_by, **instants,
+            runtime_boot_id=e.runtime_boot_id, pid=e.pid, created_by=e.created_by,
+            queued_at=to_iso(e.queued_at_ms), queued_at_ms=e.queued_at_ms,
+            dispatched_at=to_iso(e.dispatched_at_ms), dispatched_at_ms=e.dispatched_at_ms,
+            started_at=to_iso(e.started_at_ms), started_at_ms=e.started_at_ms,
+            finished_at=to_iso(e.finished_at_ms), finished_at_ms=e.finished_at_ms,
+            completed_at=to_iso(e.completed_at_ms), completed_at_ms=e.completed_at_ms,
+            created_at=to_iso(e.created_at_ms), created_at_ms=e.created_at_ms,
         )
 
 

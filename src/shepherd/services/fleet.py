@@ -1,4 +1,4 @@
-"""Making the fleet match a manifest, and removing an agent from it.
+"""Making the fleet match a manifest.
 
 ``apply_manifest`` is idempotent: it creates and updates agents and schedules to match the
 manifest, arms new schedules, and deletes schedules of manifest agents that the manifest no longer
@@ -15,14 +15,9 @@ from typing import Any
 
 from shepherd.core.ids import AgentName
 from shepherd.core.models import Agent, Schedule
-from shepherd.core.status import ExecutionStatus
-from shepherd.errors import Conflict
 from shepherd.manifest.schema import AgentSpec, Manifest, ScheduleSpec, schedule_key
 from shepherd.services.schedules import ScheduleFields, create_schedule, update_schedule
 from shepherd.stores.sql.database import Database
-
-# Work in these states holds a slot or a child; its agent cannot go away under it.
-IN_FLIGHT = (ExecutionStatus.RUNNING, ExecutionStatus.FINALIZING)
 
 
 @dataclass(slots=True)
@@ -136,17 +131,3 @@ def _columns(fields: ScheduleFields) -> dict[str, Any]:
         "cron": fields.cron, "timezone": fields.timezone, "input": fields.input,
         "timeout_s": fields.timeout_s, "overlap": fields.overlap, "enabled": fields.enabled,
     }
-
-
-async def delete_agent(db: Database, name: AgentName, *, actor: str, now_ms: int) -> None:
-    """Delete an agent and its schedules; ``Conflict`` while any of its work is in flight."""
-    await db.agents.get(name)
-    in_flight = [
-        row for status in IN_FLIGHT for row in await db.executions.list_by_status(status, name)
-    ]
-    if in_flight:
-        raise Conflict(
-            f"agent {name} has {len(in_flight)} execution(s) running or finalizing; "
-            "cancel them or let them finish first"
-        )
-    await db.agents.delete(name, actor=actor, now_ms=now_ms)

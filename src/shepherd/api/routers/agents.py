@@ -16,7 +16,6 @@ from shepherd.api.context import ApiContext, Ctx
 from shepherd.api.views import AgentView
 from shepherd.core.ids import AgentName
 from shepherd.core.models import Agent
-from shepherd.services import fleet
 
 router = APIRouter(prefix="/api/agents", tags=["agents"])
 
@@ -72,6 +71,6 @@ async def patch_agent(ctx: Ctx, principal: Admin, name: str, body: AgentPatch) -
                summary="Delete an agent (409 while it has work in flight)")
 async def delete_agent(ctx: Ctx, principal: Admin, name: str) -> Response:
     principal.check_agent(name)
-    await fleet.delete_agent(ctx.db, AgentName(name), actor=principal.name,
-                             now_ms=ctx.clock.now_ms())
+    # The store refuses (409) while work is running or finalizing, atomically with the delete.
+    await ctx.db.agents.delete(name, actor=principal.name, now_ms=ctx.clock.now_ms())
     return Response(status_code=status.HTTP_204_NO_CONTENT)
