@@ -1,0 +1,103 @@
+"""Slot scripts on a real redis-server: every return code, TTLs, no overbooking, exact keyspace."""
+
+from __future__ import annotations
+
+import asyncio
+
+from shepherd.stores.redis.connection import RedisHandle
+from shepherd.stores.redis.keys import Keys
+from shepherd.stores.redis.slots import AcquireResult
+
+
+async def keyspace(r: RedisHandle) -> set[str]:
+    return {k async for k in r.client.scan_iter(match=r.keys.all_pattern())}
+
+
+async def acquire(r: RedisHandle, eid: str, max_parallel: int = 2, timeout_s: int = 60,
+                  agent: str = "a", now_ms: int = 1_000) -> AcquireResult:
+    return await r.slots.acquire(agent, eid, max_parallel=max_parallel, timeout_s=timeout_s,
+                                 now_ms=now_ms, holder="test")
+
+
+async def test_acquire_returns_acquired_then_already_held_then_full(
+    redis_handle: RedisHandle, keys: Keys
+) -> None:
+    r = redis_handle
+    assert await acquire(r, "e1") is AcquireResult.ACQUIRED
+    assert await acquire(r, "e1") is AcquireResult.ALREADY_HELD
+    assert await acquire(r, "e2") is AcquireResult.ACQUIRED
+    assert await acquire(r, "e3") is AcquireResult.FULL
+    assert await keyspace(r) == {keys.slots("a"), keys.slot("a", "e1"), keys.slot("a", "e2")}
+    assert await r.slots.holders("a") == {"e1": 1_000, "e2": 1_000}
+    assert await r.slots.count("a") == 2
+
+
+async def test_the_slot_hash_lives_for_timeout_plus_300_seconds(
+    redis_handle: RedisHandle, keys: Keys
+) -> None:
+    r = redis_handle
+    await acquire(r, "e1", timeout_s=900)
+    assert await r.client.ttl(keys.slot("a", "e1")) == 1200
+    assert await r.client.ttl(keys.slots("a")) == -1
+    assert await r.client.hgetall(keys.slot("a", "e1")) == {
+        "acquired_at_ms": "1000", "timeout_s": "900", "holder": "test"
+    }
+
+
+async def test_release_removes_only_the_named_slot_and_says_so(
+    redis_handle: RedisHandle, keys: Keys
+) -> None:
+    r = redis_handle
+    await acquire(r, "e1")
+    await acquire(r, "e2")
+    assert await r.slots.release("a", "e1") is True
+    assert await r.slots.release("a", "e1") is False
+    assert await keyspace(r) == {keys.slots("a"), keys.slot("a", "e2")}
+
+
+async def test_a_release_by_a_non_holder_changes_nothing(
+    redis_handle: RedisHandle, keys: Keys
+) -> None:
+    r = redis_handle
+    await acquire(r, "e1")
+    # a stray hash without a member (as a broken writer might leave) is not touched either
+    await r.client.hset(keys.slot("a", "ghost"), "holder", "x")
+    hashes = (keys.slot("a", "e1"), keys.slot("a", "ghost"))
+    before = {k: await r.client.hgetall(k) for k in hashes}
+    assert await r.slots.release("a", "ghost") is False
+    assert await r.slots.release("b", "e1") is False
+    assert {k: await r.client.hgetall(k) for k in hashes} == before
+    assert await keyspace(r) == {keys.slots("a"), *hashes}
+    assert await r.slots.holders("a") == {"e1": 1_000}
+
+
+async def test_fifty_concurrent_acquirers_never_overbook(redis_handle: RedisHandle) -> None:
+    r = redis_handle
+    results = await asyncio.gather(*(acquire(r, f"e{i}", max_parallel=3) for i in range(50)))
+    assert results.count(AcquireResult.ACQUIRED) == 3
+    assert results.count(AcquireResult.FULL) == 47
+    assert await r.slots.count("a") == 3
+
+
+async def test_reclaim_candidates_are_expired_or_old_and_nothing_is_removed(
+    redis_handle: RedisHandle, keys: Keys
+) -> None:
+    r = redis_handle
+    await acquire(r, "old", max_parallel=5, now_ms=100)
+    await acquire(r, "fresh", max_parallel=5, now_ms=5_000)
+    await acquire(r, "expired", max_parallel=5, now_ms=5_000)
+    await r.client.delete(keys.slot("a", "expired"))
+    found = await r.slots.reclaim_candidates("a", older_than_ms=1_000)
+    assert sorted(found) == ["expired", "old"]
+    assert await r.slots.count("a") == 3
+
+
+async def test_forgetting_an_agent_deletes_all_its_keys_and_only_its_keys(
+    redis_handle: RedisHandle, keys: Keys
+) -> None:
+    r = redis_handle
+    await acquire(r, "e1")
+    await acquire(r, "e9", agent="other")
+    await r.client.hset(keys.agent_cursor("a"), mapping={"seq": 3, "boot_id": "b"})
+    await r.slots.forget_agent("a")
+    assert await keyspace(r) == {keys.slots("other"), keys.slot("other", "e9")}
