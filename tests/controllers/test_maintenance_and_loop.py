@@ -1,0 +1,120 @@
+"""Maintenance reclaims only dead slots; the controller loop leads by lease and records ticks."""
+
+from __future__ import annotations
+
+import asyncio
+
+from shepherd.background import GuardedTask
+from shepherd.controllers.base import Wakeup
+from shepherd.controllers.loop import ControllerLoop, LoopConfig
+from shepherd.controllers.maintenance import Maintenance
+from shepherd.core.clock import ManualClock
+from shepherd.core.ids import AgentName
+from shepherd.core.models import Trigger
+from shepherd.core.status import Cause, ExecutionStatus
+from shepherd.stores.redis.connection import RedisHandle
+from shepherd.stores.sql.database import Database
+
+A = AgentName("m")
+
+
+async def running_row(db: Database, redis: RedisHandle, clock: ManualClock) -> str:
+    row = await db.executions.submit(agent=A, input="", trigger=Trigger.API, created_by="t")
+    await redis.slots.acquire(A, row.id, max_parallel=5, timeout_s=60, now_ms=clock.now_ms(),
+                              holder="t")
+    assert await db.executions.claim_queued(row.id, clock.now_ms(), "t")
+    return row.id
+
+
+async def test_maintenance_reclaims_slots_of_finished_rows_after_the_grace(
+    db: Database, redis_handle: RedisHandle, clock: ManualClock
+) -> None:
+    await db.agents.create(name=A, url=None, command=("true",), max_parallel_tasks=5)
+    alive = await running_row(db, redis_handle, clock)
+    done = await running_row(db, redis_handle, clock)
+    await db.executions.transition(done, ExecutionStatus.FAILED, Cause.TIMED_OUT, actor="t",
+                                   now_ms=clock.now_ms())
+    ghost = "0000000000000deadbeef00"
+    await redis_handle.slots.acquire(A, ghost, max_parallel=5, timeout_s=60,
+                                     now_ms=clock.now_ms(), holder="t")
+    maintenance = Maintenance(db, redis_handle, clock, reclaim_grace_s=3)
+    assert (await maintenance.run_once()).reclaimed == []  # within the grace
+    clock.advance(4)
+    report = await maintenance.run_once()
+    assert sorted(report.reclaimed) == sorted([done, ghost])
+    assert set(await redis_handle.slots.holders(A)) == {alive}
+    tick = await redis_handle.client.get(redis_handle.keys.drain_tick_at())
+    assert tick == str(clock.now_ms())
+
+
+class Counting:
+    name = "counting"
+
+    def __init__(self) -> None:
+        self.runs = 0
+
+    async def run_once(self) -> int:
+        self.runs += 1
+        return self.runs
+
+
+async def test_only_the_lease_holder_runs_a_singleton_and_its_tick_is_recorded(
+    redis_handle: RedisHandle, clock: ManualClock
+) -> None:
+    first, second = Counting(), Counting()
+    config = LoopConfig(interval_s=10)
+    a = ControllerLoop(first, config, redis_handle, clock, owner="a")
+    b = ControllerLoop(second, config, redis_handle, clock, owner="b")
+    await a.tick()
+    await b.tick()
+    assert (first.runs, second.runs) == (1, 0)
+    assert a.is_leader and not b.is_leader
+    assert a.last_tick_ms == clock.now_ms()
+    key = redis_handle.keys.controller_tick_at("counting")
+    assert await redis_handle.client.get(key) == str(clock.now_ms())
+    await redis_handle.leases.release(redis_handle.keys.controller_lease("counting"), "a")
+    await b.tick()
+    assert second.runs == 1 and b.is_leader
+
+
+async def test_a_loop_survives_a_crashing_tick_and_resigns_on_stop(
+    redis_handle: RedisHandle, clock: ManualClock
+) -> None:
+    class Flaky(Counting):
+        async def run_once(self) -> int:
+            self.runs += 1
+            if self.runs == 1:
+                raise RuntimeError("boom")
+            return self.runs
+
+    flaky, wakeup = Flaky(), Wakeup()
+    loop = ControllerLoop(flaky, LoopConfig(interval_s=0.01), redis_handle, clock, "a", wakeup)
+    task = GuardedTask("flaky", loop.run)
+    task.start()
+    for _ in range(200):
+        if flaky.runs >= 3:
+            break
+        await asyncio.sleep(0.01)
+    await task.stop()
+    assert flaky.runs >= 3 and loop.failures == 1
+    assert await redis_handle.leases.owner(redis_handle.keys.controller_lease("counting")) is None
+
+
+async def test_a_guarded_task_restarts_work_that_raised() -> None:
+    calls = 0
+    done = asyncio.Event()
+
+    async def work() -> None:
+        nonlocal calls
+        calls += 1
+        if calls == 1:
+            raise RuntimeError("first try fails")
+        done.set()
+        await asyncio.sleep(3600)
+
+    task = GuardedTask("restart", work)
+    task.start()
+    await asyncio.wait_for(done.wait(), 5)
+    assert task.crashes == 1 and task.running
+    await task.stop()
+    assert not task.running
