@@ -2,8 +2,16 @@
 
 from __future__ import annotations
 
-from prometheus_client.parser import text_string_to_metric_families
+from dataclasses import replace
+from pathlib import Path
 
+import httpx
+from prometheus_client.parser import text_string_to_metric_families
+from redis.asyncio import Redis
+
+from shepherd.api.app import create_api
+from shepherd.stores.redis.connection import handle_for
+from shepherd.stores.redis.keys import Keys
 from tests.api.conftest import Api
 from tests.api.helpers import start_running, submit_on
 
@@ -17,13 +25,18 @@ async def test_liveness_and_readiness_answer_ok_when_both_stores_do(api: Api) ->
     assert ready.json() == {"status": "ready", "checks": {"sql": "ok", "redis": "ok"}}
 
 
-async def test_readiness_is_503_when_redis_is_gone(api: Api) -> None:
-    await api.redis.client.aclose()
-    api.redis.client.connection_pool.connection_kwargs["port"] = 1  # nothing listens there
-    api.redis.client.connection_pool.connection_kwargs.pop("path", None)
-    async with api.client(None) as client:
-        response = await client.get("/readyz")
+async def test_readiness_is_503_when_redis_is_gone(api: Api, tmp_path: Path) -> None:
+    nowhere = Redis(unix_socket_path=str(tmp_path / "nobody-listens.sock"))
+    app = create_api(replace(api.ctx, redis=handle_for(nowhere, Keys().prefix)))
+    try:
+        async with httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=app), base_url="http://shepherd.test"
+        ) as client:
+            response = await client.get("/readyz")
+    finally:
+        await nowhere.aclose()
     assert response.status_code == 503
+    assert response.json()["status"] == "unavailable"
     assert response.json()["checks"]["sql"] == "ok"
     assert response.json()["checks"]["redis"].startswith("unavailable")
 
