@@ -7,6 +7,8 @@ sending traffic to a replica that cannot do its work.
 
 from __future__ import annotations
 
+from collections.abc import Awaitable
+
 from fastapi import APIRouter, Response
 from fastapi.responses import JSONResponse
 
@@ -32,9 +34,9 @@ async def readyz(ctx: Ctx) -> Response:
     return JSONResponse(body.model_dump(), status_code=200 if ready else 503)
 
 
-async def _check(probe: object) -> str:
+async def _check(probe: Awaitable[None]) -> str:
     try:
-        await probe  # type: ignore[misc]
+        await probe
     except StoreError as exc:
         return f"unavailable: {exc.message}"
     return "ok"
