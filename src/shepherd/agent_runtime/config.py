@@ -1,0 +1,32 @@
+"""The runtime's configuration: one frozen value built by the CLI or by tests."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+# 64 KiB of output is enough to see why a run failed without holding megabytes per child.
+DEFAULT_TAIL_BYTES = 64 * 1024
+# A child gets this long to exit after SIGTERM before its group is SIGKILLed.
+DEFAULT_KILL_GRACE_S = 5.0
+# A result nobody acked within an hour is assumed collected by other means (or abandoned).
+DEFAULT_RETENTION_S = 3600.0
+DEFAULT_MAX_RETAINED = 1000
+
+
+@dataclass(frozen=True)
+class RuntimeConfig:
+    name: str
+    host: str = "127.0.0.1"
+    port: int = 0
+    command: tuple[str, ...] = ()
+    token: str | None = None
+    data_dir: Path = Path(".shepherd-agent")
+    tail_bytes: int = DEFAULT_TAIL_BYTES
+    kill_grace_s: float = DEFAULT_KILL_GRACE_S
+    retention_s: float = DEFAULT_RETENTION_S
+    max_retained: int = DEFAULT_MAX_RETAINED
+
+    @property
+    def executions_dir(self) -> Path:
+        return self.data_dir / "executions"

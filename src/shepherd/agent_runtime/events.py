@@ -1,0 +1,47 @@
+"""The runtime's event log: ``started`` and ``exited`` with a monotonic seq, and a long-poll.
+
+Seqs start at 1 in every boot; the log keeps the most recent events (a control plane that fell
+further behind re-reads the registry instead, which it does after every boot change anyway).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections import deque
+
+from shepherd.agent_client.protocol import EventKind, RuntimeEvent
+
+MAX_EVENTS = 10_000
+
+
+class EventLog:
+    def __init__(self) -> None:
+        self._events: deque[RuntimeEvent] = deque(maxlen=MAX_EVENTS)
+        self.last_seq = 0
+        self._changed = asyncio.Condition()
+
+    async def emit(
+        self, kind: EventKind, execution_id: str, at_ms: int, exit_code: int | None = None,
+        error_class: str | None = None,
+    ) -> None:
+        async with self._changed:
+            self.last_seq += 1
+            self._events.append(RuntimeEvent(
+                seq=self.last_seq, kind=kind, execution_id=execution_id, at_ms=at_ms,
+                exit_code=exit_code, error_class=error_class,
+            ))
+            self._changed.notify_all()
+
+    def after(self, seq: int) -> list[RuntimeEvent]:
+        return [e for e in self._events if e.seq > seq]
+
+    async def wait_after(self, seq: int, wait_s: float) -> list[RuntimeEvent]:
+        """Events after ``seq``; waits up to ``wait_s`` for the first one."""
+        async with self._changed:
+            if self.last_seq <= seq and wait_s > 0:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(
+                        self._changed.wait_for(lambda: self.last_seq > seq), wait_s
+                    )
+        return self.after(seq)

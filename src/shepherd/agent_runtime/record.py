@@ -1,0 +1,92 @@
+"""What the runtime knows about one execution, and how it is written to disk.
+
+A ``RunRecord`` is mutable on purpose: the supervisor updates it as the child runs, and the
+registry persists it (``state.json``, written atomically) at every change of state, so a runtime
+restarted after a crash still reports results that were never acked.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from shepherd.agent_client.protocol import ExecutionState, RunState
+
+STATE_FILE = "state.json"
+LOG_FILE = "output.log"
+
+
+@dataclass
+class RunRecord:
+    execution_id: str
+    attempt: int
+    timeout_s: int
+    boot_id: str
+    state: RunState = RunState.PENDING
+    pid: int | None = None
+    pid_create_time: float | None = None
+    started_at_ms: int | None = None
+    finished_at_ms: int | None = None
+    exit_code: int | None = None
+    error_class: str | None = None
+    error: str | None = None
+    tail: bytearray = field(default_factory=bytearray, repr=False)
+
+    def view(self, boot_id: str, with_tail: bool = False) -> ExecutionState:
+        return ExecutionState(
+            execution_id=self.execution_id, state=self.state, attempt=self.attempt,
+            timeout_s=self.timeout_s, pid=self.pid, started_at_ms=self.started_at_ms,
+            finished_at_ms=self.finished_at_ms, exit_code=self.exit_code,
+            error_class=self.error_class, error=self.error, boot_id=boot_id,
+            output_tail=self.tail.decode("utf-8", errors="replace") if with_tail else None,
+        )
+
+    def finish(self, now_ms: int, exit_code: int | None, error_class: str | None = None,
+               error: str | None = None) -> None:
+        self.state = RunState.FINISHED
+        self.finished_at_ms = now_ms
+        self.exit_code = exit_code
+        # The first reason wins: a timeout that then kills the child stays a timeout.
+        self.error_class = self.error_class or error_class
+        self.error = self.error or error
+
+    def to_json(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["state"] = self.state.value
+        data["tail"] = self.tail.decode("utf-8", errors="replace")
+        return data
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> RunRecord:
+        tail = data.pop("tail", "")
+        record = cls(**{**data, "state": RunState(data["state"])})
+        record.tail = bytearray(tail.encode("utf-8"))
+        return record
+
+
+def execution_dir(root: Path, execution_id: str) -> Path:
+    return root / execution_id
+
+
+def save_record(root: Path, record: RunRecord) -> None:
+    """Write ``state.json`` atomically (temp file + rename)."""
+    directory = execution_dir(root, record.execution_id)
+    directory.mkdir(parents=True, exist_ok=True)
+    tmp = directory / f".{STATE_FILE}.tmp"
+    tmp.write_text(json.dumps(record.to_json()), encoding="utf-8")
+    os.replace(tmp, directory / STATE_FILE)
+
+
+def load_records(root: Path) -> list[RunRecord]:
+    records: list[RunRecord] = []
+    if not root.is_dir():
+        return records
+    for path in sorted(root.glob(f"*/{STATE_FILE}")):
+        try:
+            records.append(RunRecord.from_json(json.loads(path.read_text(encoding="utf-8"))))
+        except (OSError, ValueError, TypeError, KeyError):
+            continue  # a half-written or foreign file: nothing to report for it
+    return records

@@ -1,0 +1,191 @@
+"""The runtime's registry: every execution it accepted, until the control plane acks it.
+
+Guarantees: a start is idempotent on the execution id (the same id never spawns a second child);
+every record is persisted at each change of state; finished records stay until acked or until
+``retention_s`` after they finished; on startup, records a previous boot left ``running`` are
+settled — a surviving child (same pid and create time) has its group killed — and reported as
+``runtime_restarted``, with an ``exited`` event in the new boot.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import shutil
+import signal
+import time
+
+import psutil
+
+from shepherd.agent_client.protocol import EventKind, RunState, StartRequest
+from shepherd.agent_runtime.child import Child, now_ms, signal_group
+from shepherd.agent_runtime.config import RuntimeConfig
+from shepherd.agent_runtime.events import EventLog
+from shepherd.agent_runtime.record import RunRecord, execution_dir, load_records, save_record
+from shepherd.errors import ExecutionNotFound
+
+log = logging.getLogger("shepherd.agent_runtime.registry")
+
+
+class RunRegistry:
+    def __init__(self, config: RuntimeConfig, boot_id: str, events: EventLog) -> None:
+        self._config = config
+        self.boot_id = boot_id
+        self._events = events
+        self._records: dict[str, RunRecord] = {}
+        self._children: dict[str, Child] = {}
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._lock = asyncio.Lock()
+
+    # -- lifecycle ----------------------------------------------------------------------------
+
+    async def recover(self) -> None:
+        """Load what a previous boot left; settle runs it left behind."""
+        for record in load_records(self._config.executions_dir):
+            if record.state is not RunState.FINISHED:
+                _kill_survivor(record)
+                record.finish(now_ms(), None, "runtime_restarted",
+                              "the runtime restarted while the child ran")
+                save_record(self._config.executions_dir, record)
+                await self._events.emit(EventKind.EXITED, record.execution_id,
+                                        record.finished_at_ms or now_ms(), None,
+                                        record.error_class)
+            self._records[record.execution_id] = record
+
+    async def shutdown(self) -> None:
+        """Terminate every running child (TERM, then KILL after the grace) and persist it."""
+        for task in list(self._tasks):
+            task.cancel()
+        for task in list(self._tasks):
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        for record in self._records.values():
+            save_record(self._config.executions_dir, record)
+
+    # -- operations ---------------------------------------------------------------------------
+
+    async def start(self, request: StartRequest) -> RunRecord:
+        async with self._lock:
+            known = self._records.get(request.execution_id)
+            if known is not None:
+                return known
+            record = RunRecord(request.execution_id, request.attempt, request.timeout_s,
+                               self.boot_id)
+            self._records[record.execution_id] = record
+            child = Child(record, self._config.command, request.input, self._env(request),
+                          execution_dir(self._config.executions_dir, record.execution_id),
+                          self._config.tail_bytes, self._config.kill_grace_s, self._finished)
+            await child.spawn()
+            save_record(self._config.executions_dir, record)
+        if record.state is RunState.RUNNING:
+            self._children[record.execution_id] = child
+            await self._events.emit(EventKind.STARTED, record.execution_id,
+                                    record.started_at_ms or now_ms())
+            task = asyncio.create_task(child.run(), name=f"child:{record.execution_id}")
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+        else:
+            await self._finished(record)
+        return record
+
+    async def _finished(self, record: RunRecord) -> None:
+        self._children.pop(record.execution_id, None)
+        save_record(self._config.executions_dir, record)
+        await self._events.emit(EventKind.EXITED, record.execution_id,
+                                record.finished_at_ms or now_ms(), record.exit_code,
+                                record.error_class)
+
+    def get(self, execution_id: str) -> RunRecord:
+        record = self._records.get(execution_id)
+        if record is None:
+            raise ExecutionNotFound(f"execution {execution_id} is unknown to this runtime")
+        return record
+
+    def all(self) -> list[RunRecord]:
+        self._expire()
+        return list(self._records.values())
+
+    async def wait_finished(self, execution_id: str, wait_s: float) -> RunRecord:
+        record = self.get(execution_id)
+        child = self._children.get(execution_id)
+        if child is not None and wait_s > 0:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(child.done.wait(), wait_s)
+        return record
+
+    async def terminate(self, execution_id: str) -> bool:
+        """True when a running child was terminated; False when it had already finished."""
+        record = self.get(execution_id)
+        child = self._children.get(execution_id)
+        if child is None or record.state is RunState.FINISHED:
+            return False
+        await child.terminate()
+        await child.done.wait()
+        return True
+
+    def ack(self, execution_id: str) -> None:
+        self.get(execution_id)
+        if execution_id in self._children:
+            return  # still running: an early ack must not orphan a live child
+        self._forget(execution_id)
+
+    def running_count(self) -> int:
+        return len(self._children)
+
+    def _forget(self, execution_id: str) -> None:
+        self._records.pop(execution_id, None)
+        shutil.rmtree(execution_dir(self._config.executions_dir, execution_id),
+                      ignore_errors=True)
+
+    def _expire(self) -> None:
+        cutoff = now_ms() - int(self._config.retention_s * 1000)
+        finished = sorted(
+            (r for r in self._records.values() if r.state is RunState.FINISHED),
+            key=lambda r: r.finished_at_ms or 0,
+        )
+        excess = max(0, len(finished) - self._config.max_retained)
+        for index, record in enumerate(finished):
+            if index < excess or (record.finished_at_ms or 0) < cutoff:
+                self._forget(record.execution_id)
+
+    def _env(self, request: StartRequest) -> dict[str, str]:
+        return {
+            **os.environ,
+            "SHEPHERD_EXECUTION_ID": request.execution_id,
+            "SHEPHERD_ATTEMPT": str(request.attempt),
+            "SHEPHERD_AGENT": self._config.name,
+        }
+
+
+def _kill_survivor(record: RunRecord) -> None:
+    """Kill the group of a child a dead runtime left running, if it is still that child."""
+    if record.pid is None:
+        return
+    try:
+        process = psutil.Process(record.pid)
+        same = record.pid_create_time is not None and abs(
+            process.create_time() - record.pid_create_time) < 0.01
+    except psutil.Error:
+        return
+    if same:
+        log.info("killing the group of %s (pid %d) left by a previous boot",
+                 record.execution_id, record.pid)
+        signal_group(record.pid, signal.SIGKILL)
+        with contextlib.suppress(psutil.Error):
+            process.wait(timeout=5)
+
+
+def zombie_count() -> int:
+    me = psutil.Process()
+    count = 0
+    for child in me.children(recursive=True):
+        with contextlib.suppress(psutil.Error):
+            if child.status() == psutil.STATUS_ZOMBIE:
+                count += 1
+    return count
+
+
+def uptime_s(started_monotonic: float) -> float:
+    return time.monotonic() - started_monotonic
