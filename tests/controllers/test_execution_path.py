@@ -33,10 +33,8 @@ async def settle(c: Controllers, agent: Agent, runtime: LocalRuntime, execution_
 
 async def slot_keys(c: Controllers) -> list[str]:
     keys = c.redis.keys
-    return sorted(
-        k async for k in c.redis.client.scan_iter(match=keys.all_pattern())
-        if k.startswith((keys.slots(""), keys.slot("", "")[:-1]))
-    )
+    found = [k async for k in c.redis.client.scan_iter(match=keys.all_pattern())]
+    return sorted(k for k in found if k.startswith((keys.slots(""), keys.slot("", "")[:-1])))
 
 
 async def test_a_queued_execution_runs_to_success_with_its_output(
@@ -81,7 +79,7 @@ async def test_success_exit_codes_are_configurable_per_agent(
     controllers: Controllers, start_runtime: StartRuntime
 ) -> None:
     c = controllers
-    runtime = await start_runtime("three", ["sh", "-c", "exit 3"])
+    runtime = await start_runtime("three", ["sh", "-c", "cat >/dev/null; exit 3"])
     agent = await add_agent(c, "three", runtime.url, success_exit_codes=(0, 3))
     row = await submit(c, "three")
     await c.dispatcher.run_once()
@@ -110,7 +108,10 @@ async def test_dispatch_never_exceeds_max_parallel(
     c = controllers
     runtime = await start_runtime("busy", ["sh", "-c", "cat >/dev/null; sleep 5"])
     await add_agent(c, "busy", runtime.url, max_parallel_tasks=2)
-    rows = [await submit(c, "busy") for _ in range(5)]
+    rows = []
+    for _ in range(5):
+        rows.append(await submit(c, "busy"))
+        c.clock.advance(0.001)  # distinct queued_at_ms: dispatch order is queue order
     first = await c.dispatcher.run_once()
     second = await c.dispatcher.run_once()
     assert first.dispatched == [rows[0].id, rows[1].id]

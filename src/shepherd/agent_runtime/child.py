@@ -47,21 +47,29 @@ class Child:
         self._kill_grace_s = kill_grace_s
         self._on_change = on_change
         self._process: asyncio.subprocess.Process | None = None
+        self._stdin_fd: int | None = None
         self.done = asyncio.Event()
 
     async def spawn(self) -> None:
         """Start the process (or record why it could not start)."""
         self._dir.mkdir(parents=True, exist_ok=True)
+        # A plain pipe, written by a thread: a blocking write fails with EPIPE exactly when the
+        # child closed its end with input unread, which asyncio's pipe transport may not report.
+        read_fd, self._stdin_fd = os.pipe()
         try:
             self._process = await asyncio.create_subprocess_exec(
-                *self._command, stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
+                *self._command, stdin=read_fd, stdout=asyncio.subprocess.PIPE,
                 stderr=asyncio.subprocess.STDOUT, env=self._env, start_new_session=True,
             )
         except OSError as exc:
+            os.close(self._stdin_fd)
+            self._stdin_fd = None
             self.record.started_at_ms = now_ms()
             self.record.finish(now_ms(), None, "spawn_failed", f"{self._command[0]}: {exc}")
             self.done.set()
             return
+        finally:
+            os.close(read_fd)
         self.record.pid = self._process.pid
         with contextlib.suppress(psutil.Error):
             self.record.pid_create_time = psutil.Process(self._process.pid).create_time()
@@ -88,6 +96,9 @@ class Child:
                 self.record.finish(now_ms(), process.returncode, "terminated", "runtime shut down")
             if not pump.done():
                 pump.cancel()
+            if self._stdin_fd is not None:  # cancelled before the input was fed
+                os.close(self._stdin_fd)
+                self._stdin_fd = None
             self.done.set()
         await self._on_change(self.record)
 
@@ -119,13 +130,10 @@ class Child:
         self.record.error = self.record.error or error
 
     async def _feed(self, process: asyncio.subprocess.Process) -> None:
-        assert process.stdin is not None
-        try:
-            process.stdin.write(self._input)
-            await process.stdin.drain()
-            process.stdin.close()
-            await process.stdin.wait_closed()
-        except (BrokenPipeError, ConnectionResetError):
+        fd, self._stdin_fd = self._stdin_fd, None
+        if fd is None:
+            return
+        if not await asyncio.to_thread(write_all, fd, self._input):
             log.info("execution %s: child exited before reading its input",
                      self.record.execution_id)
             self._flag("child_exited_early", "the child exited before reading its input")
@@ -147,6 +155,19 @@ class Child:
         # Grandchildren may outlive the child: the group gets SIGKILL either way.
         signal_group(process.pid, signal.SIGKILL)
         await process.wait()
+
+
+def write_all(fd: int, data: bytes) -> bool:
+    """Write ``data`` to a blocking pipe and close it; False if the reader went away first."""
+    view = memoryview(data)
+    try:
+        while view:
+            view = view[os.write(fd, view):]
+        return True
+    except (BrokenPipeError, ConnectionResetError):
+        return False
+    finally:
+        os.close(fd)
 
 
 def signal_group(pgid: int, sig: signal.Signals) -> None:
