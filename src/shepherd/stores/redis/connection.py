@@ -1,7 +1,12 @@
 """Connecting to Redis: an external server by URL, or the embedded one under the data dir.
 
-``RedisHandle`` bundles the client with the key registry, slots and leases; closing it closes the
-client and, for the embedded server, stops the server when this was the last process using it.
+``RedisHandle`` bundles the client (``decode_responses=True``, connections named
+``shepherd-<pid>``) with the key registry, slots and leases. Closing it closes the client and,
+for the embedded server, stops the server when this was its last user (see ``embedded``).
+
+Guarantees: a handle returned by ``connect_redis`` has answered PING; any failure to get there is
+a ``RedisStoreError`` naming the URL (password redacted) or the socket.
+Must not: fall back to localhost or to the embedded server when a URL is given.
 """
 
 from __future__ import annotations
@@ -40,12 +45,16 @@ class RedisHandle:
             await self.client.ping()
 
     async def close(self) -> None:
-        if self.embedded is not None:
-            await self.embedded.stop_if_last(self.client)
-        await self.client.aclose()
+        """Close the client, then let the embedded server stop if nobody else uses it."""
+        try:
+            await self.client.aclose()
+        finally:
+            if self.embedded is not None:
+                await self.embedded.stop_if_last()
 
 
 def handle_for(client: Redis, prefix: str, embedded: EmbeddedRedis | None = None) -> RedisHandle:
+    """A handle on an already connected client (the scripts are registered here, once)."""
     keys = Keys(prefix)
     scripts = Scripts(client)
     return RedisHandle(client, keys, SlotStore(client, keys, scripts),
@@ -53,18 +62,29 @@ def handle_for(client: Redis, prefix: str, embedded: EmbeddedRedis | None = None
 
 
 async def connect_redis(redis_url: str | None, data_dir: Path, prefix: str) -> RedisHandle:
+    """Connect to ``redis_url``, or without one to the embedded server of ``data_dir``."""
     embedded = None
     if redis_url is None:
         embedded = EmbeddedRedis(data_dir)
         await embedded.start()
         redis_url = embedded.url
     try:
+        client = await _connected(redis_url)
+    except BaseException:
+        if embedded is not None:
+            await embedded.stop_if_last()
+        raise
+    return handle_for(client, prefix, embedded)
+
+
+async def _connected(redis_url: str) -> Redis:
+    try:
         client = Redis.from_url(redis_url, decode_responses=True, client_name=client_name())
     except ValueError as exc:
-        raise RedisStoreError(f"SHEPHERD_REDIS_URL {redact(redis_url)!r}: {exc}") from exc
+        raise RedisStoreError(f"bad Redis URL {redact(redis_url)!r}: {exc}") from exc
     try:
         await client.ping()
     except (RedisError, OSError) as exc:
         await client.aclose()
         raise RedisStoreError(f"cannot reach Redis at {redact(redis_url)}: {exc}") from exc
-    return handle_for(client, prefix, embedded)
+    return client

@@ -1,7 +1,13 @@
 """Leases: a key holding its owner's token with a PX TTL; only the owner renews or releases it.
 
-``hold`` is the heartbeat form: it renews every ttl/3 while the caller works, sets ``lost`` when a
-renewal fails (expired, or taken by another after expiry), and releases on exit.
+Guarantees: at most one holder per key at a time (acquire is SET NX PX, so a second holder is
+refused even when it shares the owner token); renew and release check the owner inside one
+script, so a holder whose lease expired and was taken can never extend or delete the new one.
+
+``hold`` is the heartbeat form: it yields whether the lease was acquired, renews every ttl/3 while
+the caller works, and on exit stops the heartbeat (awaiting it) and releases owner-checked.
+
+Must not: decide what a lease protects, or retry; callers own both.
 """
 
 from __future__ import annotations
@@ -14,27 +20,28 @@ from enum import IntEnum
 
 from redis.asyncio import Redis
 
+from shepherd.errors import RedisStoreError
 from shepherd.stores.redis.errors import translated
 from shepherd.stores.redis.scripts import Scripts
 
 log = logging.getLogger("shepherd.stores.redis.leases")
 
+# Renew three times per TTL: one late or failed renewal still leaves a third of the TTL to retry.
+RENEWALS_PER_TTL = 3
+
 
 class LeaseResult(IntEnum):
-    HELD_BY_OTHER = 0
+    """Return codes of lease_acquire.lua."""
+
+    HELD = 0
     ACQUIRED = 1
-    ALREADY_OURS = 2
 
 
-class HeldLease:
-    """What ``hold`` yields: truthy when acquired; ``lost`` is set if it slipped away."""
+class OwnerResult(IntEnum):
+    """Return codes of lease_renew.lua and lease_release.lua."""
 
-    def __init__(self, acquired: bool) -> None:
-        self.acquired = acquired
-        self.lost = asyncio.Event()
-
-    def __bool__(self) -> bool:
-        return self.acquired
+    NOT_OWNER = 0
+    DONE = 1
 
 
 class LeaseStore:
@@ -43,43 +50,62 @@ class LeaseStore:
         self._scripts = scripts
 
     async def acquire(self, key: str, owner: str, ttl_ms: int) -> bool:
-        async with translated("acquire lease"):
+        """True when this call took the lease; False when anyone (this owner too) holds it."""
+        async with translated(f"acquire lease {key}"):
             code = await self._scripts.run("lease_acquire", [key], [owner, ttl_ms])
-        return LeaseResult(int(code)) is not LeaseResult.HELD_BY_OTHER
+        return LeaseResult(int(code)) is LeaseResult.ACQUIRED
 
     async def renew(self, key: str, owner: str, ttl_ms: int) -> bool:
-        async with translated("renew lease"):
-            return bool(await self._scripts.run("lease_renew", [key], [owner, ttl_ms]))
+        """Reset the TTL to ``ttl_ms`` if ``owner`` still holds the lease."""
+        async with translated(f"renew lease {key}"):
+            code = await self._scripts.run("lease_renew", [key], [owner, ttl_ms])
+        return OwnerResult(int(code)) is OwnerResult.DONE
 
     async def release(self, key: str, owner: str) -> bool:
-        async with translated("release lease"):
-            return bool(await self._scripts.run("lease_release", [key], [owner]))
+        """Delete the lease if ``owner`` holds it; True only on a real removal."""
+        async with translated(f"release lease {key}"):
+            code = await self._scripts.run("lease_release", [key], [owner])
+        return OwnerResult(int(code)) is OwnerResult.DONE
 
     async def owner(self, key: str) -> str | None:
-        async with translated("read lease"):
+        async with translated(f"read lease {key}"):
             value = await self._client.get(key)
         return str(value) if value is not None else None
 
     @contextlib.asynccontextmanager
-    async def hold(self, key: str, owner: str, ttl_ms: int) -> AsyncIterator[HeldLease]:
-        held = HeldLease(await self.acquire(key, owner, ttl_ms))
-        if not held:
-            yield held
+    async def hold(self, key: str, owner: str, ttl_ms: int) -> AsyncIterator[bool]:
+        """Yield whether the lease was taken; while inside, keep it alive; on exit, give it back."""
+        if not await self.acquire(key, owner, ttl_ms):
+            yield False
             return
-        heartbeat = asyncio.create_task(self._heartbeat(key, owner, ttl_ms, held))
+        heartbeat = asyncio.create_task(
+            self._heartbeat(key, owner, ttl_ms), name=f"lease-heartbeat {key}"
+        )
         try:
-            yield held
+            yield True
         finally:
             heartbeat.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await heartbeat
-            if not held.lost.is_set():
-                await asyncio.shield(self.release(key, owner))
+            # asyncio.wait neither raises the heartbeat's CancelledError nor hides our own: if
+            # this task is cancelled while waiting, that cancellation propagates.
+            await asyncio.wait([heartbeat])
+            await self._release_on_exit(key, owner)
 
-    async def _heartbeat(self, key: str, owner: str, ttl_ms: int, held: HeldLease) -> None:
+    async def _heartbeat(self, key: str, owner: str, ttl_ms: int) -> None:
         while True:
-            await asyncio.sleep(ttl_ms / 3000)
-            if not await self.renew(key, owner, ttl_ms):
-                log.warning("lease %s lost by %s", key, owner)
-                held.lost.set()
+            await asyncio.sleep(ttl_ms / 1000 / RENEWALS_PER_TTL)
+            try:
+                renewed = await self.renew(key, owner, ttl_ms)
+            except RedisStoreError as exc:
+                # Redis may come back before the TTL runs out; the next beat tries again.
+                log.warning("lease %s: renewal by %s failed: %s", key, owner, exc)
+                continue
+            if not renewed:
+                log.warning("lease %s: lost by %s (expired or taken)", key, owner)
                 return
+
+    async def _release_on_exit(self, key: str, owner: str) -> None:
+        try:
+            await self.release(key, owner)
+        except RedisStoreError as exc:
+            # The work under the lease is done; an unreleased lease only expires on its own.
+            log.warning("lease %s: release by %s failed, it will expire: %s", key, owner, exc)

@@ -1,11 +1,15 @@
 """The Lua scripts, loaded from the package's ``lua/`` directory and registered once per client.
 
 Each ``.lua`` file is one atomic operation with a KEYS/ARGV/returns header; callers pass every
-key it touches in KEYS (built by ``keys.Keys``) and map its integer return code to an enum.
+key it touches in KEYS (built by ``keys.Keys``) and map its integer return code to an enum
+(``slots.AcquireResult``, ``slots.ReleaseResult``, ``leases.LeaseResult``...).
+
+Must not: build keys, interpret return codes, or catch redis errors; the stores do that.
 """
 
 from __future__ import annotations
 
+from functools import cache
 from importlib import resources
 from typing import Any
 
@@ -18,14 +22,20 @@ SCRIPT_NAMES = (
 )
 
 
+@cache
 def script_source(name: str) -> str:
+    """The text of ``lua/<name>.lua``, read from the installed package (works from a wheel)."""
     return resources.files("shepherd.stores.redis").joinpath("lua", f"{name}.lua").read_text(
         encoding="utf-8"
     )
 
 
 class Scripts:
-    """The registered scripts of one client: ``await scripts.run(name, keys, args)``."""
+    """The registered scripts of one client: ``await scripts.run(name, keys, args)``.
+
+    ``register_script`` sends EVALSHA and falls back to loading the script on NOSCRIPT, so a
+    server restart (the embedded one after a crash) needs no re-registration here.
+    """
 
     def __init__(self, client: Redis) -> None:
         self._scripts: dict[str, AsyncScript] = {

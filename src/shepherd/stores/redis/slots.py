@@ -72,11 +72,19 @@ class SlotStore:
             return int(await self._client.zcard(self._keys.slots(agent)))
 
     async def reclaim_candidates(self, agent: str, older_than_ms: int) -> list[str]:
-        """Members whose hash expired or that were acquired before ``older_than_ms``."""
-        prefix = self._keys.slot(agent, "")
+        """Members whose hash expired or that were acquired before ``older_than_ms``.
+
+        Removes nothing: maintenance re-reads each row before releasing. The member list is read
+        first so the script can be handed every hash key it looks at.
+        """
+        members = list(await self.holders(agent))
+        if not members:
+            return []
         async with translated("find stale slots"):
             found = await self._scripts.run(
-                "slot_reclaim_candidates", [self._keys.slots(agent)], [prefix, older_than_ms]
+                "slot_reclaim_candidates",
+                [self._keys.slots(agent), *(self._keys.slot(agent, eid) for eid in members)],
+                [older_than_ms, *members],
             )
         return [str(eid) for eid in found]
 

@@ -1,14 +1,9 @@
--- Take a lease if nobody holds it.
+-- Take a lease if nobody holds it (SET NX PX). Holding it already does not count: a lease is
+-- exclusive even between two holders that share an owner token.
 -- KEYS[1] lease:{name}
 -- ARGV[1] owner token   ARGV[2] ttl_ms
--- returns 0 HELD_BY_OTHER, 1 ACQUIRED, 2 ALREADY_OURS (TTL refreshed)
-local current = redis.call('GET', KEYS[1])
-if current == ARGV[1] then
-  redis.call('PEXPIRE', KEYS[1], ARGV[2])
-  return 2
+-- returns 0 HELD (by anyone, nothing changed), 1 ACQUIRED
+if redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then
+  return 1
 end
-if current then
-  return 0
-end
-redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
-return 1
+return 0

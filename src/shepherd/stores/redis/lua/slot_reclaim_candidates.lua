@@ -1,15 +1,16 @@
 -- Slot members that look stale: their hash expired, or they were acquired before a cutoff.
 -- Removes nothing: the caller re-reads SQL before releasing any of them.
--- KEYS[1] slots:{agent}
--- ARGV[1] slot hash key prefix (slot:{agent}:)   ARGV[2] cutoff_ms (acquired before it)
--- returns a flat list of execution ids
+-- The caller lists the members it read (ZRANGE) and passes their hash keys, so every key touched
+-- is declared; a member released in between is skipped, never reported.
+-- KEYS[1] slots:{agent}   KEYS[2..n] slot:{agent}:{eid}, one per ARGV[2..n]
+-- ARGV[1] cutoff_ms (acquired strictly before it)   ARGV[2..n] execution ids
+-- returns a flat list of execution ids (possibly empty)
 local out = {}
-local members = redis.call('ZRANGE', KEYS[1], 0, -1, 'WITHSCORES')
-for i = 1, #members, 2 do
-  local eid = members[i]
-  local score = tonumber(members[i + 1])
-  if redis.call('EXISTS', ARGV[1] .. eid) == 0 or score < tonumber(ARGV[2]) then
-    table.insert(out, eid)
+local cutoff = tonumber(ARGV[1])
+for i = 2, #ARGV do
+  local score = redis.call('ZSCORE', KEYS[1], ARGV[i])
+  if score and (redis.call('EXISTS', KEYS[i]) == 0 or tonumber(score) < cutoff) then
+    table.insert(out, ARGV[i])
   end
 end
 return out
