@@ -16,6 +16,7 @@ import uvicorn
 from shepherd.agent_runtime.app import RuntimeState, create_runtime_app
 from shepherd.agent_runtime.config import RuntimeConfig
 from shepherd.secrets import read_or_create_token
+from shepherd.shutdown import signals_absorbed
 
 log = logging.getLogger("shepherd.agent_runtime")
 
@@ -47,17 +48,18 @@ async def serve_runtime(config: RuntimeConfig) -> None:
         app, host=config.host, port=config.port, log_level="warning", lifespan="off",
         access_log=False, timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_S,
     ))
-    serving = asyncio.create_task(server.serve())
-    try:
-        while not server.started and not serving.done():
-            await asyncio.sleep(0.02)
-        if server.started:
-            port = server.servers[0].sockets[0].getsockname()[1]
-            print(f"shepherd agent {config.name} listening on http://{config.host}:{port}",
-                  flush=True)
-            log.info("boot %s, %d execution(s) recovered", state.boot_id,
-                     len(state.registry.all()))
-        await serving
-    finally:
-        await state.registry.shutdown()
-        sys.stdout.flush()
+    with signals_absorbed():
+        serving = asyncio.create_task(server.serve())
+        try:
+            while not server.started and not serving.done():
+                await asyncio.sleep(0.02)
+            if server.started:
+                port = server.servers[0].sockets[0].getsockname()[1]
+                print(f"shepherd agent {config.name} listening on http://{config.host}:{port}",
+                      flush=True)
+                log.info("boot %s, %d execution(s) recovered", state.boot_id,
+                         len(state.registry.all()))
+            await serving
+        finally:
+            await state.registry.shutdown()
+            sys.stdout.flush()

@@ -92,7 +92,8 @@ def demo(port: PortOpt = None, data_dir: DataDirOpt = None) -> None:
 
 def migrate(data_dir: DataDirOpt = None) -> None:
     """Bring the SQL schema up to date (startup does this too)."""
-    from shepherd.stores.sql.engine import create_sql_engine, migrate as run_migrations
+    from shepherd.stores.sql.engine import create_sql_engine
+    from shepherd.stores.sql.engine import migrate as run_migrations
 
     settings = _settings(data_dir)
 

@@ -72,7 +72,9 @@ class ControlPlane:
         settings.data_dir.mkdir(parents=True, exist_ok=True)
         db = await open_database(settings.resolved_database_url, clock)
         try:
-            redis = await connect_redis(settings.redis_url, settings.data_dir, settings.redis_prefix)
+            redis = await connect_redis(
+                settings.redis_url, settings.data_dir, settings.redis_prefix
+            )
         except BaseException:
             await db.close()
             raise

@@ -10,6 +10,7 @@ children), waits, and SIGKILLs the group of any straggler, so no process is left
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import re
@@ -52,13 +53,16 @@ class LocalRuntimes:
         agent_dir.mkdir(parents=True, exist_ok=True)
         log_path = agent_dir / "runtime.log"
         env = {**os.environ, **spec.env, "SHEPHERD_AGENT_TOKEN": self._token}
-        process = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "shepherd.agent_runtime",
-            "--name", spec.name, "--port", "0", "--host", "127.0.0.1",
-            "--command", shlex.join(spec.command), "--data-dir", str(agent_dir),
-            stdout=asyncio.subprocess.PIPE, stderr=open(log_path, "ab"),  # noqa: SIM115
-            env=env, start_new_session=True,
-        )
+        log_fd = os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+        try:
+            process = await asyncio.create_subprocess_exec(
+                sys.executable, "-m", "shepherd.agent_runtime",
+                "--name", spec.name, "--port", "0", "--host", "127.0.0.1",
+                "--command", shlex.join(spec.command), "--data-dir", str(agent_dir),
+                stdout=asyncio.subprocess.PIPE, stderr=log_fd, env=env, start_new_session=True,
+            )
+        finally:
+            os.close(log_fd)
         try:
             url = await asyncio.wait_for(self._read_url(process), START_TIMEOUT_S)
         except (TimeoutError, ConfigError):
@@ -102,8 +106,6 @@ class LocalRuntimes:
 
     async def _kill(self, process: asyncio.subprocess.Process) -> None:
         if process.returncode is None:
-            try:
+            with contextlib.suppress(ProcessLookupError):
                 os.killpg(process.pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
             await process.wait()

@@ -14,8 +14,11 @@ import uvicorn
 from shepherd.api.app import create_api
 from shepherd.api.auth import ensure_admin_token
 from shepherd.app.plane import ControlPlane
+from shepherd.shutdown import signals_absorbed
 
 log = logging.getLogger("shepherd.app.server")
+# Open requests get this long to finish when the control plane stops.
+GRACEFUL_SHUTDOWN_S = 5
 
 
 async def serve_plane(
@@ -31,17 +34,18 @@ async def serve_plane(
     api = create_api(plane.api_context())
     config = uvicorn.Config(
         api, host=settings.host, port=settings.port, log_level=settings.log_level.lower(),
-        lifespan="off", access_log=False,
+        lifespan="off", access_log=False, timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_S,
     )
     server = uvicorn.Server(config)
     plane.start()
-    try:
-        if on_ready is None:
-            await server.serve()
-        else:
-            await _serve_announcing(server, on_ready, settings.host, settings.port)
-    finally:
-        await plane.close()
+    with signals_absorbed():
+        try:
+            if on_ready is None:
+                await server.serve()
+            else:
+                await _serve_announcing(server, on_ready, settings.host, settings.port)
+        finally:
+            await plane.close()
 
 
 async def _serve_announcing(

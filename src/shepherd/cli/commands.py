@@ -149,7 +149,15 @@ def fleet_apply(
     text = file.read_text(encoding="utf-8")
     changes = _remote(url, token_).post("/api/fleet/apply", content=text,
                                         content_type="application/yaml")
-    emit_json(changes) if as_json else emit_json(changes)
+    if as_json:
+        emit_json(changes)
+        return
+    rows = []
+    for kind in ("agents", "schedules"):
+        part = changes.get(kind) or {}
+        for what in ("created", "updated", "deleted"):
+            rows.append([f"{kind} {what}", ", ".join(part.get(what) or []) or "-"])
+    emit_table(f"applied {file}", ("change", "names"), rows)
 
 
 @token.command("create")

@@ -14,6 +14,8 @@ from __future__ import annotations
 import asyncio
 import logging
 from dataclasses import dataclass, field
+from functools import partial
+from typing import cast
 
 from shepherd.agent_client.client import AgentClient
 from shepherd.agent_client.protocol import EventKind, ExecutionState, RunState, RuntimeEvent
@@ -72,10 +74,10 @@ class Monitor:
 
     async def run_once(self) -> MonitorReport:
         """Keep one watcher per enabled agent that has a runtime URL."""
-        wanted = {a.name for a in await self._db.agents.list() if a.enabled and a.url}
+        wanted: set[str] = {a.name for a in await self._db.agents.list() if a.enabled and a.url}
         report = MonitorReport()
         for name in sorted(wanted - self._watchers.keys()):
-            task = GuardedTask(f"monitor:{name}", lambda name=name: self._watch(name))
+            task = GuardedTask(f"monitor:{name}", partial(self._watch, name))
             task.start()
             self._watchers[name] = task
             report.started.append(name)
@@ -181,7 +183,9 @@ class Monitor:
         return False
 
     async def _load_cursor(self, agent: str) -> tuple[int, str | None]:
-        raw = await self._redis.client.hgetall(self._redis.keys.agent_cursor(agent))
+        raw = cast(
+            "dict[str, str]", await self._redis.client.hgetall(self._redis.keys.agent_cursor(agent))
+        )
         return int(raw.get("seq", 0)), raw.get("boot_id")
 
     async def _save_cursor(self, agent: str, seq: int, boot_id: str) -> None:

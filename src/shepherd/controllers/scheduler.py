@@ -27,7 +27,9 @@ class SchedulerReport:
 class Scheduler:
     name = "scheduler"
 
-    def __init__(self, db: Database, clock: Clock, *, dispatch_wakeup: Wakeup | None = None) -> None:
+    def __init__(
+        self, db: Database, clock: Clock, *, dispatch_wakeup: Wakeup | None = None
+    ) -> None:
         self._db = db
         self._clock = clock
         self._dispatch_wakeup = dispatch_wakeup

@@ -1,4 +1,4 @@
-"""Leases: only the owner renews or releases; ``hold`` heartbeats and reports a loss."""
+"""Leases on a real redis-server: owner-only renew and release, expiry, the ``hold`` heartbeat."""
 
 from __future__ import annotations
 
@@ -6,67 +6,126 @@ import asyncio
 
 import pytest
 
-from shepherd.errors import InstanceMismatch
 from shepherd.stores.redis.connection import RedisHandle
-from shepherd.stores.redis.instance import mirror_instance_id
 from shepherd.stores.redis.keys import Keys
+from tests.stores.redis.helpers import keyspace
 
 
-async def test_a_lease_is_held_by_one_owner_at_a_time(
+async def test_acquire_takes_a_free_lease_and_refuses_a_held_one_even_to_its_owner(
     redis_handle: RedisHandle, keys: Keys
 ) -> None:
     leases, key = redis_handle.leases, keys.controller_lease("scheduler")
-    assert await leases.acquire(key, "a", 10_000)
-    assert await leases.acquire(key, "a", 10_000)  # ours already: refreshed
-    assert not await leases.acquire(key, "b", 10_000)
-    assert not await leases.renew(key, "b", 10_000)
-    assert not await leases.release(key, "b")
+    assert await leases.acquire(key, "a", 10_000) is True
+    assert await leases.acquire(key, "b", 10_000) is False
+    assert await leases.acquire(key, "a", 10_000) is False
     assert await leases.owner(key) == "a"
-    assert await leases.renew(key, "a", 20_000)
-    assert 10_000 < await redis_handle.client.pttl(key) <= 20_000
-    assert await leases.release(key, "a")
+    assert 0 < await redis_handle.client.pttl(key) <= 10_000
+    assert await keyspace(redis_handle) == {key}
+
+
+async def test_renew_extends_only_for_the_owner(redis_handle: RedisHandle, keys: Keys) -> None:
+    leases, key = redis_handle.leases, keys.monitor_lease("alpha")
+    await leases.acquire(key, "a", 10_000)
+    assert await leases.renew(key, "b", 60_000) is False
+    assert await redis_handle.client.pttl(key) <= 10_000
+    assert await leases.renew(key, "a", 60_000) is True
+    assert 10_000 < await redis_handle.client.pttl(key) <= 60_000
+    assert await leases.owner(key) == "a"
+
+
+async def test_renewing_a_missing_lease_does_not_create_it(
+    redis_handle: RedisHandle, keys: Keys
+) -> None:
+    key = keys.monitor_lease("alpha")
+    assert await redis_handle.leases.renew(key, "a", 10_000) is False
+    assert await keyspace(redis_handle) == set()
+
+
+async def test_release_deletes_only_for_the_owner(redis_handle: RedisHandle, keys: Keys) -> None:
+    leases, key = redis_handle.leases, keys.finalize_lease("e1")
+    await leases.acquire(key, "a", 10_000)
+    assert await leases.release(key, "b") is False
+    assert await keyspace(redis_handle) == {key}
+    assert await leases.release(key, "a") is True
+    assert await leases.release(key, "a") is False
     assert await leases.owner(key) is None
-    assert await leases.acquire(key, "b", 10_000)
+    assert await keyspace(redis_handle) == set()
 
 
-async def test_an_expired_lease_can_be_taken_and_the_old_owner_cannot_renew(
+async def test_an_expired_lease_can_be_taken_and_the_old_owner_can_neither_renew_nor_release(
     redis_handle: RedisHandle, keys: Keys
 ) -> None:
     leases, key = redis_handle.leases, keys.finalize_lease("e1")
-    assert await leases.acquire(key, "a", 50)
-    await asyncio.sleep(0.1)
+    assert await leases.acquire(key, "a", 30)
+    await asyncio.sleep(0.08)
+    assert await leases.owner(key) is None
     assert await leases.acquire(key, "b", 10_000)
-    assert not await leases.renew(key, "a", 10_000)
+    assert await leases.renew(key, "a", 10_000) is False
+    assert await leases.release(key, "a") is False
+    assert await leases.owner(key) == "b"
 
 
-async def test_hold_keeps_the_lease_past_its_ttl_and_releases_it(
+async def test_hold_keeps_the_lease_past_its_ttl_and_releases_it_on_exit(
     redis_handle: RedisHandle, keys: Keys
 ) -> None:
     leases, key = redis_handle.leases, keys.finalize_lease("e2")
-    async with leases.hold(key, "a", 150) as held:
-        assert held
-        await asyncio.sleep(0.4)
+    async with leases.hold(key, "a", 90) as held:
+        assert held is True
+        await asyncio.sleep(0.3)  # more than three TTLs
         assert await leases.owner(key) == "a"
-        assert not held.lost.is_set()
     assert await leases.owner(key) is None
+    assert await keyspace(redis_handle) == set()
 
 
-async def test_hold_reports_a_stolen_lease_and_a_second_holder_is_refused(
+async def test_hold_yields_false_for_a_held_lease_and_leaves_it_alone(
     redis_handle: RedisHandle, keys: Keys
 ) -> None:
     leases, key = redis_handle.leases, keys.finalize_lease("e3")
-    async with leases.hold(key, "a", 150) as held:
-        async with leases.hold(key, "b", 150) as other:
-            assert not other
+    async with leases.hold(key, "a", 10_000) as first:
+        async with leases.hold(key, "a", 10_000) as second:
+            assert (first, second) == (True, False)
+        assert await leases.owner(key) == "a"
+    assert await leases.owner(key) is None
+
+
+async def test_hold_does_not_release_a_lease_taken_by_another_after_it_was_lost(
+    redis_handle: RedisHandle, keys: Keys
+) -> None:
+    leases, key = redis_handle.leases, keys.finalize_lease("e4")
+    async with leases.hold(key, "a", 10_000):
         await redis_handle.client.set(key, "thief")
-        await asyncio.wait_for(held.lost.wait(), 2)
     assert await leases.owner(key) == "thief"
 
 
-async def test_the_instance_id_is_mirrored_once_and_a_mismatch_is_refused(
+async def test_hold_stops_its_heartbeat_when_the_body_raises(
     redis_handle: RedisHandle, keys: Keys
 ) -> None:
-    await mirror_instance_id(redis_handle.client, keys, "aaaa")
-    await mirror_instance_id(redis_handle.client, keys, "aaaa")
-    with pytest.raises(InstanceMismatch, match=r"'aaaa'.*'bbbb'"):
-        await mirror_instance_id(redis_handle.client, keys, "bbbb")
+    leases, key = redis_handle.leases, keys.finalize_lease("e5")
+    before = asyncio.all_tasks()
+    with pytest.raises(ValueError, match="body"):
+        async with leases.hold(key, "a", 10_000):
+            assert len(asyncio.all_tasks() - before) == 1  # the heartbeat
+            raise ValueError("body")
+    assert asyncio.all_tasks() == before
+    assert await leases.owner(key) is None
+
+
+async def test_cancelling_the_holder_propagates_and_leaves_no_heartbeat(
+    redis_handle: RedisHandle, keys: Keys
+) -> None:
+    leases, key = redis_handle.leases, keys.finalize_lease("e6")
+    inside = asyncio.Event()
+
+    async def work() -> None:
+        async with leases.hold(key, "a", 10_000):
+            inside.set()
+            await asyncio.Event().wait()
+
+    before = asyncio.all_tasks()
+    task = asyncio.create_task(work())
+    await inside.wait()
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert asyncio.all_tasks() == before
+    assert await leases.owner(key) is None
