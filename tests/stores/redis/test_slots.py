@@ -4,13 +4,11 @@ from __future__ import annotations
 
 import asyncio
 
+from shepherd.core.timeouts import slot_ttl_s
 from shepherd.stores.redis.connection import RedisHandle
 from shepherd.stores.redis.keys import Keys
 from shepherd.stores.redis.slots import AcquireResult
-
-
-async def keyspace(r: RedisHandle) -> set[str]:
-    return {k async for k in r.client.scan_iter(match=r.keys.all_pattern())}
+from tests.stores.redis.helpers import keyspace, ttls_s
 
 
 async def acquire(r: RedisHandle, eid: str, max_parallel: int = 2, timeout_s: int = 60,
@@ -24,12 +22,26 @@ async def test_acquire_returns_acquired_then_already_held_then_full(
 ) -> None:
     r = redis_handle
     assert await acquire(r, "e1") is AcquireResult.ACQUIRED
-    assert await acquire(r, "e1") is AcquireResult.ALREADY_HELD
+    assert await acquire(r, "e1", now_ms=9_000) is AcquireResult.ALREADY_HELD
     assert await acquire(r, "e2") is AcquireResult.ACQUIRED
     assert await acquire(r, "e3") is AcquireResult.FULL
     assert await keyspace(r) == {keys.slots("a"), keys.slot("a", "e1"), keys.slot("a", "e2")}
-    assert await r.slots.holders("a") == {"e1": 1_000, "e2": 1_000}
+    assert await r.slots.holders("a") == {"e1": 1_000, "e2": 1_000}  # ALREADY_HELD kept its score
     assert await r.slots.count("a") == 2
+
+
+async def test_full_counts_only_the_agents_own_slots(redis_handle: RedisHandle) -> None:
+    r = redis_handle
+    assert await acquire(r, "e1", max_parallel=1) is AcquireResult.ACQUIRED
+    assert await acquire(r, "e2", max_parallel=1) is AcquireResult.FULL
+    assert await acquire(r, "e2", max_parallel=1, agent="b") is AcquireResult.ACQUIRED
+
+
+async def test_max_parallel_zero_is_always_full_and_writes_nothing(
+    redis_handle: RedisHandle,
+) -> None:
+    assert await acquire(redis_handle, "e1", max_parallel=0) is AcquireResult.FULL
+    assert await keyspace(redis_handle) == set()
 
 
 async def test_the_slot_hash_lives_for_timeout_plus_300_seconds(
@@ -37,8 +49,8 @@ async def test_the_slot_hash_lives_for_timeout_plus_300_seconds(
 ) -> None:
     r = redis_handle
     await acquire(r, "e1", timeout_s=900)
-    assert await r.client.ttl(keys.slot("a", "e1")) == 1200
-    assert await r.client.ttl(keys.slots("a")) == -1
+    assert slot_ttl_s(900) == 1200
+    assert await ttls_s(r) == {keys.slots("a"): -1, keys.slot("a", "e1"): 1200}
     assert await r.client.hgetall(keys.slot("a", "e1")) == {
         "acquired_at_ms": "1000", "timeout_s": "900", "holder": "test"
     }
@@ -51,8 +63,10 @@ async def test_release_removes_only_the_named_slot_and_says_so(
     await acquire(r, "e1")
     await acquire(r, "e2")
     assert await r.slots.release("a", "e1") is True
-    assert await r.slots.release("a", "e1") is False
     assert await keyspace(r) == {keys.slots("a"), keys.slot("a", "e2")}
+    assert await r.slots.release("a", "e1") is False
+    assert await r.slots.release("a", "e2") is True
+    assert await keyspace(r) == set()  # an empty ZSET is no key at all
 
 
 async def test_a_release_by_a_non_holder_changes_nothing(
@@ -71,12 +85,16 @@ async def test_a_release_by_a_non_holder_changes_nothing(
     assert await r.slots.holders("a") == {"e1": 1_000}
 
 
-async def test_fifty_concurrent_acquirers_never_overbook(redis_handle: RedisHandle) -> None:
+async def test_fifty_concurrent_acquirers_never_overbook(
+    redis_handle: RedisHandle, keys: Keys
+) -> None:
     r = redis_handle
     results = await asyncio.gather(*(acquire(r, f"e{i}", max_parallel=3) for i in range(50)))
     assert results.count(AcquireResult.ACQUIRED) == 3
     assert results.count(AcquireResult.FULL) == 47
-    assert await r.slots.count("a") == 3
+    winners = [f"e{i}" for i, res in enumerate(results) if res is AcquireResult.ACQUIRED]
+    assert set(await r.slots.holders("a")) == set(winners)
+    assert await keyspace(r) == {keys.slots("a"), *(keys.slot("a", e) for e in winners)}
 
 
 async def test_reclaim_candidates_are_expired_or_old_and_nothing_is_removed(
@@ -84,12 +102,23 @@ async def test_reclaim_candidates_are_expired_or_old_and_nothing_is_removed(
 ) -> None:
     r = redis_handle
     await acquire(r, "old", max_parallel=5, now_ms=100)
+    await acquire(r, "edge", max_parallel=5, now_ms=1_000)
     await acquire(r, "fresh", max_parallel=5, now_ms=5_000)
     await acquire(r, "expired", max_parallel=5, now_ms=5_000)
     await r.client.delete(keys.slot("a", "expired"))
     found = await r.slots.reclaim_candidates("a", older_than_ms=1_000)
     assert sorted(found) == ["expired", "old"]
-    assert await r.slots.count("a") == 3
+    assert await keyspace(r) == {
+        keys.slots("a"), keys.slot("a", "old"), keys.slot("a", "edge"), keys.slot("a", "fresh")
+    }
+    assert await r.slots.count("a") == 4
+
+
+async def test_reclaim_candidates_of_an_agent_without_slots_are_none(
+    redis_handle: RedisHandle,
+) -> None:
+    assert await redis_handle.slots.reclaim_candidates("a", older_than_ms=10**15) == []
+    assert await keyspace(redis_handle) == set()
 
 
 async def test_forgetting_an_agent_deletes_all_its_keys_and_only_its_keys(
@@ -99,5 +128,8 @@ async def test_forgetting_an_agent_deletes_all_its_keys_and_only_its_keys(
     await acquire(r, "e1")
     await acquire(r, "e9", agent="other")
     await r.client.hset(keys.agent_cursor("a"), mapping={"seq": 3, "boot_id": "b"})
+    await r.client.hset(keys.circuit("a"), mapping={"state": "open"})
+    await r.leases.acquire(keys.monitor_lease("a"), "me", 10_000)
+    await r.client.hset(keys.slot("a", "orphan"), "holder", "x")  # a hash without its member
     await r.slots.forget_agent("a")
     assert await keyspace(r) == {keys.slots("other"), keys.slot("other", "e9")}
