@@ -224,7 +224,9 @@ class EmbeddedRedis:
     async def _answers(self) -> bool:
         if not self.socket.exists():
             return False
-        client = Redis(unix_socket_path=str(self.socket), socket_connect_timeout=1)
+        # One attempt: a stale socket should be found stale now, not after redis-py's retries.
+        client = Redis(unix_socket_path=str(self.socket), socket_connect_timeout=1,
+                       retry=Retry(NoBackoff(), 0))
         try:
             return bool(await client.ping())
         except (RedisError, OSError):
