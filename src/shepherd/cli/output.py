@@ -37,4 +37,4 @@ def emit_record(title: str, record: dict[str, Any], keys: Sequence[str]) -> None
 
 
 def fail(message: str) -> None:
-    errors.print(f"[red]error:[/red] {message}", highlight=False)
+    errors.print(f"[red]error:[/red] {message}", highlight=False, soft_wrap=True)
