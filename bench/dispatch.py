@@ -18,7 +18,6 @@ import argparse
 import asyncio
 import platform
 import resource
-import statistics
 import tempfile
 import time
 from datetime import UTC, datetime
@@ -128,7 +127,7 @@ def record(first: dict[str, float], second: dict[str, float]) -> str:
     when = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
     return (
         f"\n### dispatch — {when} — {platform.machine()}, {platform.python_version()}\n\n"
-        f"`python bench/dispatch.py` — {AGENTS} local agents × {SLOTS_PER_AGENT} slots, child "
+        f"`python bench/dispatch.py` — {AGENTS} local agents x {SLOTS_PER_AGENT} slots, child "
         f"`true`, SQLite + embedded Redis.\n\n"
         "| figure | value | target |\n|---|---|---|\n"
         f"| throughput ({int(first['executions'])} at once) | {first['per_s']:.1f} executions/s "
