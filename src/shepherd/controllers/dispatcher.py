@@ -10,6 +10,7 @@ settle, because the start is idempotent and may have been accepted. Rows queued 
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from dataclasses import dataclass, field
 
@@ -57,9 +58,10 @@ class Dispatcher:
     async def run_once(self) -> DispatchReport:
         report = DispatchReport()
         await self._expire(report)
-        for agent in await self._db.agents.list():
-            if agent.enabled and self._directory.client_for(agent) is not None:
-                await self._drain(agent, report)
+        ready = [a for a in await self._db.agents.list()
+                 if a.enabled and self._directory.client_for(a) is not None]
+        # Agents are independent: one slow runtime must not hold back the others' backlogs.
+        await asyncio.gather(*(self._drain(agent, report) for agent in ready))
         return report
 
     async def _expire(self, report: DispatchReport) -> None:
@@ -77,22 +79,24 @@ class Dispatcher:
         free = agent.max_parallel_tasks - await self._redis.slots.count(agent.name)
         if free <= 0:
             return
+        claimed = []
         for row in await self._db.executions.peek_queued(agent.name, free):
             result = await self._redis.slots.acquire(
                 agent.name, row.id, max_parallel=agent.max_parallel_tasks,
                 timeout_s=row.timeout_s, now_ms=self._clock.now_ms(), holder=ACTOR,
             )
             if result is AcquireResult.FULL:
-                return
-            if not await self._db.executions.claim_queued(row.id, self._clock.now_ms(), ACTOR):
-                if result is AcquireResult.ACQUIRED:
-                    await self._redis.slots.release(agent.name, row.id)
-                continue
-            if not await self._start(agent, row, report):
-                return  # the runtime is not answering: leave the rest of its backlog alone
+                break
+            if await self._db.executions.claim_queued(row.id, self._clock.now_ms(), ACTOR):
+                claimed.append(row)
+            elif result is AcquireResult.ACQUIRED:
+                await self._redis.slots.release(agent.name, row.id)
+        # The claimed rows hold their slots; hand them to the runtime side by side.
+        await asyncio.gather(*(self._start(agent, row, report) for row in claimed))
 
     async def _start(self, agent: Agent, row: Execution, report: DispatchReport) -> bool:
-        """Hand one claimed row to its runtime; False when the runtime refused it."""
+        """Hand one claimed row to its runtime; False when the runtime refused it (the row is
+        back in the backlog for the next pass)."""
         client = self._directory.client_for(agent)
         assert client is not None  # checked by run_once
         request = StartRequest(

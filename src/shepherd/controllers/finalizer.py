@@ -10,6 +10,8 @@ finalizer already did the work, and this one does nothing more.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 from dataclasses import dataclass, field
 
@@ -28,6 +30,7 @@ log = logging.getLogger("shepherd.controllers.finalizer")
 ACTOR = "finalizer"
 # Long enough for a result fetch plus webhook retries; renewed by the heartbeat meanwhile.
 LEASE_TTL_MS = 30_000
+FINALIZE_CONCURRENCY = 16
 
 
 @dataclass(slots=True)
@@ -52,20 +55,32 @@ class Finalizer:
 
     async def run_once(self) -> FinalizeReport:
         report = FinalizeReport()
-        for row in await self._db.executions.list_by_status(ExecutionStatus.FINALIZING):
-            await self.finalize(row, report)
+        rows = await self._db.executions.list_by_status(ExecutionStatus.FINALIZING)
+        if not rows:
+            return report
+        agents = {a.name: a for a in await self._db.agents.list()}
+        # Each row waits on its runtime and on SQL; finishing them side by side is what keeps
+        # a burst of exits from queueing behind one another. Bounded, to spare both.
+        limit = asyncio.Semaphore(FINALIZE_CONCURRENCY)
+
+        async def one(row: Execution) -> None:
+            async with limit:
+                await self.finalize(row, report, agents.get(row.agent))
+
+        await asyncio.gather(*(one(row) for row in rows))
         return report
 
-    async def finalize(self, row: Execution, report: FinalizeReport) -> None:
+    async def finalize(
+        self, row: Execution, report: FinalizeReport, agent: Agent | None = None
+    ) -> None:
         key = self._redis.keys.finalize_lease(row.id)
         async with self._redis.leases.hold(key, self._owner, LEASE_TTL_MS) as held:
             if not held:
                 report.deferred.append(row.id)
                 return
-            try:
-                agent: Agent | None = await self._db.agents.get(row.agent)
-            except AgentNotFound:
-                agent = None
+            if agent is None:
+                with contextlib.suppress(AgentNotFound):
+                    agent = await self._db.agents.get(row.agent)
             try:
                 state = await self._fetch(agent, row)
             except AgentError as exc:

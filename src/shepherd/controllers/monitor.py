@@ -12,6 +12,7 @@ stream, or a running row the runtime does not know are recorded on the agent's c
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from dataclasses import dataclass, field
 from functools import partial
@@ -25,7 +26,7 @@ from shepherd.controllers.directory import AgentDirectory
 from shepherd.core.clock import Clock
 from shepherd.core.models import Agent, TransitionFields
 from shepherd.core.status import Cause, ExecutionStatus
-from shepherd.errors import AgentError, AgentNotFound
+from shepherd.errors import AgentError, AgentNotFound, ExecutionNotFound
 from shepherd.stores.redis.connection import RedisHandle
 from shepherd.stores.sql.database import Database
 
@@ -104,7 +105,8 @@ class Monitor:
                 report.settled.append(row.id)
         for entry in known.values():
             if entry.state is RunState.FINISHED and await self._is_terminal(entry.execution_id):
-                await client.ack(entry.execution_id)
+                with contextlib.suppress(ExecutionNotFound):  # the finalizer acked it first
+                    await client.ack(entry.execution_id)
                 report.acked.append(entry.execution_id)
         if report.unknown:
             await self._request_reconcile(agent.name, f"unknown to runtime: {report.unknown}")

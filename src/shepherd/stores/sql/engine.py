@@ -45,7 +45,13 @@ def _sqlite_engine(url: str, database: str | None) -> AsyncEngine:
         Path(database).parent.mkdir(parents=True, exist_ok=True)
     # isolation_level=None hands transactions to us: BEGIN IMMEDIATE takes the write lock up
     # front, so a read-then-write transaction (CAS, admission) cannot be overtaken.
-    engine = create_async_engine(url, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000})
+    # One connection per process: SQLite runs one writer at a time anyway, and waiting in the
+    # pool's asyncio queue costs microseconds where SQLite's busy handler sleeps up to 100 ms.
+    # Other processes on the same file still wait through busy_timeout.
+    engine = create_async_engine(
+        url, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000},
+        pool_size=1, max_overflow=0, pool_timeout=SQLITE_BUSY_TIMEOUT_MS / 1000,
+    )
 
     @event.listens_for(engine.sync_engine, "connect")
     def _pragmas(dbapi_connection: Any, _record: Any) -> None:
