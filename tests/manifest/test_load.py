@@ -97,3 +97,10 @@ def test_an_empty_file_is_an_empty_fleet(tmp_path: Path) -> None:
     path = tmp_path / "fleet.yaml"
     path.write_text("")
     assert load_manifest(path).agents == ()
+
+
+def test_the_bundled_demo_fleet_is_valid() -> None:
+    from shepherd.app.commands import DEMO_MANIFEST
+
+    manifest = load_manifest(DEMO_MANIFEST)
+    assert {a.name for a in manifest.agents} == {"echo", "slow", "flaky", "burst", "early-exit"}

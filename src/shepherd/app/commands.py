@@ -19,7 +19,7 @@ DataDirOpt = Annotated[
     Path | None, typer.Option("--data-dir", help="Data dir [SHEPHERD_DATA_DIR, ./.shepherd].")
 ]
 PortOpt = Annotated[int | None, typer.Option("--port", min=1, max=65535, help="API port.")]
-DEMO_MANIFEST = Path(__file__).resolve().parent.parent / "demo" / "fleet.yaml"
+DEMO_MANIFEST = Path(__file__).resolve().parent / "demo_fleet.yaml"
 
 
 def _settings(data_dir: Path | None, port: int | None = None, host: str | None = None) -> Settings:
@@ -34,6 +34,9 @@ def _settings(data_dir: Path | None, port: int | None = None, host: str | None =
     logging.basicConfig(
         level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
+    # Every agent call and migration step at INFO would drown what Shepherd itself says.
+    for noisy in ("httpx", "httpcore", "alembic"):
+        logging.getLogger(noisy).setLevel(max(logging.WARNING, logging.getLogger().level))
     return settings
 
 

@@ -29,7 +29,7 @@ What to look at:
   shepherd executions ls --status failed
                                      early-exit shows child_exited_early, flaky exit codes
   shepherd run echo "hi" --wait      a run of your own, followed to its end
-  {url}/docs                         the REST API
+  {url}/docs    the REST API
 Ctrl-C stops everything."""
 
 
