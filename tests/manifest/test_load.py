@@ -18,7 +18,6 @@ agents:
     tags: [demo]
   - name: remote
     url: http://127.0.0.1:9000
-    token: s3cret
 schedules:
   - agent: echo
     cron: "*/5 * * * *"
@@ -104,3 +103,8 @@ def test_the_bundled_demo_fleet_is_valid() -> None:
 
     manifest = load_manifest(DEMO_MANIFEST)
     assert {a.name for a in manifest.agents} == {"echo", "slow", "flaky", "burst", "early-exit"}
+
+
+def test_a_per_agent_token_is_refused_rather_than_ignored() -> None:
+    with pytest.raises(ManifestError, match=r"agents\[0\]\.token: unknown key"):
+        parse_manifest("agents:\n - name: a\n   url: http://h:1\n   token: x\n", "f.yaml")

@@ -29,7 +29,6 @@ class AgentSpec(_Strict):
     name: Annotated[str, Field(pattern=AGENT_NAME_PATTERN)]
     command: tuple[str, ...] | None = None
     url: Annotated[str, Field(pattern=r"^https?://[^\s/]+(/\S*)?$")] | None = None
-    token: str | None = None
     max_parallel: Annotated[int, Field(ge=1, le=1000)] = 3
     timeout_s: Annotated[int, Field(ge=1, le=_MAX_TIMEOUT_S)] = DEFAULT_EXECUTION_TIMEOUT_S
     max_backlog_depth: Annotated[int, Field(ge=0, le=100_000)] = 50
