@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import secrets
 from pathlib import Path
+
+log = logging.getLogger("shepherd.secrets")
 
 TOKEN_BYTES = 32
 
@@ -25,3 +28,13 @@ def read_or_create_token(path: Path) -> tuple[str, bool]:
     with os.fdopen(fd, "w", encoding="utf-8") as handle:
         handle.write(token + "\n")
     return token, True
+
+
+def given_or_stored_token(given: str | None, path: Path) -> str:
+    """``given`` when set, else the token kept at ``path`` (created there, and said so, once)."""
+    if given:
+        return given
+    token, created = read_or_create_token(path)
+    if created:
+        log.warning("no token given: generated one at %s (mode 0600)", path)
+    return token

@@ -15,7 +15,7 @@ import uvicorn
 
 from shepherd.agent_runtime.app import RuntimeState, create_runtime_app
 from shepherd.agent_runtime.config import RuntimeConfig
-from shepherd.secrets import read_or_create_token
+from shepherd.secrets import given_or_stored_token
 from shepherd.shutdown import signals_absorbed
 
 log = logging.getLogger("shepherd.agent_runtime")
@@ -25,15 +25,6 @@ TOKEN_FILE = "agent.token"
 GRACEFUL_SHUTDOWN_S = 2
 
 
-def resolve_token(config: RuntimeConfig) -> str:
-    if config.token:
-        return config.token
-    token, created = read_or_create_token(config.data_dir / TOKEN_FILE)
-    if created:
-        log.warning("no token given: generated one at %s", config.data_dir / TOKEN_FILE)
-    return token
-
-
 def run_runtime(config: RuntimeConfig) -> None:
     """Serve until SIGTERM/SIGINT (blocking)."""
     asyncio.run(serve_runtime(config))
@@ -41,7 +32,8 @@ def run_runtime(config: RuntimeConfig) -> None:
 
 async def serve_runtime(config: RuntimeConfig) -> None:
     config.executions_dir.mkdir(parents=True, exist_ok=True)
-    app = create_runtime_app(config, resolve_token(config))
+    token = given_or_stored_token(config.token, config.data_dir / TOKEN_FILE)
+    app = create_runtime_app(config, token)
     state: RuntimeState = app.state.runtime
     await state.registry.recover()
     server = uvicorn.Server(uvicorn.Config(

@@ -28,7 +28,7 @@ from shepherd.controllers.maintenance import Maintenance
 from shepherd.controllers.monitor import Monitor
 from shepherd.controllers.scheduler import Scheduler
 from shepherd.core.clock import Clock
-from shepherd.secrets import read_or_create_token
+from shepherd.secrets import given_or_stored_token
 from shepherd.settings import Settings
 from shepherd.stores.redis.connection import RedisHandle, connect_redis
 from shepherd.stores.redis.instance import mirror_instance_id
@@ -41,12 +41,7 @@ AGENT_TOKEN_FILE = "agent.token"
 
 def agent_token(settings: Settings) -> str:
     """The fleet's agent token: the setting, else the one kept in the data dir."""
-    if settings.agent_token:
-        return settings.agent_token
-    token, created = read_or_create_token(settings.data_dir / AGENT_TOKEN_FILE)
-    if created:
-        log.info("created the agent token at %s", settings.data_dir / AGENT_TOKEN_FILE)
-    return token
+    return given_or_stored_token(settings.agent_token, settings.data_dir / AGENT_TOKEN_FILE)
 
 
 @dataclass

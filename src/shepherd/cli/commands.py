@@ -8,7 +8,7 @@ from typing import Annotated, Any
 
 import typer
 
-from shepherd.cli.output import emit_json, emit_record, emit_table
+from shepherd.cli.output import emit_json, emit_record, emit_rows, emit_table
 from shepherd.cli.remote import CliError, Remote, resolve_target
 from shepherd.cli.waiting import EXIT_CODES, wait_for_execution
 from shepherd.settings import load_settings
@@ -80,8 +80,7 @@ def executions_ls(
     if as_json:
         emit_json(page)
         return
-    rows = [[item.get(c) for c in EXECUTION_COLUMNS] for item in page["items"]]
-    emit_table("executions", EXECUTION_COLUMNS, rows)
+    emit_rows("executions", EXECUTION_COLUMNS, page["items"], as_json=False)
 
 
 @executions.command("show")
@@ -129,12 +128,8 @@ def executions_retry(
 @agents.command("ls")
 def agents_ls(url: UrlOpt = None, token_: TokenOpt = None, as_json: JsonOpt = False) -> None:
     """Agents with their live slot usage and backlog."""
-    items = _remote(url, token_).get("/api/agents")
-    if as_json:
-        emit_json(items)
-        return
     columns = ("name", "enabled", "slots_in_use", "max_parallel", "backlog", "url")
-    emit_table("agents", columns, [[a.get(c) for c in columns] for a in items])
+    emit_rows("agents", columns, _remote(url, token_).get("/api/agents"), as_json)
 
 
 @fleet.command("apply")
@@ -178,12 +173,8 @@ def token_create(
 @token.command("ls")
 def token_ls(url: UrlOpt = None, token_: TokenOpt = None, as_json: JsonOpt = False) -> None:
     """Tokens (never their secrets)."""
-    items = _remote(url, token_).get("/api/tokens")
-    if as_json:
-        emit_json(items)
-        return
     columns = ("id", "name", "role", "agent", "created_at", "revoked_at")
-    emit_table("tokens", columns, [[t.get(c) for c in columns] for t in items])
+    emit_rows("tokens", columns, _remote(url, token_).get("/api/tokens"), as_json)
 
 
 @token.command("revoke")
@@ -207,4 +198,4 @@ def status(url: UrlOpt = None, token_: TokenOpt = None, as_json: JsonOpt = False
         return
     typer.echo(f"control plane {remote.target.url}: {ready.get('status', 'unknown')}")
     columns = ("name", "enabled", "slots_in_use", "max_parallel", "backlog")
-    emit_table("agents", columns, [[a.get(c) for c in columns] for a in fleet_agents])
+    emit_rows("agents", columns, fleet_agents, as_json=False)

@@ -38,3 +38,13 @@ def emit_record(title: str, record: dict[str, Any], keys: Sequence[str]) -> None
 
 def fail(message: str) -> None:
     errors.print(f"[red]error:[/red] {message}", highlight=False, soft_wrap=True)
+
+
+def emit_rows(
+    title: str, columns: Sequence[str], items: Sequence[dict[str, Any]], as_json: bool
+) -> None:
+    """A list from the API: JSON as it came for scripts, or a table of ``columns`` for people."""
+    if as_json:
+        emit_json(items)
+    else:
+        emit_table(title, columns, [[item.get(c) for c in columns] for item in items])
