@@ -86,12 +86,12 @@ class ControllerLoop:
                 await asyncio.shield(self._resign())
 
     async def _lead(self) -> bool:
-        leases = self._redis.leases
-        if self.is_leader:
-            self.is_leader = await leases.renew(self._lease_key, self._owner, self._lease_ttl_ms)
-            if not self.is_leader:
-                log.warning("controller %s: lost its lease", self.name)
+        # Renew first, whatever we believe: a loop restarted after a crash still owns its lease.
+        leases, was_leader = self._redis.leases, self.is_leader
+        self.is_leader = await leases.renew(self._lease_key, self._owner, self._lease_ttl_ms)
         if not self.is_leader:
+            if was_leader:
+                log.warning("controller %s: lost its lease", self.name)
             self.is_leader = await leases.acquire(self._lease_key, self._owner, self._lease_ttl_ms)
         return self.is_leader
 

@@ -137,11 +137,9 @@ class Monitor:
     async def _watch(self, name: str) -> None:
         lease = self._redis.keys.monitor_lease(name)
         ttl_ms = int((self._poll_wait_s + 10) * 1000)
-        leader = False
         needs_sync = True
         while True:
-            leader = await self._hold(lease, ttl_ms, leader)
-            if not leader:
+            if not await self._hold(lease, ttl_ms):
                 await asyncio.sleep(ttl_ms / 2000)
                 continue
             try:
@@ -159,9 +157,11 @@ class Monitor:
                 needs_sync = True
                 await asyncio.sleep(RETRY_AFTER_ERROR_S)
 
-    async def _hold(self, lease: str, ttl_ms: int, leader: bool) -> bool:
+    async def _hold(self, lease: str, ttl_ms: int) -> bool:
+        """Keep or take the agent's monitor lease. Renew first: a watcher restarted after a
+        crash still owns its lease and must not wait a whole TTL for it."""
         leases = self._redis.leases
-        if leader and await leases.renew(lease, self._owner, ttl_ms):
+        if await leases.renew(lease, self._owner, ttl_ms):
             return True
         return await leases.acquire(lease, self._owner, ttl_ms)
 
