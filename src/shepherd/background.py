@@ -32,7 +32,7 @@ class GuardedTask:
 
     def start(self) -> None:
         if self._task is None:
-            self._task = asyncio.create_task(self._guard(), name=f"shepherd:{self.name}")
+            self._task = asyncio.create_task(self._guard(), name=f"guarded:{self.name}")
 
     @property
     def running(self) -> bool:

@@ -14,6 +14,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from shepherd.core.timeouts import DEFAULT_EXECUTION_TIMEOUT_S
 from shepherd.errors import ConfigError
+from shepherd.stores.redis.keys import DEFAULT_PREFIX
 
 ENV_PREFIX = "SHEPHERD_"
 
@@ -39,7 +40,7 @@ class Settings(BaseSettings):
     redis_url: str | None = Field(
         default=None, description="External Redis URL; default an embedded redis-server."
     )
-    redis_prefix: str = Field(default="shepherd:", min_length=1, description="Redis key prefix.")
+    redis_prefix: str = Field(default=DEFAULT_PREFIX, min_length=1, description="Key prefix.")
     host: str = Field(default="127.0.0.1", description="Address the control plane listens on.")
     port: int = Field(default=8765, ge=1, le=65535, description="Port of the control plane.")
     default_execution_timeout_s: int = Field(default=DEFAULT_EXECUTION_TIMEOUT_S, ge=1)
