@@ -18,6 +18,9 @@ from shepherd.agent_client.client import AgentClient
 # Long enough to outlast a brief network blip or a proxy reload; short enough not to matter.
 DROP_GRACE_S = 2.0
 MAX_CONNECTIONS_PER_URL = 20
+# Shorter than the runtime's keep-alive (agent_runtime/server.py): reusing a connection the
+# server already closed would look like a dropped connection.
+KEEPALIVE_EXPIRY_S = 2.0
 
 
 class AgentClientPool:
@@ -45,7 +48,9 @@ class AgentClientPool:
             return httpx.AsyncClient(base_url=base_url), True
         http = self._http.get(base_url)
         if http is None or http.is_closed:
-            limits = httpx.Limits(max_connections=MAX_CONNECTIONS_PER_URL)
+            limits = httpx.Limits(
+                max_connections=MAX_CONNECTIONS_PER_URL, keepalive_expiry=KEEPALIVE_EXPIRY_S
+            )
             http = httpx.AsyncClient(base_url=base_url, limits=limits)
             self._http[base_url] = http
         return http, False

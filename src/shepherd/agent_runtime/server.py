@@ -23,6 +23,9 @@ log = logging.getLogger("shepherd.agent_runtime")
 TOKEN_FILE = "agent.token"
 # Long-polls hold connections open; do not let them delay a shutdown.
 GRACEFUL_SHUTDOWN_S = 2
+# Idle connections stay open longer than the control plane's pool keeps them (pool.py), so the
+# client always closes first and never reuses a socket the runtime has just closed.
+KEEP_ALIVE_S = 30
 
 
 def run_runtime(config: RuntimeConfig) -> None:
@@ -39,6 +42,7 @@ async def serve_runtime(config: RuntimeConfig) -> None:
     server = uvicorn.Server(uvicorn.Config(
         app, host=config.host, port=config.port, log_level="warning", lifespan="off",
         access_log=False, timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_S,
+        timeout_keep_alive=KEEP_ALIVE_S,
     ))
     with signals_absorbed():
         serving = asyncio.create_task(server.serve())
