@@ -166,3 +166,17 @@ async def test_finalization_happens_exactly_once_when_two_finalizers_race(
     assert sum(len(r.finalized) for r in reports) == 1
     events = [e for e in await c.db.executions.events(row.id) if e.to_status is S.SUCCESS]
     assert len(events) == 1
+
+
+async def test_work_queued_longer_than_a_day_fails_as_expired(controllers: Controllers) -> None:
+    c = controllers
+    await add_agent(c, "idle", None)
+    old = await submit(c, "idle")
+    c.clock.advance(86_400 - 1)
+    fresh = await submit(c, "idle")
+    c.clock.advance(2)
+    report = await c.dispatcher.run_once()
+    assert report.expired == [old.id]
+    expired = await c.db.executions.get(old.id)
+    assert (expired.status, expired.error_class) == (S.FAILED, "expired")
+    assert (await c.db.executions.get(fresh.id)).status is S.QUEUED
