@@ -58,6 +58,9 @@ async def test_a_bad_agent_body_is_422_naming_the_field(api: Api) -> None:
 async def test_deleting_an_agent_with_running_work_is_409_and_without_is_204(api: Api) -> None:
     running = await submit_on(api, "alpha")
     await start_running(api, running.id)
+    redis = api.ctx.redis
+    await redis.client.hset(redis.keys.agent_cursor("beta"), mapping={"seq": 1, "boot_id": "b"})
+    await redis.slots.acquire("beta", "stale", max_parallel=3, timeout_s=60, now_ms=1, holder="t")
     async with api.client("admin") as client:
         refused = await client.delete("/api/agents/alpha")
         deleted = await client.delete("/api/agents/beta")
@@ -67,6 +70,8 @@ async def test_deleting_an_agent_with_running_work_is_409_and_without_is_204(api
     assert deleted.status_code == 204
     assert gone.status_code == 404
     assert names == ["alpha"]
+    left = [k async for k in redis.client.scan_iter(match=redis.keys.all_pattern())]
+    assert not [k for k in left if "beta" in k]
 
 
 async def test_an_unknown_agent_is_404(api: Api) -> None:

@@ -73,4 +73,7 @@ async def delete_agent(ctx: Ctx, principal: Admin, name: str) -> Response:
     principal.check_agent(name)
     # The store refuses (409) while work is running or finalizing, atomically with the delete.
     await ctx.db.agents.delete(name, actor=principal.name, now_ms=ctx.clock.now_ms())
+    # No work runs any more, so its Redis keys (stale slots, cursor, breaker, monitor lease) go
+    # too: a deleted agent leaves nothing that references it (invariant L-03).
+    await ctx.redis.slots.forget_agent(name)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
