@@ -24,6 +24,9 @@ from shepherd.agent_runtime.record import LOG_FILE, RunRecord
 
 log = logging.getLogger("shepherd.agent_runtime.child")
 READ_CHUNK = 16 * 1024
+# After SIGKILL to the group, the output pipe closes at once unless something outside the group
+# holds it; this bounds how long such a stray can keep an execution from finishing.
+ORPHAN_PIPE_WAIT_S = 1.0
 
 
 def now_ms() -> int:
@@ -47,29 +50,21 @@ class Child:
         self._kill_grace_s = kill_grace_s
         self._on_change = on_change
         self._process: asyncio.subprocess.Process | None = None
-        self._stdin_fd: int | None = None
         self.done = asyncio.Event()
 
     async def spawn(self) -> None:
         """Start the process (or record why it could not start)."""
         self._dir.mkdir(parents=True, exist_ok=True)
-        # A plain pipe, written by a thread: a blocking write fails with EPIPE exactly when the
-        # child closed its end with input unread, which asyncio's pipe transport may not report.
-        read_fd, self._stdin_fd = os.pipe()
         try:
             self._process = await asyncio.create_subprocess_exec(
-                *self._command, stdin=read_fd, stdout=asyncio.subprocess.PIPE,
+                *self._command, stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
                 stderr=asyncio.subprocess.STDOUT, env=self._env, start_new_session=True,
             )
         except OSError as exc:
-            os.close(self._stdin_fd)
-            self._stdin_fd = None
             self.record.started_at_ms = now_ms()
             self.record.finish(now_ms(), None, "spawn_failed", f"{self._command[0]}: {exc}")
             self.done.set()
             return
-        finally:
-            os.close(read_fd)
         self.record.pid = self._process.pid
         with contextlib.suppress(psutil.Error):
             self.record.pid_create_time = psutil.Process(self._process.pid).create_time()
@@ -96,9 +91,8 @@ class Child:
                 self.record.finish(now_ms(), process.returncode, "terminated", "runtime shut down")
             if not pump.done():
                 pump.cancel()
-            if self._stdin_fd is not None:  # cancelled before the input was fed
-                os.close(self._stdin_fd)
-                self._stdin_fd = None
+                # wait() rather than await: the pump's own CancelledError is not ours to raise.
+                await asyncio.wait([pump])
             self.done.set()
         await self._on_change(self.record)
 
@@ -118,7 +112,14 @@ class Child:
                 await asyncio.wait_for(asyncio.shield(pump), self._kill_grace_s)
             except TimeoutError:
                 signal_group(process.pid, signal.SIGKILL)
-                await pump
+        if not pump.done():
+            # Only a process that left the group (setsid) can still hold the pipe: stop reading
+            # rather than let it keep this execution running forever.
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(asyncio.shield(pump), ORPHAN_PIPE_WAIT_S)
+            if not pump.done():
+                log.warning("execution %s: a process outside its group holds its output; "
+                            "output after this point is dropped", self.record.execution_id)
 
     async def terminate(self) -> None:
         if self._process is not None and self._process.returncode is None:
@@ -130,10 +131,17 @@ class Child:
         self.record.error = self.record.error or error
 
     async def _feed(self, process: asyncio.subprocess.Process) -> None:
-        fd, self._stdin_fd = self._stdin_fd, None
-        if fd is None:
-            return
-        if not await asyncio.to_thread(write_all, fd, self._input):
+        """Write the input, then close stdin so the child sees end-of-file."""
+        stdin = process.stdin
+        assert stdin is not None
+        try:
+            if self._input:
+                stdin.write(self._input)
+                await stdin.drain()
+            stdin.close()
+            await stdin.wait_closed()
+        except (BrokenPipeError, ConnectionResetError):
+            stdin.close()
             log.info("execution %s: child exited before reading its input",
                      self.record.execution_id)
             self._flag("child_exited_early", "the child exited before reading its input")
@@ -155,19 +163,6 @@ class Child:
         # Grandchildren may outlive the child: the group gets SIGKILL either way.
         signal_group(process.pid, signal.SIGKILL)
         await process.wait()
-
-
-def write_all(fd: int, data: bytes) -> bool:
-    """Write ``data`` to a blocking pipe and close it; False if the reader went away first."""
-    view = memoryview(data)
-    try:
-        while view:
-            view = view[os.write(fd, view):]
-        return True
-    except (BrokenPipeError, ConnectionResetError):
-        return False
-    finally:
-        os.close(fd)
 
 
 def signal_group(pgid: int, sig: signal.Signals) -> None:
