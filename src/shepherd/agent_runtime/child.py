@@ -136,6 +136,10 @@ class Child:
         assert stdin is not None
         try:
             if self._input:
+                if stdin.transport.is_closing():
+                    # The child closed its end before a byte was written. asyncio would drop the
+                    # write silently and may let drain() return before it reports the loss.
+                    raise BrokenPipeError("stdin closed by the child")
                 stdin.write(self._input)
                 await stdin.drain()
             stdin.close()
