@@ -1,9 +1,10 @@
 """The runtime's HTTP API (DESIGN.md section 5), served with the models of ``protocol.py``.
 
-Every route but ``GET /health`` needs the bearer token (401 otherwise). Errors are
-``{"code", "message"}``: unknown execution 404, malformed body 422 naming the field; no route
-answers 5xx for anything a caller sent, and a child that dies early is an execution result, not
-an HTTP error.
+Every route but ``GET /health`` needs the bearer token (401 otherwise). Every error body is
+``ErrorBody`` (``{"code", "message"}``): unknown execution 404, ack of a running one 409, malformed
+body 422 naming the field, unknown route 404, wrong method 405. Errors map to statuses in one
+table; no route answers 5xx for anything a caller sent, and a child that dies early (or cannot be
+spawned) is an execution result, not an HTTP error. Long-polls are capped at ``MAX_WAIT_S``.
 """
 
 from __future__ import annotations
@@ -11,11 +12,13 @@ from __future__ import annotations
 import hmac
 import time
 import uuid
+from collections.abc import Mapping
 from typing import Annotated
 
 from fastapi import Depends, FastAPI, Query, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException
 
 from shepherd import __version__
 from shepherd.agent_client.protocol import (
@@ -32,9 +35,21 @@ from shepherd.agent_client.protocol import (
 from shepherd.agent_runtime.config import RuntimeConfig
 from shepherd.agent_runtime.events import EventLog
 from shepherd.agent_runtime.registry import RunRegistry, uptime_s, zombie_count
-from shepherd.errors import ExecutionNotFound, Unauthenticated
+from shepherd.errors import Conflict, NotFound, ShepherdError, Unauthenticated
+from shepherd.secrets import given_or_stored_token
 
-Wait = Annotated[float, Query(ge=0, le=3600)]
+# Any non-negative wait is accepted and capped, so a client asking for more is not an error.
+Wait = Annotated[float, Query(ge=0, allow_inf_nan=False)]
+
+# The one mapping from an error the runtime raises on purpose to its HTTP status.
+STATUS_BY_ERROR: tuple[tuple[type[ShepherdError], int], ...] = (
+    (Unauthenticated, 401),
+    (NotFound, 404),
+    (Conflict, 409),
+)
+# Names the runtime can never use as a directory under executions/.
+RESERVED_IDS = frozenset({".", ".."})
+HTTP_CODES = {404: "route_not_found", 405: "method_not_allowed"}
 
 
 class RuntimeState:
@@ -49,8 +64,13 @@ class RuntimeState:
         self.started = time.monotonic()
 
 
-def create_runtime_app(config: RuntimeConfig, token: str) -> FastAPI:
-    state = RuntimeState(config, token)
+def create_runtime_app(config: RuntimeConfig, token: str | None = None) -> FastAPI:
+    """The API over a fresh ``RuntimeState`` (``app.state.runtime``); the caller recovers it and
+    shuts it down (``state.registry.recover()`` / ``shutdown()``), as ``server.py`` does.
+
+    Without ``token``, the configured one is used, else one kept in ``config.token_path``.
+    """
+    state = RuntimeState(config, token or given_or_stored_token(config.token, config.token_path))
     app = FastAPI(title=f"shepherd agent {config.name}", version=__version__)
     app.state.runtime = state
     _register_errors(app)
@@ -71,6 +91,7 @@ def create_runtime_app(config: RuntimeConfig, token: str) -> FastAPI:
 
     @app.post("/v1/executions", status_code=202, response_model=StartResponse, dependencies=auth)
     async def start(body: StartRequest) -> StartResponse:
+        _check_usable(body.execution_id)
         record = await state.registry.start(body)
         return StartResponse(execution_id=record.execution_id, pid=record.pid,
                              started_at_ms=record.started_at_ms or 0, boot_id=state.boot_id)
@@ -106,13 +127,10 @@ def create_runtime_app(config: RuntimeConfig, token: str) -> FastAPI:
 
 
 def _register_errors(app: FastAPI) -> None:
-    @app.exception_handler(Unauthenticated)
-    async def _unauthenticated(_: Request, exc: Unauthenticated) -> JSONResponse:
-        return JSONResponse({"code": exc.code, "message": exc.message}, status_code=401)
-
-    @app.exception_handler(ExecutionNotFound)
-    async def _not_found(_: Request, exc: ExecutionNotFound) -> JSONResponse:
-        return JSONResponse({"code": exc.code, "message": exc.message}, status_code=404)
+    @app.exception_handler(ShepherdError)
+    async def _shepherd_error(_: Request, exc: ShepherdError) -> JSONResponse:
+        status = next((code for kind, code in STATUS_BY_ERROR if isinstance(exc, kind)), 500)
+        return _error(status, exc.code, exc.message)
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
@@ -120,5 +138,24 @@ def _register_errors(app: FastAPI) -> None:
             f"{'.'.join(str(p) for p in e['loc'] if p != 'body') or 'body'}: {e['msg']}"
             for e in exc.errors()
         ]
-        return JSONResponse({"code": "invalid_request", "message": "; ".join(problems)},
-                            status_code=422)
+        return _error(422, "invalid_request", "; ".join(problems))
+
+    @app.exception_handler(HTTPException)
+    async def _http(_: Request, exc: HTTPException) -> JSONResponse:
+        code = HTTP_CODES.get(exc.status_code, "http_error")
+        return _error(exc.status_code, code, str(exc.detail), exc.headers)
+
+
+def _check_usable(execution_id: str) -> None:
+    """The protocol's pattern admits ``.`` and ``..``; as directory names they would escape."""
+    if execution_id in RESERVED_IDS:
+        raise RequestValidationError([{
+            "loc": ("body", "execution_id"), "type": "value_error",
+            "msg": f"{execution_id!r} is not a usable execution id",
+        }])
+
+
+def _error(
+    status: int, code: str, message: str, headers: Mapping[str, str] | None = None
+) -> JSONResponse:
+    return JSONResponse({"code": code, "message": message}, status_code=status, headers=headers)

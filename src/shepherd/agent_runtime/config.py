@@ -11,7 +11,9 @@ DEFAULT_TAIL_BYTES = 64 * 1024
 DEFAULT_KILL_GRACE_S = 5.0
 # A result nobody acked within an hour is assumed collected by other means (or abandoned).
 DEFAULT_RETENTION_S = 3600.0
+# Bounds memory and disk when nobody acks: the oldest finished results go first beyond this.
 DEFAULT_MAX_RETAINED = 1000
+TOKEN_FILE = "agent.token"
 
 
 @dataclass(frozen=True)
@@ -30,3 +32,8 @@ class RuntimeConfig:
     @property
     def executions_dir(self) -> Path:
         return self.data_dir / "executions"
+
+    @property
+    def token_path(self) -> Path:
+        """Where a generated token is kept when none is configured."""
+        return self.data_dir / TOKEN_FILE

@@ -4,7 +4,8 @@ Guarantees: a start is idempotent on the execution id (the same id never spawns 
 every record is persisted at each change of state; finished records stay until acked or until
 ``retention_s`` after they finished; on startup, records a previous boot left ``running`` are
 settled — a surviving child (same pid and create time) has its group killed — and reported as
-``runtime_restarted``, with an ``exited`` event in the new boot.
+``runtime_restarted``, with an ``exited`` event in the new boot. Acking a running execution is
+refused (``InvalidTransition``): forgetting it would orphan a live child.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from shepherd.agent_runtime.child import Child, now_ms, signal_group
 from shepherd.agent_runtime.config import RuntimeConfig
 from shepherd.agent_runtime.events import EventLog
 from shepherd.agent_runtime.record import RunRecord, execution_dir, load_records, save_record
-from shepherd.errors import ExecutionNotFound
+from shepherd.errors import ExecutionNotFound, InvalidTransition
 
 log = logging.getLogger("shepherd.agent_runtime.registry")
 
@@ -92,12 +93,14 @@ class RunRegistry:
 
     async def _finished(self, record: RunRecord) -> None:
         self._children.pop(record.execution_id, None)
-        save_record(self._config.executions_dir, record)
+        if self._records.get(record.execution_id) is record:  # an ack may have come first
+            save_record(self._config.executions_dir, record)
         await self._events.emit(EventKind.EXITED, record.execution_id,
                                 record.finished_at_ms or now_ms(), record.exit_code,
                                 record.error_class)
 
     def get(self, execution_id: str) -> RunRecord:
+        self._expire()
         record = self._records.get(execution_id)
         if record is None:
             raise ExecutionNotFound(f"execution {execution_id} is unknown to this runtime")
@@ -126,9 +129,9 @@ class RunRegistry:
         return True
 
     def ack(self, execution_id: str) -> None:
-        self.get(execution_id)
-        if execution_id in self._children:
-            return  # still running: an early ack must not orphan a live child
+        """Forget a finished execution; acking a running one is refused, never a silent no-op."""
+        if self.get(execution_id).state is not RunState.FINISHED:
+            raise InvalidTransition(f"execution {execution_id} is still running; nothing to ack")
         self._forget(execution_id)
 
     def running_count(self) -> int:

@@ -15,12 +15,10 @@ import uvicorn
 
 from shepherd.agent_runtime.app import RuntimeState, create_runtime_app
 from shepherd.agent_runtime.config import RuntimeConfig
-from shepherd.secrets import given_or_stored_token
 from shepherd.shutdown import signals_absorbed
 
 log = logging.getLogger("shepherd.agent_runtime")
 
-TOKEN_FILE = "agent.token"
 # Long-polls hold connections open; do not let them delay a shutdown.
 GRACEFUL_SHUTDOWN_S = 2
 # Idle connections stay open longer than the control plane's pool keeps them (pool.py), so the
@@ -35,8 +33,7 @@ def run_runtime(config: RuntimeConfig) -> None:
 
 async def serve_runtime(config: RuntimeConfig) -> None:
     config.executions_dir.mkdir(parents=True, exist_ok=True)
-    token = given_or_stored_token(config.token, config.data_dir / TOKEN_FILE)
-    app = create_runtime_app(config, token)
+    app = create_runtime_app(config)
     state: RuntimeState = app.state.runtime
     await state.registry.recover()
     server = uvicorn.Server(uvicorn.Config(
