@@ -157,22 +157,28 @@ async def test_a_burst_of_short_children_leaves_no_zombie(runtime_client: Connec
 async def test_a_runtime_killed_mid_run_comes_back_with_a_new_boot_and_settles_its_runs(
     runtime_client: Connect, runtimes: LocalRuntimes
 ) -> None:
-    runtime, client = await runtime_client(["sh", "-c", "cat >/dev/null; sleep 30"], name="k")
-    first = await client.start(start("running"))
+    command = ["sh", "-c", 'read -r d; echo "got $d"; [ "$d" = quick ] || sleep 30']
+    runtime, client = await runtime_client(command, name="k")
+    await client.start(start("done", "quick\n"))
+    assert (await client.get("done", wait_s=10)).exit_code == 0
+    first = await client.start(start("running", "slow\n"))
     runtime.process.send_signal(signal.SIGKILL)
     await runtime.process.wait()
     assert first.pid is not None and psutil.pid_exists(first.pid)  # orphaned, still alive
-    again = await runtimes.start(AgentSpec(name="k", command=("sh", "-c", "cat >/dev/null")))
+    again = await runtimes.start(AgentSpec(name="k", command=tuple(command)))
     async with httpx.AsyncClient(base_url=again.url,
                                  headers={"Authorization": f"Bearer {AGENT_TOKEN}"}) as http:
         registry = (await http.get("/v1/executions")).json()
         events = (await http.get("/v1/events", params={"after": 0})).json()
+        done = (await http.get("/v1/executions/done")).json()
     assert registry["boot_id"] != first.boot_id
-    [entry] = registry["executions"]
-    assert (entry["execution_id"], entry["state"], entry["error_class"]) == (
-        "running", "finished", "runtime_restarted")
-    assert [(e["kind"], e["execution_id"]) for e in events["events"]] == [("exited", "running")]
-    await asyncio.sleep(0.2)
+    entries = {e["execution_id"]: e for e in registry["executions"]}
+    assert (entries["running"]["state"], entries["running"]["error_class"]) == (
+        "finished", "runtime_restarted")
+    assert (done["state"], done["exit_code"], done["error_class"]) == ("finished", 0, None)
+    assert "got quick" in done["output_tail"]
+    assert [(e["seq"], e["kind"], e["execution_id"]) for e in events["events"]] == [
+        (1, "exited", "running")]
     assert not psutil.pid_exists(first.pid) or psutil.Process(first.pid).status() == "zombie"
 
 
