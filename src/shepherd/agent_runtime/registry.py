@@ -142,6 +142,12 @@ class RunRegistry:
         shutil.rmtree(execution_dir(self._config.executions_dir, execution_id),
                       ignore_errors=True)
 
+    async def sweep_forever(self, interval_s: float) -> None:
+        """Drop expired results even when nobody reads the registry (run as a guarded task)."""
+        while True:
+            await asyncio.sleep(interval_s)
+            self._expire()
+
     def _expire(self) -> None:
         cutoff = now_ms() - int(self._config.retention_s * 1000)
         finished = sorted(

@@ -15,6 +15,7 @@ import uvicorn
 
 from shepherd.agent_runtime.app import RuntimeState, create_runtime_app
 from shepherd.agent_runtime.config import RuntimeConfig
+from shepherd.background import GuardedTask
 from shepherd.shutdown import signals_absorbed
 
 log = logging.getLogger("shepherd.agent_runtime")
@@ -24,6 +25,8 @@ GRACEFUL_SHUTDOWN_S = 2
 # Idle connections stay open longer than the control plane's pool keeps them (pool.py), so the
 # client always closes first and never reuses a socket the runtime has just closed.
 KEEP_ALIVE_S = 30
+# Reads expire old results too; the sweep only bounds disk use on a runtime nobody polls.
+RETENTION_SWEEP_S = 60.0
 
 
 def run_runtime(config: RuntimeConfig) -> None:
@@ -36,12 +39,15 @@ async def serve_runtime(config: RuntimeConfig) -> None:
     app = create_runtime_app(config)
     state: RuntimeState = app.state.runtime
     await state.registry.recover()
+    sweep = GuardedTask("retention sweep", lambda: state.registry.sweep_forever(
+        max(1.0, min(RETENTION_SWEEP_S, config.retention_s))))
     server = uvicorn.Server(uvicorn.Config(
         app, host=config.host, port=config.port, log_level="warning", lifespan="off",
         access_log=False, timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_S,
         timeout_keep_alive=KEEP_ALIVE_S,
     ))
     with signals_absorbed():
+        sweep.start()
         serving = asyncio.create_task(server.serve())
         try:
             while not server.started and not serving.done():
@@ -54,5 +60,6 @@ async def serve_runtime(config: RuntimeConfig) -> None:
                          len(state.registry.all()))
             await serving
         finally:
+            await sweep.stop()
             await state.registry.shutdown()
             sys.stdout.flush()
