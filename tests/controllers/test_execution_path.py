@@ -3,6 +3,7 @@ real runtime process running real children, on real SQL and a real redis-server.
 
 from __future__ import annotations
 
+from shepherd.agent_client.protocol import RunState
 from shepherd.app.runtimes import LocalRuntime
 from shepherd.core.models import Agent, Execution, Trigger
 from shepherd.core.status import ExecutionStatus as S
@@ -102,7 +103,7 @@ async def test_a_refused_dispatch_goes_back_to_the_backlog_and_frees_the_slot(
     assert await slot_keys(c) == []
 
 
-async def test_dispatch_never_exceeds_max_parallel(
+async def test_dispatch_claims_in_queue_order_and_never_exceeds_max_parallel(
     controllers: Controllers, start_runtime: StartRuntime
 ) -> None:
     c = controllers
@@ -114,10 +115,17 @@ async def test_dispatch_never_exceeds_max_parallel(
         c.clock.advance(0.001)  # distinct queued_at_ms: dispatch order is queue order
     first = await c.dispatcher.run_once()
     second = await c.dispatcher.run_once()
-    assert first.dispatched == [rows[0].id, rows[1].id]
-    assert second.dispatched == []
+    # Decisions are FIFO; the starts themselves run side by side and may finish in any order.
+    assert first.claimed == [rows[0].id, rows[1].id]
+    assert sorted(first.dispatched) == sorted(first.claimed)
+    assert (second.claimed, second.dispatched) == ([], [])
     assert await c.redis.slots.count("busy") == 2
     assert await c.db.executions.backlog_depth("busy") == 3
+    client = c.directory.client_for(await c.db.agents.get("busy"))
+    assert client is not None
+    registry = await client.list_executions()
+    running = sorted(e.execution_id for e in registry.executions if e.state is RunState.RUNNING)
+    assert running == sorted(first.claimed)
 
 
 async def test_a_child_that_exits_before_reading_its_input_fails_as_exited_early(

@@ -11,11 +11,21 @@ from shepherd.cli.output import fail
 from shepherd.cli.remote import CliError
 from shepherd.errors import ConfigError, ShepherdError
 
+# A usage error (unknown command or option, missing argument) exits with this, as click does.
+USAGE_EXIT_CODE = 2
+
 
 def run_cli(app: typer.Typer, argv: list[str] | None = None) -> int:
-    """Run ``app``; any failure becomes one line on stderr and an exit code."""
+    """Run ``app``; any failure becomes one line on stderr and an exit code.
+
+    Typer runs in standalone mode, so a usage error prints Typer's own usage message and exits 2,
+    whichever click (installed or bundled inside Typer) it was built on; Ctrl-C exits 130. Only
+    Shepherd's own errors are caught here.
+    """
     try:
-        rc = app(args=argv, prog_name="shepherd", standalone_mode=False)
+        app(args=argv, prog_name="shepherd", standalone_mode=True)
+    except SystemExit as exc:
+        return _exit_code(exc.code)
     except CliError as exc:
         fail(exc.message)
         return exc.exit_code
@@ -27,21 +37,13 @@ def run_cli(app: typer.Typer, argv: list[str] | None = None) -> int:
         return 1
     except KeyboardInterrupt:
         return 130
-    except SystemExit as exc:
-        return int(exc.code or 0) if not isinstance(exc.code, str) else 1
-    except Exception as exc:  # click's usage errors and the like
-        return _click_exit(exc)
-    return rc if isinstance(rc, int) else 0
+    return 0
 
 
-def _click_exit(exc: Exception) -> int:
-    import click
-
-    if isinstance(exc, click.exceptions.Exit):
-        return exc.exit_code
-    if isinstance(exc, click.ClickException):
-        fail(exc.format_message())
-        return exc.exit_code
-    if isinstance(exc, click.exceptions.Abort):
-        return 130
-    raise exc
+def _exit_code(code: object) -> int:
+    if code is None:
+        return 0
+    if isinstance(code, int):
+        return code
+    fail(str(code))
+    return 1

@@ -1,4 +1,5 @@
 """The ``shepherd`` command tree. Remote commands talk to the REST API through ``Remote``."""
+# The module docstring is internal; what ``shepherd --help`` shows is the callback's docstring.
 
 from __future__ import annotations
 
@@ -8,12 +9,13 @@ from typing import Annotated, Any
 
 import typer
 
+from shepherd import __version__
 from shepherd.cli.output import emit_json, emit_record, emit_rows, emit_table
 from shepherd.cli.remote import CliError, Remote, resolve_target
 from shepherd.cli.waiting import EXIT_CODES, wait_for_execution
 from shepherd.settings import load_settings
 
-app = typer.Typer(add_completion=False, no_args_is_help=True, help=__doc__)
+app = typer.Typer(add_completion=False, no_args_is_help=True)
 executions = typer.Typer(no_args_is_help=True, help="List, show, cancel and retry executions.")
 agents = typer.Typer(no_args_is_help=True, help="The fleet's agents.")
 fleet = typer.Typer(no_args_is_help=True, help="Apply a fleet manifest.")
@@ -33,6 +35,23 @@ EXECUTION_FIELDS = (
     "queued_at", "dispatched_at", "started_at", "finished_at", "completed_at", "exit_code",
     "error_class", "error", "created_by",
 )
+
+
+def _show_version(value: bool) -> None:
+    if value:
+        typer.echo(f"shepherd {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def main(
+    version: Annotated[
+        bool,
+        typer.Option("--version", callback=_show_version, is_eager=True,
+                     help="Print the version and exit."),
+    ] = False,
+) -> None:
+    """Shepherd: a self-healing control plane for a fleet of agents."""
 
 
 def _remote(url: str | None, token_: str | None) -> Remote:

@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 console = Console()
@@ -37,7 +38,8 @@ def emit_record(title: str, record: dict[str, Any], keys: Sequence[str]) -> None
 
 
 def fail(message: str) -> None:
-    errors.print(f"[red]error:[/red] {message}", highlight=False, soft_wrap=True)
+    # Messages quote user input and patterns such as ``[a-z0-9]``: never read them as markup.
+    errors.print(f"[red]error:[/red] {escape(message)}", highlight=False, soft_wrap=True)
 
 
 def emit_rows(

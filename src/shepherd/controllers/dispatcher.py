@@ -30,6 +30,10 @@ ACTOR = "dispatcher"
 
 @dataclass(slots=True)
 class DispatchReport:
+    """What one pass did. ``claimed`` is in decision order (FIFO per agent); the other lists
+    fill as each runtime answers, so their order across concurrent starts is arbitrary."""
+
+    claimed: list[str] = field(default_factory=list)
     dispatched: list[str] = field(default_factory=list)
     refused: list[str] = field(default_factory=list)
     rejected: list[str] = field(default_factory=list)
@@ -89,6 +93,7 @@ class Dispatcher:
                 break
             if await self._db.executions.claim_queued(row.id, self._clock.now_ms(), ACTOR):
                 claimed.append(row)
+                report.claimed.append(row.id)
             elif result is AcquireResult.ACQUIRED:
                 await self._redis.slots.release(agent.name, row.id)
         # The claimed rows hold their slots; hand them to the runtime side by side.
