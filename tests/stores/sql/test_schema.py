@@ -38,3 +38,26 @@ async def test_the_instance_id_is_stable_across_reopen(
 
 async def test_ping_answers(db: Database) -> None:
     await db.ping()
+
+
+async def test_the_migrated_schema_matches_tables_py(db: Database) -> None:
+    """Every table, column and index of ``tables.py`` exists after migrating: a change to
+    ``tables.py`` without a revision fails here."""
+    from shepherd.stores.sql.tables import metadata
+
+    def read(sync):  # type: ignore[no-untyped-def]
+        found = inspect(sync)
+        return {
+            name: (
+                {c["name"] for c in found.get_columns(name)},
+                {i["name"] for i in found.get_indexes(name)},
+            )
+            for name in found.get_table_names()
+        }
+
+    async with db.engine.connect() as conn:
+        migrated = await conn.run_sync(read)
+    for table in metadata.sorted_tables:
+        columns, indexes = migrated[table.name]
+        assert columns == {c.name for c in table.columns}, table.name
+        assert {i.name for i in table.indexes} <= indexes, table.name
