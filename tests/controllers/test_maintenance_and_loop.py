@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import json
+from dataclasses import dataclass, field
+
+from prometheus_client import generate_latest
 
 from shepherd.background import GuardedTask
 from shepherd.controllers.base import Wakeup
@@ -14,6 +18,7 @@ from shepherd.core.models import Trigger
 from shepherd.core.status import Cause, ExecutionStatus
 from shepherd.stores.redis.connection import RedisHandle
 from shepherd.stores.sql.database import Database
+from shepherd.telemetry import Telemetry
 
 A = AgentName("m")
 
@@ -118,3 +123,30 @@ async def test_a_guarded_task_restarts_work_that_raised() -> None:
     assert task.crashes == 1 and task.running
     await task.stop()
     assert not task.running
+
+
+async def test_a_tick_records_a_summary_of_its_report_any_replica_can_read(
+    redis_handle: RedisHandle, clock: ManualClock
+) -> None:
+    @dataclass
+    class Report:
+        done: list[str] = field(default_factory=lambda: ["a", "b"])
+        skipped: int = 4
+        note: str = "ok"
+
+    class Reporting:
+        name = "reporting"
+
+        async def run_once(self) -> Report:
+            return Report()
+
+    telemetry = Telemetry()
+    loop = ControllerLoop(Reporting(), LoopConfig(interval_s=10), redis_handle, clock, "a",
+                          telemetry=telemetry)
+    await loop.tick()
+    raw = await redis_handle.client.get(redis_handle.keys.controller_report("reporting"))
+    summary = json.loads(raw)
+    assert summary["tick_at_ms"] == clock.now_ms() and summary["duration_ms"] >= 0
+    assert summary["report"] == {"done": 2, "skipped": 4, "note": "ok"}
+    exposed = generate_latest(telemetry.registry).decode()
+    assert 'shepherd_controller_tick_seconds_count{controller="reporting"} 1.0' in exposed

@@ -7,7 +7,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Annotated
 
 from fastapi import Depends, Request
@@ -18,6 +18,7 @@ from shepherd.core.clock import Clock
 from shepherd.settings import Settings
 from shepherd.stores.redis.connection import RedisHandle
 from shepherd.stores.sql.database import Database
+from shepherd.telemetry import Telemetry
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,6 +32,8 @@ class ApiContext:
     dispatch_wakeup: Wakeup
     # Last successful tick (epoch ms, None before the first) per controller name.
     controller_ticks: Callable[[], dict[str, int | None]]
+    # The process's own counters and histograms, rendered by /metrics beside the store gauges.
+    telemetry: Telemetry = field(default_factory=Telemetry)
 
 
 def get_context(request: Request) -> ApiContext:

@@ -1,8 +1,9 @@
-"""Prometheus ``/metrics``: the fleet as the stores see it, read fresh at every scrape.
+"""Prometheus ``/metrics``: the fleet as the stores see it, plus what this process counted.
 
-Nothing is counted in this process: several control-plane replicas answer the same numbers,
-and a restart loses nothing. ``collect_metrics`` reads SQL and Redis once per scrape into a
-``MetricsSnapshot``; ``render_metrics`` turns it into the text format without further I/O.
+The gauges are read fresh at every scrape, so several control-plane replicas answer the same
+numbers and a restart loses nothing: ``collect_metrics`` reads SQL and Redis once per scrape into
+a ``MetricsSnapshot``; ``render_metrics`` turns it into the text format without further I/O,
+together with the process's own counters and histograms (``shepherd.telemetry``).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from prometheus_client.registry import Collector
 
 from shepherd.api.context import ApiContext
 from shepherd.core.status import ExecutionStatus
+from shepherd.telemetry import Telemetry
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 # From a quick script to a long LLM run: seconds up to the fleet's longest sensible timeout.
@@ -98,10 +100,13 @@ def _bound(seconds: float) -> str:
     return f"{seconds:g}"
 
 
-def render_metrics(snapshot: MetricsSnapshot) -> bytes:
+def render_metrics(snapshot: MetricsSnapshot, telemetry: Telemetry | None = None) -> bytes:
     registry = CollectorRegistry(auto_describe=False)
     registry.register(_SnapshotCollector(snapshot))
-    return generate_latest(registry)
+    text = generate_latest(registry)
+    if telemetry is not None:
+        text += generate_latest(telemetry.registry)
+    return text
 
 
 def histogram_from_durations(durations_s: Sequence[float]) -> DurationHistogram:

@@ -33,6 +33,7 @@ from shepherd.settings import Settings
 from shepherd.stores.redis.connection import RedisHandle, connect_redis
 from shepherd.stores.redis.instance import mirror_instance_id
 from shepherd.stores.sql.database import Database, open_database
+from shepherd.telemetry import Telemetry
 
 log = logging.getLogger("shepherd.app")
 
@@ -59,6 +60,7 @@ class ControlPlane:
     monitor: Monitor | None = None
     directory: PooledDirectory | None = None
     closed: bool = False
+    telemetry: Telemetry = field(default_factory=Telemetry)
 
     @classmethod
     async def open(cls, settings: Settings, clock: Clock | None = None) -> ControlPlane:
@@ -102,7 +104,7 @@ class ControlPlane:
              LoopConfig(s.maintenance_interval_s), None),
         ]
         self.loops = [
-            ControllerLoop(c, cfg, self.redis, self.clock, self.owner, wakeup)
+            ControllerLoop(c, cfg, self.redis, self.clock, self.owner, wakeup, self.telemetry)
             for c, cfg, wakeup in parts
         ]
 
@@ -111,7 +113,7 @@ class ControlPlane:
         return ApiContext(
             db=self.db, redis=self.redis, settings=self.settings, clock=self.clock,
             directory=self.directory, dispatch_wakeup=self.dispatch_wakeup,
-            controller_ticks=self.controller_ticks,
+            controller_ticks=self.controller_ticks, telemetry=self.telemetry,
         )
 
     def controller_ticks(self) -> dict[str, int | None]:

@@ -2,19 +2,25 @@
 
 A singleton controller runs only while it holds ``lease:controller:{name}``, so several
 ``shepherd serve`` replicas can run side by side; each successful ``run_once`` records its tick in
-memory and at ``controller:{name}:tick_at`` (invariant G-02). A crash inside ``run_once`` is
-logged and retried after the next interval; it never ends the loop.
+memory and at ``controller:{name}:tick_at`` (invariant G-02), and a summary of its report (when,
+how long, the size of every list in it) at ``controller:{name}:last_report``, which any replica's
+API can show. A crash inside ``run_once`` is logged and retried after the next interval; it never
+ends the loop.
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
-from dataclasses import dataclass
+import time
+from dataclasses import dataclass, fields, is_dataclass
+from typing import Any
 
 from shepherd.controllers.base import Controller, Wakeup
 from shepherd.core.clock import Clock
 from shepherd.stores.redis.connection import RedisHandle
+from shepherd.telemetry import Telemetry
 
 log = logging.getLogger("shepherd.controllers")
 
@@ -34,6 +40,7 @@ class ControllerLoop:
         clock: Clock,
         owner: str,
         wakeup: Wakeup | None = None,
+        telemetry: Telemetry | None = None,
     ) -> None:
         self.controller = controller
         self.config = config
@@ -45,6 +52,13 @@ class ControllerLoop:
         self.last_report: object | None = None
         self.failures = 0
         self.is_leader = not config.singleton
+        telemetry = telemetry or Telemetry()
+        self._tick_seconds = telemetry.histogram(
+            "shepherd_controller_tick_seconds", "Duration of a controller pass.", ["controller"]
+        ).labels(controller=controller.name)
+        self._tick_failures = telemetry.counter(
+            "shepherd_controller_tick_failures", "Controller passes that raised.", ["controller"]
+        ).labels(controller=controller.name)
 
     @property
     def name(self) -> str:
@@ -63,11 +77,18 @@ class ControllerLoop:
         """One pass: make sure of leadership, run once, record the tick."""
         if self.config.singleton and not await self._lead():
             return
+        started = time.perf_counter()
         self.last_report = await self.controller.run_once()
+        duration_s = time.perf_counter() - started
+        self._tick_seconds.observe(duration_s)
         self.last_tick_ms = self._clock.now_ms()
-        await self._redis.client.set(
-            self._redis.keys.controller_tick_at(self.name), self.last_tick_ms
-        )
+        summary = {"tick_at_ms": self.last_tick_ms, "duration_ms": round(duration_s * 1000, 3),
+                   "report": summarize_report(self.last_report)}
+        keys = self._redis.keys
+        async with self._redis.client.pipeline(transaction=False) as pipe:
+            pipe.set(keys.controller_tick_at(self.name), self.last_tick_ms)
+            pipe.set(keys.controller_report(self.name), json.dumps(summary))
+            await pipe.execute()
 
     async def run(self) -> None:
         """Tick forever; the guarded task around this restarts it should it ever raise."""
@@ -79,6 +100,7 @@ class ControllerLoop:
                     raise
                 except Exception:
                     self.failures += 1
+                    self._tick_failures.inc()
                     log.exception("controller %s: tick failed", self.name)
                 await self._wakeup.wait(self.config.interval_s)
         finally:
@@ -101,3 +123,17 @@ class ControllerLoop:
         except Exception:
             log.warning("controller %s: could not release its lease", self.name, exc_info=True)
         self.is_leader = False
+
+
+def summarize_report(report: object) -> dict[str, Any]:
+    """A report as JSON-safe counts: a list becomes its length, a number or string stays."""
+    if not is_dataclass(report) or isinstance(report, type):
+        return {}
+    summary: dict[str, Any] = {}
+    for item in fields(report):
+        value = getattr(report, item.name)
+        if isinstance(value, list | tuple | set | dict):
+            summary[item.name] = len(value)
+        elif value is None or isinstance(value, int | float | str | bool):
+            summary[item.name] = value
+    return summary

@@ -46,4 +46,4 @@ async def _check(probe: Awaitable[None]) -> str:
             responses={200: {"content": {CONTENT_TYPE: {}}}})
 async def metrics(ctx: Ctx) -> Response:
     snapshot = await collect_metrics(ctx)
-    return Response(render_metrics(snapshot), media_type=CONTENT_TYPE)
+    return Response(render_metrics(snapshot, ctx.telemetry), media_type=CONTENT_TYPE)

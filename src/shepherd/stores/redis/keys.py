@@ -16,6 +16,7 @@ All keys start with the configured prefix (default ``shepherd:``).
 | ``agent:{agent}:cursor``   | HASH   | none                | monitor                     | monitor, watchdog                |
 |                            |        |                     | fields seq, boot_id                                             |
 | ``controller:{c}:tick_at`` | string | none                | controller loop             | /metrics, canary G-02            |
+| ``controller:{c}:last_report`` | string | none            | controller loop (JSON: tick_at_ms, duration_ms, report counts) | API status views |
 | ``canary:{part}``          | any    | per part            | canary                      | canary                           |
 
 Agent names never contain ``:`` (see ``core.ids.validate_agent_name``), so ``slot:{agent}:{eid}``
@@ -69,6 +70,9 @@ class Keys:
 
     def controller_tick_at(self, controller: str) -> str:
         return f"{self.prefix}controller:{controller}:tick_at"
+
+    def controller_report(self, controller: str) -> str:
+        return f"{self.prefix}controller:{controller}:last_report"
 
     def canary(self, part: str) -> str:
         return f"{self.prefix}canary:{part}"
