@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from shepherd.app import main
-from tests.cli.conftest import LiveFleet
+from tests.fixtures.fleet import LiveFleet
 
 
 @pytest.fixture

@@ -9,11 +9,12 @@ from pathlib import Path
 
 import psutil
 
-from tests.cli.conftest import processes_under, start_up, stop_up
+from tests.cli.conftest import FLEET
+from tests.fixtures.fleet import kill_everything, processes_under, start_up, stop_up
 
 
 def test_up_runs_work_and_ctrl_c_leaves_no_process_behind(tmp_path: Path) -> None:
-    fleet = start_up(tmp_path)
+    fleet = start_up(tmp_path, FLEET)
     try:
         runtimes = processes_under(fleet.data_dir)
         assert len(runtimes) >= 3  # three runtimes, plus the embedded redis-server
@@ -33,4 +34,5 @@ def test_up_runs_work_and_ctrl_c_leaves_no_process_behind(tmp_path: Path) -> Non
     assert fleet.process.returncode == 0
     leftover = processes_under(fleet.data_dir)
     _, alive = psutil.wait_procs(leftover, timeout=5)
+    kill_everything(fleet.data_dir)
     assert alive == [], [p.info for p in alive]
