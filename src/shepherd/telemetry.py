@@ -15,7 +15,15 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client import (
+    GC_COLLECTOR,
+    PLATFORM_COLLECTOR,
+    PROCESS_COLLECTOR,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+)
 
 # From a sub-millisecond hand-off to a slow runtime: seconds.
 LATENCY_BUCKETS_S: tuple[float, ...] = (
@@ -24,9 +32,14 @@ LATENCY_BUCKETS_S: tuple[float, ...] = (
 
 
 class Telemetry:
-    def __init__(self) -> None:
+    def __init__(self, process_metrics: bool = False) -> None:
+        """``process_metrics`` adds the standard ``process_*`` and ``python_*`` families (CPU,
+        memory, file descriptors, GC): the control plane's own telemetry has them."""
         self.registry = CollectorRegistry(auto_describe=True)
         self._instruments: dict[str, Counter | Gauge | Histogram] = {}
+        if process_metrics:
+            for collector in (PROCESS_COLLECTOR, PLATFORM_COLLECTOR, GC_COLLECTOR):
+                self.registry.register(collector)
 
     def counter(self, name: str, documentation: str, labels: Sequence[str] = ()) -> Counter:
         """A counter; ``name`` without the ``_total`` suffix, which the exposition adds."""

@@ -8,18 +8,27 @@ together with the process's own counters and histograms (``shepherd.telemetry``)
 
 from __future__ import annotations
 
+import platform
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from prometheus_client import CollectorRegistry, generate_latest
-from prometheus_client.core import GaugeMetricFamily, HistogramMetricFamily, Metric
+from prometheus_client.core import (
+    CounterMetricFamily,
+    GaugeMetricFamily,
+    HistogramMetricFamily,
+    Metric,
+)
 from prometheus_client.registry import Collector
 
+import shepherd
 from shepherd.api.context import ApiContext
-from shepherd.core.status import ExecutionStatus
+from shepherd.core.status import TERMINAL, ExecutionStatus
+from shepherd.stores.sql.executions import FinishedSummary
 from shepherd.telemetry import Telemetry
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+ACTIVE_STATUSES = tuple(s for s in ExecutionStatus if s not in TERMINAL)
 # From a quick script to a long LLM run: seconds up to the fleet's longest sensible timeout.
 DURATION_BUCKETS_S: tuple[float, ...] = (1, 5, 15, 30, 60, 120, 300, 600, 900, 1800, 3600, 7200)
 
@@ -40,6 +49,8 @@ class MetricsSnapshot:
     max_parallel: Mapping[str, int]
     controller_ticks_ms: Mapping[str, int | None]
     agents: Sequence[str] = field(default=())
+    # (agent, status, error class or "") -> terminal executions, ever
+    finished: Mapping[tuple[str, str, str], int] = field(default_factory=dict)
 
 
 class _SnapshotCollector(Collector):
@@ -49,12 +60,27 @@ class _SnapshotCollector(Collector):
     def collect(self) -> Iterator[Metric]:
         s = self._s
         executions = GaugeMetricFamily(
-            "shepherd_executions", "Executions per agent and status.", labels=["agent", "status"]
+            "shepherd_executions",
+            "Executions in a non-terminal status now, per agent and status.",
+            labels=["agent", "status"],
         )
         for agent in s.agents:
-            for status in ExecutionStatus:
+            for status in ACTIVE_STATUSES:
                 executions.add_metric([agent, status.value], s.executions.get((agent, status), 0))
         yield executions
+        finished = CounterMetricFamily(
+            "shepherd_executions_finished",
+            "Executions that reached a terminal status, per agent, status and error class.",
+            labels=["agent", "status", "error_class"],
+        )
+        for labels, count in sorted(s.finished.items()):
+            finished.add_metric(list(labels), count)
+        yield finished
+        build = GaugeMetricFamily(
+            "shepherd_build_info", "Shepherd's version (always 1).", labels=["version", "python"]
+        )
+        build.add_metric([shepherd.__version__, platform.python_version()], 1)
+        yield build
         backlog = GaugeMetricFamily(
             "shepherd_backlog_depth", "Queued executions per agent.", labels=["agent"]
         )
@@ -109,28 +135,32 @@ def render_metrics(snapshot: MetricsSnapshot, telemetry: Telemetry | None = None
     return text
 
 
-def histogram_from_durations(durations_s: Sequence[float]) -> DurationHistogram:
-    """Bucket raw durations; the store may also hand over pre-bucketed counts instead."""
-    cumulative = [sum(1 for d in durations_s if d <= bound) for bound in DURATION_BUCKETS_S]
-    return DurationHistogram((*cumulative, len(durations_s)), float(sum(durations_s)))
-
-
 async def collect_metrics(ctx: ApiContext) -> MetricsSnapshot:
     agents = await ctx.db.agents.list()
     names: list[str] = [a.name for a in agents]
     slots: dict[str, int] = {name: await ctx.redis.slots.count(name) for name in names}
+    summary = await ctx.db.executions.finished_summary(DURATION_BUCKETS_S)
     return MetricsSnapshot(
         executions=await ctx.db.executions.count_by_agent_and_status(),
-        durations=await _durations(ctx),
+        durations=durations_by_agent(summary),
         slots_in_use=slots,
         max_parallel={a.name: a.max_parallel_tasks for a in agents},
         controller_ticks_ms=ctx.controller_ticks(),
         agents=names,
+        finished={(r.agent, r.status, r.error_class or ""): r.count for r in summary},
     )
 
 
-async def _durations(ctx: ApiContext) -> dict[str, DurationHistogram]:
-    # Bucketing belongs in SQL (a GROUP BY over finished rows); until the execution repository
-    # offers it the family is exported without samples rather than from a partial window, which
-    # would make a cumulative histogram go backwards.
-    return {}
+def durations_by_agent(summary: Sequence[FinishedSummary]) -> dict[str, DurationHistogram]:
+    """Fold the per-status rows into one run-time histogram per agent (rows that ran only)."""
+    folded: dict[str, tuple[list[int], int, int]] = {}
+    for row in summary:
+        cumulative, ran, run_ms = folded.get(row.agent, ([0] * len(row.cumulative), 0, 0))
+        folded[row.agent] = (
+            [a + b for a, b in zip(cumulative, row.cumulative, strict=True)],
+            ran + row.ran, run_ms + row.run_time_ms,
+        )
+    return {
+        agent: DurationHistogram((*cumulative, ran), run_ms / 1000)
+        for agent, (cumulative, ran, run_ms) in folded.items()
+    }

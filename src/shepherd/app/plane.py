@@ -60,7 +60,7 @@ class ControlPlane:
     monitor: Monitor | None = None
     directory: PooledDirectory | None = None
     closed: bool = False
-    telemetry: Telemetry = field(default_factory=Telemetry)
+    telemetry: Telemetry = field(default_factory=lambda: Telemetry(process_metrics=True))
 
     @classmethod
     async def open(cls, settings: Settings, clock: Clock | None = None) -> ControlPlane:

@@ -11,16 +11,17 @@ from __future__ import annotations
 
 import os
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import and_, func, insert, select, update
+from sqlalchemy import and_, case, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from shepherd.core.admission import decide_admission
 from shepherd.core.clock import Clock
 from shepherd.core.ids import ENTROPY_BYTES, AgentName, ExecutionId, ScheduleId, format_execution_id
 from shepherd.core.models import Execution, ExecutionEvent, OverlapPolicy, TransitionFields, Trigger
-from shepherd.core.status import Cause, ExecutionStatus
+from shepherd.core.status import TERMINAL, Cause, ExecutionStatus
 from shepherd.core.timeouts import resolve_timeout_s
 from shepherd.errors import AgentNotFound, ExecutionNotFound, ScheduleNotFound
 from shepherd.stores.sql.errors import translated
@@ -232,9 +233,52 @@ class ExecutionRepository:
         async with translated("count executions"), self._engine.connect() as conn:
             return {(a, s): n for a, s, n in (await conn.execute(query)).all()}
 
+    async def finished_summary(
+        self, bucket_bounds_s: Sequence[float]
+    ) -> Sequence[FinishedSummary]:
+        """Terminal rows grouped by agent, status and error class, with run-time bucket counts
+        (started to child exit, cumulative per upper bound) for the rows that ran: one scan."""
+        c = executions.c
+        ran = and_(c.started_at_ms.is_not(None), c.finished_at_ms.is_not(None))
+        duration_ms = c.finished_at_ms - c.started_at_ms
+        buckets = [
+            func.sum(case((and_(ran, duration_ms <= int(bound * 1000)), 1), else_=0))
+            for bound in bucket_bounds_s
+        ]
+        query = (
+            select(c.agent, c.status, c.error_class, func.count(),
+                   func.sum(case((ran, 1), else_=0)),
+                   func.sum(case((ran, duration_ms), else_=0)), *buckets)
+            .where(c.status.in_([s.value for s in TERMINAL]))
+            .group_by(c.agent, c.status, c.error_class)
+        )
+        async with translated("summarize finished executions"), self._engine.connect() as conn:
+            rows = (await conn.execute(query)).all()
+        return [
+            FinishedSummary(
+                agent=r[0], status=r[1], error_class=r[2], count=int(r[3]), ran=int(r[4] or 0),
+                run_time_ms=int(r[5] or 0), cumulative=tuple(int(n or 0) for n in r[6:]),
+            )
+            for r in rows
+        ]
+
     async def _rows(self, query: Any) -> Sequence[Any]:
         async with translated("read executions"), self._engine.connect() as conn:
             return (await conn.execute(query)).mappings().all()
+
+
+@dataclass(frozen=True, slots=True)
+class FinishedSummary:
+    """Terminal executions of one (agent, status, error class); ``cumulative[i]`` counts those
+    that ran no longer than the i-th bucket bound, ``ran`` those that ran at all."""
+
+    agent: str
+    status: str
+    error_class: str | None
+    count: int
+    ran: int
+    run_time_ms: int
+    cumulative: tuple[int, ...]
 
 
 async def _count(
