@@ -207,3 +207,26 @@ async def test_work_queued_longer_than_a_day_fails_as_expired(controllers: Contr
     expired = await c.db.executions.get(old.id)
     assert (expired.status, expired.error_class) == (S.FAILED, "expired")
     assert (await c.db.executions.get(fresh.id)).status is S.QUEUED
+
+
+async def test_a_cancelled_run_is_acked_once_its_child_is_gone_and_leaves_nothing_on_the_runtime(
+    controllers: Controllers, start_runtime: StartRuntime
+) -> None:
+    import psutil
+
+    from shepherd.services.executions import cancel
+
+    c = controllers
+    runtime = await start_runtime("stoppable", ["sleep", "30"])
+    agent = await add_agent(c, "stoppable", runtime.url)
+    row = await submit(c, "stoppable")
+    await c.dispatcher.run_once()
+    pid = (await c.db.executions.get(row.id)).pid
+    assert pid is not None and psutil.pid_exists(pid)
+    cancelled = await cancel(c.db, c.redis, c.directory, row.id, "op", c.clock.now_ms())
+    assert cancelled.status is S.CANCELLED
+    assert not psutil.pid_exists(pid)
+    client = c.directory.client_for(agent)
+    assert client is not None
+    assert [e.execution_id for e in (await client.list_executions()).executions] == []
+    assert not (runtime.log_path.parent / "executions" / row.id).exists()
