@@ -4,43 +4,26 @@ clean."""
 
 from __future__ import annotations
 
-import contextlib
 import os
 import signal
 import uuid
 
-import psutil
 import pytest
 
 from shepherd.agent_runtime.environment import HOST_VARIABLES
 from tests.agent_runtime.conftest import MakeApi
+from tests.fixtures.processes import gone, kill_processes_of
 
-# The subshell exits at once; `setsid` puts sleep in a new session, still holding the output.
-ESCAPING_DAEMON = ["sh", "-c", "( setsid sleep 120 & ); echo done"]
+# Starts sleep in a new session, still holding the output, and exits. Popen returns only once
+# sleep runs, so it has left the group before the child exits: with `( setsid sleep & )` the
+# child may exit first, and what is still in its group at its exit is stopped, not reported.
+ESCAPING_DAEMON = ["python3", "-c", "import subprocess; print('done', flush=True); "
+                   "subprocess.Popen(['sleep', '120'], start_new_session=True)"]
 
 
 def unique(prefix: str) -> str:
     """Execution ids unique on this machine: cleanup finds strays by the id in their env."""
     return f"{prefix}-{uuid.uuid4().hex[:12]}"
-
-
-def kill_processes_of(execution_id: str) -> list[int]:
-    """SIGKILL every process that carries ``execution_id`` in its environment (what a child
-    left behind outside its group); the pids it killed."""
-    killed = []
-    for proc in psutil.process_iter():
-        with contextlib.suppress(psutil.Error):
-            if proc.environ().get("SHEPHERD_EXECUTION_ID") == execution_id:
-                proc.kill()
-                killed.append(proc.pid)
-    return killed
-
-
-def gone(pid: int) -> bool:
-    try:
-        return psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
-    except psutil.NoSuchProcess:
-        return True
 
 
 async def test_a_daemon_that_escaped_the_group_neither_holds_the_run_open_nor_is_killed(
