@@ -12,9 +12,12 @@ Figures from the same run on the same machine:
    each started, fed, awaited, reaped, persisted and acked; executions/s and the runtime's CPU
    per execution (children are other processes).
 
-Prints the figures and appends them to docs/benchmarks.md.
+Prints the figures and appends them to docs/benchmarks.md. ``--runtime-only`` measures 3 alone,
+prints it and appends nothing: it also runs against an older tree of the package, for a
+before/after comparison on the same machine (``PYTHONPATH=old/src python bench/spawn.py
+--runtime-only``, alternating with the current tree).
 
-    python bench/spawn.py [--executions 2000] [--concurrency 16]
+    python bench/spawn.py [--executions 2000] [--concurrency 16] [--runtime-only]
 """
 
 from __future__ import annotations
@@ -34,7 +37,6 @@ from pathlib import Path
 from shepherd.agent_client.protocol import StartRequest
 from shepherd.agent_runtime.config import RuntimeConfig
 from shepherd.agent_runtime.events import EventLog
-from shepherd.agent_runtime.process import ChildProcess
 from shepherd.agent_runtime.registry import RunRegistry
 
 DOCS = Path(__file__).resolve().parent.parent / "docs" / "benchmarks.md"
@@ -69,6 +71,8 @@ async def measure_asyncio_spawn(n: int, concurrency: int) -> tuple[float, float]
 
 
 async def measure_pidfd_spawn(n: int, concurrency: int) -> tuple[float, float]:
+    from shepherd.agent_runtime.process import ChildProcess
+
     limit = asyncio.Semaphore(concurrency)
 
     async def one() -> None:
@@ -117,8 +121,14 @@ def main() -> None:
     parser.add_argument("--executions", type=int, default=2000)
     parser.add_argument("--concurrency", type=int, default=16)
     parser.add_argument("--label", default="")
+    parser.add_argument("--runtime-only", action="store_true")
     args = parser.parse_args()
     n, k = args.executions, args.concurrency
+    if args.runtime_only:
+        with tempfile.TemporaryDirectory() as tmp:
+            rate, cpu_ms = asyncio.run(measure_runtime(n, k, Path(tmp)))
+        print(f"runtime: {rate:.0f} executions/s, {cpu_ms:.2f} ms CPU each")
+        return
     floor = measure_floor(n)
     old_rate, old_cpu = asyncio.run(measure_asyncio_spawn(n, k))
     new_rate, new_cpu = asyncio.run(measure_pidfd_spawn(n, k))

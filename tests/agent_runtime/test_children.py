@@ -45,6 +45,23 @@ async def test_a_daemon_that_escaped_the_group_neither_holds_the_run_open_nor_is
     assert killed == [leftover["pid"]]  # the runtime reported it and left it alone
 
 
+async def test_the_racy_setsid_daemon_of_the_report_ends_its_run_at_the_exit_either_way(
+    make_api: MakeApi,
+) -> None:
+    """`( setsid sleep & ); echo done`: sleep may or may not have left the group when the child
+    exits. Either way the run ends at the exit: reported if it escaped, stopped if it had not."""
+    api = await make_api(["sh", "-c", "( setsid sleep 120 & ); echo done"])
+    eid = unique("racy")
+    await api.start(eid, timeout_s=300)
+    try:
+        state = await api.finished(eid)
+        assert (state["exit_code"], state["error_class"]) == (0, None)
+        assert [x["name"] for x in state["leftovers"]] in ([], ["sleep"])
+    finally:
+        killed = kill_processes_of(eid)
+    assert killed == [x["pid"] for x in state["leftovers"]]
+
+
 async def test_what_a_child_leaves_in_its_group_is_stopped_when_it_exits(
     make_api: MakeApi,
 ) -> None:
