@@ -4,12 +4,14 @@ clean."""
 
 from __future__ import annotations
 
+import asyncio
 import os
 import signal
 import uuid
 
 import pytest
 
+from shepherd.agent_client.protocol import RunState, StartRequest
 from shepherd.agent_runtime.environment import HOST_VARIABLES
 from tests.agent_runtime.conftest import MakeApi
 from tests.fixtures.processes import gone, kill_processes_of
@@ -151,6 +153,8 @@ async def test_a_timeout_and_a_terminate_still_stop_the_group_and_reap_the_child
     api = await make_api(["sh", "-c", "trap '' TERM; sleep 120 & echo $!; sleep 120"])
     await api.start("slow", timeout_s=1)
     await api.start("stopped", timeout_s=300)
+    while not (await api.http.get("/v1/executions/stopped")).json()["output_tail"]:
+        await asyncio.sleep(0.01)  # the trap is set once the child printed
     assert (await api.http.post("/v1/executions/stopped/terminate")).json()["result"] == (
         "terminated")
     for eid, error_class in (("slow", "timed_out"), ("stopped", "terminated")):
@@ -159,3 +163,16 @@ async def test_a_timeout_and_a_terminate_still_stop_the_group_and_reap_the_child
         assert gone(int(state["output_tail"].split()[0]))
     health = (await api.http.get("/health")).json()
     assert (health["running"], health["zombies"]) == (0, 0)
+
+
+async def test_a_child_whose_supervision_never_started_is_still_stopped_at_shutdown(
+    make_api: MakeApi,
+) -> None:
+    api = await make_api(["sleep", "120"])
+    registry = api.state.registry
+    record = await registry.start(StartRequest(execution_id="e1", input="", timeout_s=60))
+    [task] = registry._tasks
+    task.cancel()  # no await since start() made it: the task never ran a step
+    await registry.shutdown()
+    assert record.pid is not None and gone(record.pid)
+    assert (record.state, record.error_class) == (RunState.FINISHED, "terminated")

@@ -107,6 +107,17 @@ class Child:
             self._flag("terminated", "terminated on request")
             await self._stop(process)
 
+    async def stop_unsupervised(self) -> None:
+        """Stop and settle the child if ``run()`` never did (its task was cancelled before it
+        started); a no-op for a child already settled."""
+        process = self._process
+        if process is None or self.done.is_set():
+            return
+        self._flag("terminated", "runtime shut down")
+        await self._stop(process)
+        await self._settle(process)
+        self.done.set()
+
     async def _stop(self, process: ChildProcess) -> None:
         """SIGTERM to the group, SIGKILL after the grace; returns once the child has exited."""
         process.signal_group(signal.SIGTERM)

@@ -82,6 +82,9 @@ class RunRegistry:
         for task in list(self._tasks):
             with contextlib.suppress(asyncio.CancelledError):
                 await task
+        # A task cancelled before its first step never ran its cleanup: stop those children here.
+        for child in list(self._children.values()):
+            await child.stop_unsupervised()
         for record in self._records.values():
             save_record(self._config.executions_dir, record)
 
