@@ -3,13 +3,19 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import os
 import signal
+import subprocess
+from pathlib import Path
 
 import httpx
 import psutil
 import pytest
 
 from shepherd.agent_client.protocol import EventKind, RunState, StartRequest, TerminateResult
+from shepherd.agent_runtime.config import RuntimeConfig
+from shepherd.agent_runtime.record import RunRecord, save_record
 from shepherd.app.runtimes import LocalRuntimes
 from shepherd.errors import AgentRejected, ExecutionNotFound
 from shepherd.manifest.schema import AgentSpec
@@ -56,14 +62,14 @@ async def test_a_timeout_kills_the_whole_group_including_grandchildren(
     assert gone
 
 
-async def test_a_child_that_exits_before_reading_its_input_is_exited_early(
+async def test_a_child_that_ignores_its_input_reports_its_exit_code_and_the_input_unread(
     runtime_client: Connect,
 ) -> None:
     _, client = await runtime_client(["true"])
     started = await client.start(start("e1", "x" * (1024 * 1024)))
     assert started.pid
     state = await client.get("e1", wait_s=10)
-    assert state.error_class == "child_exited_early"
+    assert (state.exit_code, state.error_class, state.input_unread) == (0, None, True)
 
 
 async def test_terminate_then_already_finished(runtime_client: Connect) -> None:
@@ -201,3 +207,54 @@ async def test_a_graceful_stop_terminates_children_and_records_them(
     assert started.pid is not None and not psutil.pid_exists(started.pid)
     state = json.loads((runtime.log_path.parent / "executions" / "e1" / "state.json").read_text())
     assert (state["state"], state["error_class"]) == ("finished", "terminated")
+
+
+async def test_a_runtime_settles_many_survivors_at_once_and_listens_without_waiting_for_them(
+    runtimes: LocalRuntimes, tmp_path: Path
+) -> None:
+    """Survivors whose parent does not reap them (as under a container init that never reaps)
+    stay zombies after SIGKILL: a runtime that waited for each (5 s apiece) would not be
+    listening within the start timeout. Each survivor's group also holds a grandchild."""
+    executions = RuntimeConfig(name="s", data_dir=tmp_path / "runtimes" / "agents" / "s")
+    survivors = []
+    for i in range(SURVIVORS):
+        leader = subprocess.Popen(["sh", "-c", "sleep 300 & echo $!; wait"], text=True,
+                                  stdout=subprocess.PIPE, start_new_session=True)
+        assert leader.stdout is not None
+        grandchild = int(leader.stdout.readline())
+        record = RunRecord(f"s{i}", 1, 300, "old-boot", RunState.RUNNING, pid=leader.pid,
+                           pid_create_time=psutil.Process(leader.pid).create_time())
+        save_record(executions.executions_dir, record)
+        survivors.append((leader, grandchild))
+    try:
+        again = await runtimes.start(AgentSpec(name="s", command=("true",)))
+        async with httpx.AsyncClient(base_url=again.url,
+                                     headers={"Authorization": f"Bearer {AGENT_TOKEN}"}) as http:
+            registry = (await http.get("/v1/executions")).json()
+            events = (await http.get("/v1/events", params={"after": 0})).json()["events"]
+        assert sorted((e["execution_id"], e["state"], e["error_class"])
+                      for e in registry["executions"]) == [
+            (f"s{i}", "finished", "runtime_restarted") for i in range(SURVIVORS)]
+        assert sorted(e["execution_id"] for e in events if e["kind"] == "exited") == [
+            f"s{i}" for i in range(SURVIVORS)]
+        for leader, grandchild in survivors:
+            assert leader.wait(timeout=10) == -signal.SIGKILL
+            psutil.wait_procs([p for p in [_process(grandchild)] if p], timeout=10)
+            assert _process(grandchild) is None
+    finally:
+        for leader, _ in survivors:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(leader.pid, signal.SIGKILL)
+            leader.wait()
+
+
+SURVIVORS = 8
+
+
+def _process(pid: int) -> psutil.Process | None:
+    """The live (non-zombie) process ``pid``, if any."""
+    try:
+        process = psutil.Process(pid)
+        return None if process.status() == psutil.STATUS_ZOMBIE else process
+    except psutil.NoSuchProcess:
+        return None

@@ -29,13 +29,18 @@ TICKS = {"dispatcher": 1_700_000_000_000, "scheduler": None}
 
 @dataclass
 class RecordingRuntime:
-    """Stands in for an agent runtime: remembers which executions it was asked to terminate."""
+    """Stands in for an agent runtime: remembers which executions it was asked to terminate
+    and to ack."""
 
     terminated: list[str] = field(default_factory=list)
+    acked: list[str] = field(default_factory=list)
 
     async def terminate(self, execution_id: str) -> object:
         self.terminated.append(execution_id)
         return None
+
+    async def ack(self, execution_id: str) -> None:
+        self.acked.append(execution_id)
 
 
 @dataclass

@@ -23,11 +23,14 @@ async def submit(c: Controllers, agent: str, text: str = "hello") -> Execution:
     )
 
 
-async def settle(c: Controllers, agent: Agent, runtime: LocalRuntime, execution_id: str) -> None:
-    """Wait for the child on the runtime, then let the monitor and finalizer see it."""
+async def settle(
+    c: Controllers, agent: Agent, runtime: LocalRuntime, *execution_ids: str
+) -> None:
+    """Wait for the children on the runtime, then let the monitor and finalizer see them."""
     client = c.directory.client_for(agent)
     assert client is not None
-    await client.get(execution_id, wait_s=20)
+    for execution_id in execution_ids:
+        await client.get(execution_id, wait_s=20)
     await c.monitor.sync_agent(agent, client)
     await c.finalizer.run_once()
 
@@ -128,17 +131,33 @@ async def test_dispatch_claims_in_queue_order_and_never_exceeds_max_parallel(
     assert running == sorted(first.claimed)
 
 
-async def test_a_child_that_exits_before_reading_its_input_fails_as_exited_early(
+async def test_a_child_that_ignores_its_input_ends_by_its_exit_code_with_the_input_unread(
     controllers: Controllers, start_runtime: StartRuntime
 ) -> None:
     c = controllers
-    runtime = await start_runtime("early", ["true"])
-    agent = await add_agent(c, "early", runtime.url)
-    row = await submit(c, "early", "x" * (1024 * 1024))
+    runtime = await start_runtime("ignores", ["sh", "-c", "exit 3"])
+    agent = await add_agent(c, "ignores", runtime.url, success_exit_codes=(0, 3))
+    rows = [await submit(c, "ignores", text) for text in ("x", "", "x" * (1024 * 1024))]
     await c.dispatcher.run_once()
-    await settle(c, agent, runtime, row.id)
-    done = await c.db.executions.get(row.id)
-    assert (done.status, done.error_class) == (S.FAILED, "child_exited_early")
+    await settle(c, agent, runtime, *(row.id for row in rows))
+    done = [await c.db.executions.get(row.id) for row in rows]
+    assert [(d.status, d.exit_code, d.error_class, d.input_unread) for d in done] == [
+        (S.SUCCESS, 3, None, True), (S.SUCCESS, 3, None, False), (S.SUCCESS, 3, None, True)]
+
+
+async def test_an_agent_that_requires_its_input_read_fails_a_child_that_left_it_unread(
+    controllers: Controllers, start_runtime: StartRuntime
+) -> None:
+    c = controllers
+    runtime = await start_runtime("strict", ["sh", "-c", 'read -r line; [ "$line" = go ]'])
+    agent = await add_agent(c, "strict", runtime.url, require_input_read=True)
+    unread, read = await submit(c, "strict", "go\nmore\n"), await submit(c, "strict", "go\n")
+    await c.dispatcher.run_once()
+    await settle(c, agent, runtime, unread.id, read.id)
+    failed, succeeded = await c.db.executions.get(unread.id), await c.db.executions.get(read.id)
+    assert (failed.status, failed.exit_code, failed.error_class, failed.input_unread) == (
+        S.FAILED, 0, "child_exited_early", True)
+    assert (succeeded.status, succeeded.input_unread) == (S.SUCCESS, False)
 
 
 async def test_the_runtime_times_out_a_child_and_the_run_fails(
@@ -188,3 +207,26 @@ async def test_work_queued_longer_than_a_day_fails_as_expired(controllers: Contr
     expired = await c.db.executions.get(old.id)
     assert (expired.status, expired.error_class) == (S.FAILED, "expired")
     assert (await c.db.executions.get(fresh.id)).status is S.QUEUED
+
+
+async def test_a_cancelled_run_is_acked_once_its_child_is_gone_and_leaves_nothing_on_the_runtime(
+    controllers: Controllers, start_runtime: StartRuntime
+) -> None:
+    import psutil
+
+    from shepherd.services.executions import cancel
+
+    c = controllers
+    runtime = await start_runtime("stoppable", ["sleep", "30"])
+    agent = await add_agent(c, "stoppable", runtime.url)
+    row = await submit(c, "stoppable")
+    await c.dispatcher.run_once()
+    pid = (await c.db.executions.get(row.id)).pid
+    assert pid is not None and psutil.pid_exists(pid)
+    cancelled = await cancel(c.db, c.redis, c.directory, row.id, "op", c.clock.now_ms())
+    assert cancelled.status is S.CANCELLED
+    assert not psutil.pid_exists(pid)
+    client = c.directory.client_for(agent)
+    assert client is not None
+    assert [e.execution_id for e in (await client.list_executions()).executions] == []
+    assert not (runtime.log_path.parent / "executions" / row.id).exists()

@@ -36,6 +36,14 @@ def test_a_good_manifest_parses_with_defaults() -> None:
     assert manifest.schedules[0].timezone == "UTC"
 
 
+def test_an_agent_may_require_its_input_read_and_give_its_children_an_env() -> None:
+    text = "agents:\n - name: a\n   command: x\n   require_input_read: true\n   env: {K_1: v}\n"
+    [agent] = parse_manifest(text).agents
+    assert (agent.require_input_read, agent.env) == (True, {"K_1": "v"})
+    assert parse_manifest("agents:\n - name: a\n   command: x\n").agents[0].require_input_read is (
+        False)
+
+
 def test_a_command_list_is_taken_as_argv_without_a_shell() -> None:
     manifest = parse_manifest("agents:\n - name: a\n   command: [echo, 'a b', '$HOME']\n")
     assert manifest.agents[0].command == ("echo", "a b", "$HOME")
@@ -78,6 +86,14 @@ def test_a_command_list_is_taken_as_argv_without_a_shell() -> None:
         ("agents: [", "fleet.yaml: not valid YAML"),
         ("- a\n- b\n", "the top level must be a mapping"),
         ("agents:\n - name: a\n   command: x\nextra: 1\n", "extra: unknown key"),
+        (
+            "agents:\n - name: a\n   command: x\n   env: {SHEPHERD_AGENT_TOKEN: t}\n",
+            "agents[0].env: 'SHEPHERD_AGENT_TOKEN': names starting with SHEPHERD_",
+        ),
+        ("agents:\n - name: a\n   command: x\n   env: {'A-B': t}\n",
+         "agents[0].env: 'A-B' is not a variable name"),
+        ("agents:\n - name: a\n   command: x\n   require_input_read: maybe\n",
+         "agents[0].require_input_read: Input should be a valid boolean"),
     ],
 )
 def test_invalid_manifests_say_where_and_what(text: str, expected: str) -> None:

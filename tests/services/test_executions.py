@@ -20,12 +20,16 @@ from shepherd.stores.sql.database import Database
 class Runtime:
     fail: bool = False
     terminated: list[str] = field(default_factory=list)
+    acked: list[str] = field(default_factory=list)
 
     async def terminate(self, execution_id: str) -> object:
         if self.fail:
             raise AgentUnreachable("connection refused")
         self.terminated.append(execution_id)
         return None
+
+    async def ack(self, execution_id: str) -> None:
+        self.acked.append(execution_id)
 
 
 @dataclass
@@ -69,16 +73,18 @@ async def test_cancelling_running_work_releases_the_slot_and_terminates_the_chil
     row = await cancel(db, redis_handle, directory, eid, "op", clock.now_ms())
     assert row.status is S.CANCELLED
     assert await redis_handle.slots.count("echo") == 0
-    assert directory.runtime.terminated == [eid]
+    assert directory.runtime.terminated == directory.runtime.acked == [eid]
 
 
 async def test_a_runtime_that_cannot_be_told_does_not_fail_the_cancel(
     db: Database, redis_handle: RedisHandle, clock: ManualClock, echo: Agent
 ) -> None:
     eid = await running_on(db, redis_handle, clock)
-    row = await cancel(db, redis_handle, Directory(Runtime(fail=True)), eid, "op", clock.now_ms())
+    directory = Directory(Runtime(fail=True))
+    row = await cancel(db, redis_handle, directory, eid, "op", clock.now_ms())
     assert row.status is S.CANCELLED
     assert await redis_handle.slots.count("echo") == 0
+    assert directory.runtime.acked == []  # never acked while the child may still run
 
 
 async def test_cancelling_queued_work_touches_no_slot_and_no_runtime(
@@ -100,7 +106,7 @@ async def test_cancelling_twice_is_a_conflict_naming_the_status_with_no_second_e
     await cancel(db, redis_handle, directory, eid, "op", clock.now_ms())
     with pytest.raises(InvalidTransition, match="is cancelled"):
         await cancel(db, redis_handle, directory, eid, "op", clock.now_ms())
-    assert directory.runtime.terminated == [eid]
+    assert directory.runtime.terminated == directory.runtime.acked == [eid]
     events = [e.to_status for e in await db.executions.events(eid)]
     assert events.count(S.CANCELLED) == 1
 

@@ -87,3 +87,15 @@ async def test_a_local_agent_keeps_the_url_its_runtime_registered(
     again = await apply_manifest(db, manifest, clock.now_ms())
     assert "echo" in again.agents.unchanged
     assert (await db.agents.get(AgentName("echo"))).url == "http://127.0.0.1:40001"
+
+
+async def test_require_input_read_follows_the_manifest_on_create_and_on_change(
+    db: Database, clock: ManualClock
+) -> None:
+    strict = "agents:\n  - name: echo\n    command: [cat]\n    require_input_read: true\n"
+    await apply_manifest(db, parse_manifest(strict), clock.now_ms())
+    assert (await db.agents.get("echo")).require_input_read is True
+    loose = "agents:\n  - name: echo\n    command: [cat]\n"
+    changes = await apply_manifest(db, parse_manifest(loose), clock.now_ms())
+    assert changes.agents.updated == ["echo"]
+    assert (await db.agents.get("echo")).require_input_read is False

@@ -47,6 +47,13 @@ class StartResponse(_Body):
     boot_id: str
 
 
+class Leftover(_Body):
+    """A process the child left outside its process group that still held its output."""
+
+    pid: int
+    name: str
+
+
 class ExecutionState(_Body):
     execution_id: str
     state: RunState
@@ -56,10 +63,13 @@ class ExecutionState(_Body):
     started_at_ms: int | None = None
     finished_at_ms: int | None = None
     exit_code: int | None = None
-    # Set when the run failed for a reason other than its exit code: child_exited_early,
-    # timed_out, spawn_failed, terminated.
+    # Set when the run failed for a reason other than its exit code: timed_out, spawn_failed,
+    # terminated, runtime_restarted.
     error_class: str | None = None
     error: str | None = None
+    # The child exited without reading all of its input (the control plane decides what it means).
+    input_unread: bool = False
+    leftovers: list[Leftover] = Field(default_factory=list)
     output_tail: str | None = None  # only on GET /v1/executions/{id}
     boot_id: str
 

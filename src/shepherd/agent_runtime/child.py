@@ -1,9 +1,18 @@
 """Supervising one child: spawn it in its own process group, feed its input, keep its output,
 enforce its timeout, and always reap it.
 
+The run ends when the child itself exits (``process.py`` watches a pidfd), never when its output
+closes. Then, in this order: count the input it left unread; signal what is left of its group
+while the exited child still pins the group's id; reap it; give the group the kill grace, then
+SIGKILL; read the output that is still buffered; and, only if the output is still held open,
+name the processes outside the group that hold it (``leftovers.py``) and close it on them.
+
 Guarantees: the child's whole group gets SIGTERM then, after the grace, SIGKILL (grandchildren
-included) on timeout or terminate; the child is awaited on every path, so no zombie is left; a
-child that exits before reading its input is ``child_exited_early``, never an exception.
+included) on timeout, terminate, shutdown — and after an ordinary exit, for whatever it left
+behind; every spawned child is reaped on every path, so no zombie stays; a process that left the
+group holds neither the run nor its slot open: it is reported on the result, not waited for.
+Must not: judge the result. An exit code, an unread input or a leftover is recorded as it is; the
+control plane decides what it means for the execution.
 """
 
 from __future__ import annotations
@@ -16,17 +25,21 @@ import signal
 import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
+from typing import BinaryIO
 
 import psutil
 
 from shepherd.agent_client.protocol import RunState
+from shepherd.agent_runtime.leftovers import find_pipe_holders
+from shepherd.agent_runtime.process import ChildProcess, group_alive, signal_group
 from shepherd.agent_runtime.record import LOG_FILE, RunRecord
 
 log = logging.getLogger("shepherd.agent_runtime.child")
-READ_CHUNK = 16 * 1024
-# After SIGKILL to the group, the output pipe closes at once unless something outside the group
-# holds it; this bounds how long such a stray can keep an execution from finishing.
-ORPHAN_PIPE_WAIT_S = 1.0
+# How long a SIGKILLed group may take to vanish before the run is finished anyway.
+KILL_WAIT_S = 1.0
+# Polling a group that is on its way out: fast at first, never busy.
+GROUP_POLL_FIRST_S = 0.005
+GROUP_POLL_MAX_S = 0.05
 
 
 def now_ms() -> int:
@@ -49,126 +62,140 @@ class Child:
         self._tail_bytes = tail_bytes
         self._kill_grace_s = kill_grace_s
         self._on_change = on_change
-        self._process: asyncio.subprocess.Process | None = None
+        self._process: ChildProcess | None = None
+        self._log: BinaryIO | None = None
         self.done = asyncio.Event()
 
-    async def spawn(self) -> None:
+    def spawn(self) -> None:
         """Start the process (or record why it could not start)."""
         self._dir.mkdir(parents=True, exist_ok=True)
         try:
-            self._process = await asyncio.create_subprocess_exec(
-                *self._command, stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
-                stderr=asyncio.subprocess.STDOUT, env=self._env, start_new_session=True,
-            )
+            self._process = ChildProcess.spawn(self._command, self._env, self._input,
+                                               self._keep_output)
         except OSError as exc:
             self.record.started_at_ms = now_ms()
             self.record.finish(now_ms(), None, "spawn_failed", f"{self._command[0]}: {exc}")
             self.done.set()
             return
         self.record.pid = self._process.pid
-        with contextlib.suppress(psutil.Error):
-            self.record.pid_create_time = psutil.Process(self._process.pid).create_time()
+        self.record.pid_create_time = _create_time(self._process.pid)
         self.record.started_at_ms = now_ms()
         self.record.state = RunState.RUNNING
 
     async def run(self) -> None:
-        """Feed, collect and wait; finish the record whatever happens."""
+        """Wait for the exit (or the timeout), then settle; finish the record whatever happens."""
         process = self._process
         if process is None:
             return
-        pump = asyncio.create_task(self._pump_output(process))
         try:
             try:
-                await asyncio.wait_for(self._feed_and_wait(process), self.record.timeout_s)
+                await asyncio.wait_for(process.exited.wait(), self.record.timeout_s)
             except TimeoutError:
                 self._flag("timed_out", f"timed out after {self.record.timeout_s} s")
-                await self._kill_group(process)
-            await self._collect_leftovers(process, pump)
-            self.record.finish(now_ms(), process.returncode)
+                await self._stop(process)
         finally:
-            if process.returncode is None:  # cancelled (shutdown): never leave it running
-                await self._kill_group(process)
-                self.record.finish(now_ms(), process.returncode, "terminated", "runtime shut down")
-            if not pump.done():
-                pump.cancel()
-                # wait() rather than await: the pump's own CancelledError is not ours to raise.
-                await asyncio.wait([pump])
+            if not process.exited.is_set():  # cancelled (shutdown): never leave it running
+                self._flag("terminated", "runtime shut down")
+                await self._stop(process)
+            await self._settle(process)
             self.done.set()
         await self._on_change(self.record)
 
-    async def _feed_and_wait(self, process: asyncio.subprocess.Process) -> None:
-        await self._feed(process)
-        await process.wait()
-
-    async def _collect_leftovers(
-        self, process: asyncio.subprocess.Process, pump: asyncio.Task[None]
-    ) -> None:
-        """The child has exited; anything it left in its group goes too (invariant R-02)."""
-        with contextlib.suppress(TimeoutError):  # else a grandchild still holds the pipe
-            await asyncio.wait_for(asyncio.shield(pump), 0.5)
-        signal_group(process.pid, signal.SIGTERM)
-        if not pump.done():
-            try:
-                await asyncio.wait_for(asyncio.shield(pump), self._kill_grace_s)
-            except TimeoutError:
-                signal_group(process.pid, signal.SIGKILL)
-        if not pump.done():
-            # Only a process that left the group (setsid) can still hold the pipe: stop reading
-            # rather than let it keep this execution running forever.
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(asyncio.shield(pump), ORPHAN_PIPE_WAIT_S)
-            if not pump.done():
-                log.warning("execution %s: a process outside its group holds its output; "
-                            "output after this point is dropped", self.record.execution_id)
-
     async def terminate(self) -> None:
-        if self._process is not None and self._process.returncode is None:
+        process = self._process
+        if process is not None and not process.exited.is_set():
             self._flag("terminated", "terminated on request")
-            await self._kill_group(self._process)
+            await self._stop(process)
+
+    async def stop_unsupervised(self) -> None:
+        """Stop and settle the child if ``run()`` never did (its task was cancelled before it
+        started); a no-op for a child already settled."""
+        process = self._process
+        if process is None or self.done.is_set():
+            return
+        self._flag("terminated", "runtime shut down")
+        await self._stop(process)
+        await self._settle(process)
+        self.done.set()
+
+    async def _stop(self, process: ChildProcess) -> None:
+        """SIGTERM to the group, SIGKILL after the grace; returns once the child has exited."""
+        process.signal_group(signal.SIGTERM)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(process.exited.wait(), self._kill_grace_s)
+        if not process.exited.is_set():
+            process.signal_group(signal.SIGKILL)
+            await process.exited.wait()
+
+    async def _settle(self, process: ChildProcess) -> None:
+        """The child has exited (unreaped): record what it left, clear its group, reap it."""
+        finished_at_ms = now_ms()
+        try:
+            unread = process.finish_input()
+            # The unreaped child pins the group id, so this reaches only what it left behind.
+            process.signal_group(signal.SIGTERM)
+            exit_code = process.reap()
+            await self._clear_group(process.pid)
+            if not process.drain_output():
+                self._report_leftovers(process)
+        finally:
+            process.close()
+            self._close_log()
+        self.record.input_unread = unread > 0
+        self.record.finish(finished_at_ms, exit_code)
+
+    async def _clear_group(self, pgid: int) -> None:
+        """Whatever the child left in its group had SIGTERM; SIGKILL it after the grace."""
+        if not group_alive(pgid):
+            return  # the ordinary case: one system call
+        log.info("execution %s: the child left processes in its group; stopping them",
+                 self.record.execution_id)
+        if not await _group_gone(pgid, self._kill_grace_s):
+            signal_group(pgid, signal.SIGKILL)
+            await _group_gone(pgid, KILL_WAIT_S)
+
+    def _report_leftovers(self, process: ChildProcess) -> None:
+        inode = process.output_inode()
+        holders = find_pipe_holders(inode, exclude=os.getpid()) if inode is not None else []
+        self.record.leftovers = holders
+        named = ", ".join(f"{h.pid} ({h.name})" for h in holders) or "unknown processes"
+        log.warning("execution %s: left outside its process group, still holding its output: %s;"
+                    " not waited for, not killed", self.record.execution_id, named)
 
     def _flag(self, error_class: str, error: str) -> None:
         self.record.error_class = self.record.error_class or error_class
         self.record.error = self.record.error or error
 
-    async def _feed(self, process: asyncio.subprocess.Process) -> None:
-        """Write the input, then close stdin so the child sees end-of-file."""
-        stdin = process.stdin
-        assert stdin is not None
-        try:
-            if self._input:
-                if stdin.transport.is_closing():
-                    # The child closed its end before a byte was written. asyncio would drop the
-                    # write silently and may let drain() return before it reports the loss.
-                    raise BrokenPipeError("stdin closed by the child")
-                stdin.write(self._input)
-                await stdin.drain()
-            stdin.close()
-            await stdin.wait_closed()
-        except (BrokenPipeError, ConnectionResetError):
-            stdin.close()
-            log.info("execution %s: child exited before reading its input",
-                     self.record.execution_id)
-            self._flag("child_exited_early", "the child exited before reading its input")
+    def _keep_output(self, chunk: bytes) -> None:
+        if self._log is None:  # opened on the first byte: a silent child costs no file
+            self._log = open(self._dir / LOG_FILE, "ab")  # noqa: SIM115 - closed in _settle
+        self._log.write(chunk)
+        tail = self.record.tail
+        tail.extend(chunk)
+        if len(tail) > self._tail_bytes:
+            del tail[: len(tail) - self._tail_bytes]
 
-    async def _pump_output(self, process: asyncio.subprocess.Process) -> None:
-        assert process.stdout is not None
-        with open(self._dir / LOG_FILE, "ab") as log_file:  # noqa: ASYNC230 - local file
-            while chunk := await process.stdout.read(READ_CHUNK):
-                log_file.write(chunk)
-                tail = self.record.tail
-                tail.extend(chunk)
-                if len(tail) > self._tail_bytes:
-                    del tail[: len(tail) - self._tail_bytes]
-
-    async def _kill_group(self, process: asyncio.subprocess.Process) -> None:
-        signal_group(process.pid, signal.SIGTERM)
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(asyncio.shield(process.wait()), self._kill_grace_s)
-        # Grandchildren may outlive the child: the group gets SIGKILL either way.
-        signal_group(process.pid, signal.SIGKILL)
-        await process.wait()
+    def _close_log(self) -> None:
+        if self._log is not None:
+            self._log.close()
+            self._log = None
 
 
-def signal_group(pgid: int, sig: signal.Signals) -> None:
-    with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.killpg(pgid, sig)
+async def _group_gone(pgid: int, within_s: float) -> bool:
+    """Poll until no process is left in the group; False if some still are after ``within_s``."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + within_s
+    pause = GROUP_POLL_FIRST_S
+    while group_alive(pgid):
+        if loop.time() >= deadline:
+            return False
+        await asyncio.sleep(pause)
+        pause = min(pause * 2, GROUP_POLL_MAX_S)
+    return True
+
+
+def _create_time(pid: int) -> float | None:
+    """The child's start time as psutil reports it: with the pid, its identity after a restart."""
+    with contextlib.suppress(psutil.Error):
+        return float(psutil.Process(pid).create_time())
+    return None

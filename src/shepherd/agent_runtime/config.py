@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 # 64 KiB of output is enough to see why a run failed without holding megabytes per child.
@@ -28,6 +28,8 @@ class RuntimeConfig:
     kill_grace_s: float = DEFAULT_KILL_GRACE_S
     retention_s: float = DEFAULT_RETENTION_S
     max_retained: int = DEFAULT_MAX_RETAINED
+    # The agent's own variables for its children (the manifest's ``env``); see environment.py.
+    agent_env: dict[str, str] = field(default_factory=dict)
 
     @property
     def executions_dir(self) -> Path:

@@ -13,7 +13,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from shepherd.agent_client.protocol import ExecutionState, RunState
+from shepherd.agent_client.protocol import ExecutionState, Leftover, RunState
 
 STATE_FILE = "state.json"
 LOG_FILE = "output.log"
@@ -33,6 +33,8 @@ class RunRecord:
     exit_code: int | None = None
     error_class: str | None = None
     error: str | None = None
+    input_unread: bool = False
+    leftovers: list[Leftover] = field(default_factory=list)
     tail: bytearray = field(default_factory=bytearray, repr=False)
 
     def view(self, boot_id: str, with_tail: bool = False) -> ExecutionState:
@@ -41,6 +43,7 @@ class RunRecord:
             timeout_s=self.timeout_s, pid=self.pid, started_at_ms=self.started_at_ms,
             finished_at_ms=self.finished_at_ms, exit_code=self.exit_code,
             error_class=self.error_class, error=self.error, boot_id=boot_id,
+            input_unread=self.input_unread, leftovers=self.leftovers,
             output_tail=self.tail.decode("utf-8", errors="replace") if with_tail else None,
         )
 
@@ -56,13 +59,15 @@ class RunRecord:
     def to_json(self) -> dict[str, Any]:
         data = asdict(self)
         data["state"] = self.state.value
+        data["leftovers"] = [leftover.model_dump() for leftover in self.leftovers]
         data["tail"] = self.tail.decode("utf-8", errors="replace")
         return data
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> RunRecord:
         tail = data.pop("tail", "")
-        record = cls(**{**data, "state": RunState(data["state"])})
+        leftovers = [Leftover(**item) for item in data.pop("leftovers", [])]
+        record = cls(**{**data, "state": RunState(data["state"]), "leftovers": leftovers})
         record.tail = bytearray(tail.encode("utf-8"))
         return record
 

@@ -3,9 +3,11 @@
 Guarantees: a start is idempotent on the execution id (the same id never spawns a second child);
 every record is persisted at each change of state; finished records stay until acked or until
 ``retention_s`` after they finished; on startup, records a previous boot left ``running`` are
-settled — a surviving child (same pid and create time) has its group killed — and reported as
-``runtime_restarted``, with an ``exited`` event in the new boot. Acking a running execution is
-refused (``InvalidTransition``): forgetting it would orphan a live child.
+settled at once — every surviving child (same pid and create time) has its group SIGKILLed, all
+together, without waiting — and reported as ``runtime_restarted``, with an ``exited`` event in the
+new boot, so the runtime listens straight away; a background task then confirms they are gone.
+Acking a running execution is refused (``InvalidTransition``): forgetting it would orphan a live
+child. Children start with the environment of ``environment.py``, never the runtime's own.
 """
 
 from __future__ import annotations
@@ -21,13 +23,23 @@ import time
 import psutil
 
 from shepherd.agent_client.protocol import EventKind, RunState, StartRequest
-from shepherd.agent_runtime.child import Child, now_ms, signal_group
+from shepherd.agent_runtime.child import Child, now_ms
 from shepherd.agent_runtime.config import RuntimeConfig
+from shepherd.agent_runtime.environment import (
+    base_environment,
+    child_environment,
+    host_variables,
+)
 from shepherd.agent_runtime.events import EventLog
+from shepherd.agent_runtime.process import signal_group
 from shepherd.agent_runtime.record import RunRecord, execution_dir, load_records, save_record
 from shepherd.errors import ExecutionNotFound, InvalidTransition
 
 log = logging.getLogger("shepherd.agent_runtime.registry")
+# SIGKILL takes effect at once; this only bounds how long the runtime looks for stragglers (a
+# process in uninterruptible sleep) before it says so.
+SURVIVOR_CONFIRM_S = 5.0
+SURVIVOR_POLL_S = 0.1
 
 
 class RunRegistry:
@@ -39,14 +51,18 @@ class RunRegistry:
         self._children: dict[str, Child] = {}
         self._tasks: set[asyncio.Task[None]] = set()
         self._lock = asyncio.Lock()
+        self._base_env = base_environment(host_variables(os.environ), config.agent_env)
 
     # -- lifecycle ----------------------------------------------------------------------------
 
     async def recover(self) -> None:
-        """Load what a previous boot left; settle runs it left behind."""
+        """Load what a previous boot left; settle the runs it left running, without waiting."""
+        survivors: list[psutil.Process] = []
         for record in load_records(self._config.executions_dir):
             if record.state is not RunState.FINISHED:
-                _kill_survivor(record)
+                survivor = _kill_survivor(record)
+                if survivor is not None:
+                    survivors.append(survivor)
                 record.finish(now_ms(), None, "runtime_restarted",
                               "the runtime restarted while the child ran")
                 save_record(self._config.executions_dir, record)
@@ -54,6 +70,10 @@ class RunRegistry:
                                         record.finished_at_ms or now_ms(), None,
                                         record.error_class)
             self._records[record.execution_id] = record
+        if survivors:
+            log.info("killed the groups of %d child(ren) left running by a previous boot",
+                     len(survivors))
+            self._track(asyncio.create_task(_confirm_gone(survivors), name="survivors"))
 
     async def shutdown(self) -> None:
         """Terminate every running child (TERM, then KILL after the grace) and persist it."""
@@ -62,6 +82,9 @@ class RunRegistry:
         for task in list(self._tasks):
             with contextlib.suppress(asyncio.CancelledError):
                 await task
+        # A task cancelled before its first step never ran its cleanup: stop those children here.
+        for child in list(self._children.values()):
+            await child.stop_unsupervised()
         for record in self._records.values():
             save_record(self._config.executions_dir, record)
 
@@ -78,18 +101,20 @@ class RunRegistry:
             child = Child(record, self._config.command, request.input, self._env(request),
                           execution_dir(self._config.executions_dir, record.execution_id),
                           self._config.tail_bytes, self._config.kill_grace_s, self._finished)
-            await child.spawn()
+            child.spawn()
             save_record(self._config.executions_dir, record)
         if record.state is RunState.RUNNING:
             self._children[record.execution_id] = child
             await self._events.emit(EventKind.STARTED, record.execution_id,
                                     record.started_at_ms or now_ms())
-            task = asyncio.create_task(child.run(), name=f"child:{record.execution_id}")
-            self._tasks.add(task)
-            task.add_done_callback(self._tasks.discard)
+            self._track(asyncio.create_task(child.run(), name=f"child:{record.execution_id}"))
         else:
             await self._finished(record)
         return record
+
+    def _track(self, task: asyncio.Task[None]) -> None:
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
 
     async def _finished(self, record: RunRecord) -> None:
         self._children.pop(record.execution_id, None)
@@ -160,30 +185,45 @@ class RunRegistry:
                 self._forget(record.execution_id)
 
     def _env(self, request: StartRequest) -> dict[str, str]:
-        return {
-            **os.environ,
-            "SHEPHERD_EXECUTION_ID": request.execution_id,
-            "SHEPHERD_ATTEMPT": str(request.attempt),
-            "SHEPHERD_AGENT": self._config.name,
-        }
+        return child_environment(self._base_env, execution_id=request.execution_id,
+                                 attempt=request.attempt, agent=self._config.name)
 
 
-def _kill_survivor(record: RunRecord) -> None:
-    """Kill the group of a child a dead runtime left running, if it is still that child."""
+def _kill_survivor(record: RunRecord) -> psutil.Process | None:
+    """SIGKILL the group of a child a dead runtime left running, if it is still that child."""
     if record.pid is None:
-        return
+        return None
     try:
         process = psutil.Process(record.pid)
         same = record.pid_create_time is not None and abs(
             process.create_time() - record.pid_create_time) < 0.01
     except psutil.Error:
-        return
-    if same:
-        log.info("killing the group of %s (pid %d) left by a previous boot",
-                 record.execution_id, record.pid)
-        signal_group(record.pid, signal.SIGKILL)
-        with contextlib.suppress(psutil.Error):
-            process.wait(timeout=5)
+        return None
+    if not same:
+        return None
+    log.info("killing the group of %s (pid %d) left by a previous boot",
+             record.execution_id, record.pid)
+    signal_group(record.pid, signal.SIGKILL)
+    return process
+
+
+async def _confirm_gone(survivors: list[psutil.Process]) -> None:
+    """Log any survivor still alive a while after its SIGKILL (a zombie counts as gone: it is
+    dead, and reaping it is its parent's business, not this runtime's)."""
+    deadline = time.monotonic() + SURVIVOR_CONFIRM_S
+    alive = survivors
+    while alive and time.monotonic() < deadline:
+        await asyncio.sleep(SURVIVOR_POLL_S)
+        alive = [p for p in alive if _alive(p)]
+    for process in alive:
+        log.warning("pid %d, left by a previous boot, is still alive after SIGKILL", process.pid)
+
+
+def _alive(process: psutil.Process) -> bool:
+    try:
+        return process.is_running() and process.status() != psutil.STATUS_ZOMBIE
+    except psutil.Error:
+        return False
 
 
 def zombie_count() -> int:

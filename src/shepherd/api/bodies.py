@@ -35,7 +35,7 @@ def _storable(value: str) -> str:
 Text = Annotated[str, AfterValidator(_storable)]
 AgentNameField = Annotated[str, Field(pattern=AGENT_NAME_PATTERN)]
 TimeoutField = Annotated[int, Field(ge=1, le=MAX_TIMEOUT_S)]
-UrlField = Annotated[str, Field(pattern=r"^https?://[^\s/]+(/\S*)?$", max_length=2000)]
+UrlField = Annotated[Text, Field(pattern=r"^https?://[^\s/]+(/\S*)?$", max_length=2000)]
 Argv = tuple[Annotated[Text, Field(min_length=1, max_length=4096)], ...]
 Tags = tuple[Annotated[Text, Field(min_length=1, max_length=100)], ...]
 ExitCodes = tuple[Annotated[int, Field(ge=0, le=255)], ...]
@@ -62,6 +62,7 @@ class AgentCreate(_Body):
     tags: Tags = ()
     success_exit_codes: Annotated[ExitCodes, Field(min_length=1)] = (0,)
     completion_webhook_url: UrlField | None = None
+    require_input_read: bool = False
 
 
 class _Patch(_Body):
@@ -92,6 +93,7 @@ class AgentPatch(_Patch):
     tags: Tags | None = None
     success_exit_codes: Annotated[ExitCodes, Field(min_length=1)] | None = None
     completion_webhook_url: UrlField | None = None
+    require_input_read: bool | None = None
 
 
 class ScheduleCreate(ScheduleSpec):

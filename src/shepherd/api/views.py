@@ -29,6 +29,7 @@ class AgentView(BaseModel):
     tags: list[str]
     success_exit_codes: list[int]
     has_completion_webhook: bool
+    require_input_read: bool
     created_at: str | None
     created_at_ms: int
     slots_in_use: int
@@ -43,6 +44,7 @@ class AgentView(BaseModel):
             max_backlog_depth=agent.max_backlog_depth, enabled=agent.enabled,
             tags=list(agent.tags), success_exit_codes=list(agent.success_exit_codes),
             has_completion_webhook=agent.completion_webhook_url is not None,
+            require_input_read=agent.require_input_read,
             created_at=to_iso(agent.created_at_ms), created_at_ms=agent.created_at_ms,
             slots_in_use=slots_in_use, backlog=backlog,
         )
@@ -76,6 +78,11 @@ class ScheduleView(BaseModel):
         )
 
 
+class LeftoverView(BaseModel):
+    pid: int
+    name: str
+
+
 class ExecutionView(BaseModel):
     id: str
     agent: str
@@ -106,6 +113,8 @@ class ExecutionView(BaseModel):
     completed_at_ms: int | None
     created_at: str | None
     created_at_ms: int
+    input_unread: bool | None  # null until the result is stored
+    leftovers: list[LeftoverView]  # processes left outside the child's group, still holding output
 
     @classmethod
     def of(cls, e: Execution) -> ExecutionView:
@@ -121,6 +130,8 @@ class ExecutionView(BaseModel):
             finished_at=to_iso(e.finished_at_ms), finished_at_ms=e.finished_at_ms,
             completed_at=to_iso(e.completed_at_ms), completed_at_ms=e.completed_at_ms,
             created_at=to_iso(e.created_at_ms), created_at_ms=e.created_at_ms,
+            input_unread=e.input_unread,
+            leftovers=[LeftoverView(pid=x.pid, name=x.name) for x in e.leftovers],
         )
 
 

@@ -64,17 +64,22 @@ def agent(
                                  envvar="SHEPHERD_AGENT_TOKEN")
     ] = None,
     data_dir: DataDirOpt = None,
+    env_file: Annotated[
+        Path | None, typer.Option(help="JSON object of variables every child gets.")
+    ] = None,
 ) -> None:
     """Run an agent runtime that supervises children of COMMAND."""
     from shepherd.agent_runtime.config import RuntimeConfig
+    from shepherd.agent_runtime.environment import load_env_file
     from shepherd.agent_runtime.server import run_runtime
 
     argv = tuple(shlex.split(command))
     if not argv:
         raise typer.BadParameter("must not be empty", param_hint="--command")
     root = data_dir or Path(".shepherd") / "agents" / name
+    agent_env = load_env_file(env_file) if env_file else {}
     run_runtime(RuntimeConfig(name=name, host=host, port=port, command=argv, token=token,
-                              data_dir=root))
+                              data_dir=root, agent_env=agent_env))
 
 
 def up(

@@ -1,5 +1,6 @@
 """The demo's traffic that cron cannot make: bursts of short runs, and large inputs for the agent
-whose child sometimes exits before reading them (so ``child_exited_early`` shows up)."""
+whose child sometimes exits without reading them (an agent with ``require_input_read``, so
+``child_exited_early`` shows up)."""
 
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ log = logging.getLogger("shepherd.app.demo")
 
 BURST_SIZE = 8
 BURST_EVERY_S = 20.0
-# Larger than a pipe buffer, so a child that exits without reading makes the write fail.
+# Larger than a pipe buffer, as a real prompt with context may be.
 EARLY_EXIT_INPUT = "x" * (256 * 1024)
 
 

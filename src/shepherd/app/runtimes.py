@@ -2,7 +2,9 @@
 that has a ``command``.
 
 Each runtime runs as ``python -m shepherd.agent_runtime`` on 127.0.0.1 with a free port, in its
-own process group, with the fleet's agent token and the agent's ``env``; its URL is read from the
+own process group, with the fleet's agent token and none of the control plane's other
+``SHEPHERD_*`` settings; the agent's ``env`` goes to a file only its owner can read
+(``--env-file``), which the runtime gives to that agent's children only. Its URL is read from the
 one line it prints when it is accepting. ``stop()`` sends SIGTERM (the runtime terminates its own
 children), waits, and SIGKILLs the group of any straggler, so no process is left behind.
 """
@@ -20,6 +22,7 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+from shepherd.agent_runtime.environment import RESERVED_PREFIX, write_env_file
 from shepherd.errors import ConfigError
 from shepherd.manifest.schema import AgentSpec
 
@@ -30,6 +33,7 @@ LISTENING = re.compile(r"listening on (http://\S+)")
 START_TIMEOUT_S = 30.0
 # The runtime itself gives its children a grace before SIGKILL; allow for that plus a margin.
 STOP_TIMEOUT_S = 15.0
+CHILD_ENV_FILE = "child-env.json"
 
 
 @dataclass
@@ -52,13 +56,17 @@ class LocalRuntimes:
         agent_dir = self._data_dir / "agents" / spec.name
         agent_dir.mkdir(parents=True, exist_ok=True)
         log_path = agent_dir / "runtime.log"
-        env = {**os.environ, **spec.env, "SHEPHERD_AGENT_TOKEN": self._token}
+        env_path = agent_dir / CHILD_ENV_FILE
+        write_env_file(env_path, spec.env)
+        env = {k: v for k, v in os.environ.items() if not k.startswith(RESERVED_PREFIX)}
+        env["SHEPHERD_AGENT_TOKEN"] = self._token
         log_fd = os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
         try:
             process = await asyncio.create_subprocess_exec(
                 sys.executable, "-m", "shepherd.agent_runtime",
                 "--name", spec.name, "--port", "0", "--host", "127.0.0.1",
                 "--command", shlex.join(spec.command), "--data-dir", str(agent_dir),
+                "--env-file", str(env_path),
                 stdout=asyncio.subprocess.PIPE, stderr=log_fd, env=env, start_new_session=True,
             )
         finally:

@@ -33,7 +33,7 @@ EXECUTION_COLUMNS = ("id", "agent", "status", "trigger", "attempt", "queued_at",
 EXECUTION_FIELDS = (
     "id", "agent", "status", "trigger", "attempt", "schedule_id", "retry_of", "timeout_s",
     "queued_at", "dispatched_at", "started_at", "finished_at", "completed_at", "exit_code",
-    "error_class", "error", "created_by",
+    "error_class", "error", "input_unread", "leftovers", "created_by",
 )
 
 
@@ -114,7 +114,9 @@ def executions_show(
     if as_json:
         emit_json(row)
         return
-    emit_record(f"execution {execution_id}", row, EXECUTION_FIELDS)
+    leftovers = ", ".join(f"{x['pid']} ({x['name']})" for x in row.get("leftovers") or [])
+    emit_record(f"execution {execution_id}", {**row, "leftovers": leftovers or None},
+                EXECUTION_FIELDS)
     events = row.get("events") or []
     emit_table("timeline", ("at", "from", "to", "cause", "actor", "reason"), [
         [e.get("at"), e.get("from_status"), e.get("to_status"), e.get("cause"), e.get("actor"),

@@ -19,7 +19,7 @@ from shepherd.agent_client.protocol import ExecutionState
 from shepherd.controllers.directory import AgentDirectory
 from shepherd.controllers.webhook import send_completion_webhook
 from shepherd.core.clock import Clock
-from shepherd.core.models import Agent, Execution, TransitionFields
+from shepherd.core.models import Agent, Execution, Leftover, TransitionFields
 from shepherd.core.outcome import decide_outcome
 from shepherd.core.status import Cause, ExecutionStatus
 from shepherd.errors import AgentError, AgentNotFound, ExecutionNotFound
@@ -108,7 +108,11 @@ class Finalizer:
         error_class = state.error_class if state else row.error_class
         error = state.error if state else row.error
         codes = agent.success_exit_codes if agent else (0,)
-        outcome = decide_outcome(exit_code, error_class, error, codes)
+        input_unread = state.input_unread if state else row.input_unread
+        outcome = decide_outcome(
+            exit_code, error_class, error, codes, input_unread=bool(input_unread),
+            require_input_read=agent.require_input_read if agent else False,
+        )
         return await self._db.executions.transition(
             row.id, outcome.status, Cause.FINALIZED, actor=ACTOR, now_ms=self._clock.now_ms(),
             reason=outcome.error,
@@ -118,6 +122,8 @@ class Finalizer:
                 error=outcome.error,
                 output_tail=state.output_tail if state else None,
                 finished_at_ms=state.finished_at_ms if state else None,
+                input_unread=input_unread,
+                leftovers=_leftovers(state),
             ),
         )
 
@@ -137,3 +143,6 @@ class Finalizer:
             log.info("finalizer: ack of %s not delivered (%s); runtime retention covers it",
                      execution_id, exc)
 
+
+def _leftovers(state: ExecutionState | None) -> tuple[Leftover, ...] | None:
+    return tuple(Leftover(x.pid, x.name) for x in state.leftovers) if state else None

@@ -22,6 +22,14 @@ class Trigger(StrEnum):
 
 
 @dataclass(frozen=True, slots=True)
+class Leftover:
+    """A process a child left outside its process group, still holding its output at the exit."""
+
+    pid: int
+    name: str
+
+
+@dataclass(frozen=True, slots=True)
 class Agent:
     name: AgentName
     url: str | None
@@ -35,6 +43,8 @@ class Agent:
     tags: tuple[str, ...] = ()
     success_exit_codes: tuple[int, ...] = (0,)
     completion_webhook_url: str | None = None
+    # A child that exits without reading all of its input fails (child_exited_early).
+    require_input_read: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,6 +88,8 @@ class Execution:
     pid: int | None = None
     created_by: str | None = None
     created_at_ms: int = 0
+    input_unread: bool | None = None  # None until a result is stored
+    leftovers: tuple[Leftover, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,5 +119,7 @@ class TransitionFields:
     runtime_boot_id: str | None = None
     pid: int | None = None
     attempt: int | None = None
+    input_unread: bool | None = None
+    leftovers: tuple[Leftover, ...] | None = None
     # A retry or refused dispatch goes back to the backlog: forget where it ran.
     reset_dispatch: bool = False

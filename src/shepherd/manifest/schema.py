@@ -7,6 +7,7 @@ run through a shell implicitly.
 
 from __future__ import annotations
 
+import re
 import shlex
 from typing import Annotated, Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -19,6 +20,9 @@ from shepherd.core.models import OverlapPolicy
 from shepherd.core.timeouts import DEFAULT_EXECUTION_TIMEOUT_S
 
 _MAX_TIMEOUT_S = 7 * 24 * 3600
+ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+# Shepherd's settings and the variables it sets for a child; see agent_runtime/environment.py.
+RESERVED_ENV_PREFIX = "SHEPHERD_"
 
 
 class _Strict(BaseModel):
@@ -36,6 +40,18 @@ class AgentSpec(_Strict):
     env: dict[str, str] = Field(default_factory=dict)
     success_exit_codes: tuple[int, ...] = (0,)
     enabled: bool = True
+    require_input_read: bool = False
+
+    @field_validator("env")
+    @classmethod
+    def _no_reserved_names(cls, value: dict[str, str]) -> dict[str, str]:
+        for name in value:
+            if not ENV_NAME.match(name):
+                raise ValueError(f"{name!r} is not a variable name (letters, digits, _)")
+            if name.startswith(RESERVED_ENV_PREFIX):
+                raise ValueError(f"{name!r}: names starting with {RESERVED_ENV_PREFIX} are "
+                                 "Shepherd's own and never reach a child")
+        return value
 
     @field_validator("command", mode="before")
     @classmethod

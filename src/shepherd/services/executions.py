@@ -3,7 +3,10 @@
 Guarantees: admission (backlog bound, overlap policy, disabled agent) is decided by the store
 inside the transaction that inserts the row, so concurrent submitters never overflow a backlog.
 A cancel is one compare-and-set; only the caller that won it releases the slot and asks the
-runtime to stop the child, so a cancel racing a finish or another cancel has no side effect.
+runtime to stop the child, so a cancel racing a finish or another cancel has no side effect. Once
+the runtime says the child is gone (terminated, or already finished) — and the row is terminal,
+which the CAS made it first — the cancel acks the execution, so the runtime forgets its record
+and its output log at once instead of keeping them until retention expires.
 Must not: write ``status`` other than through the store's CAS, or fail a cancel because the
 runtime could not be told (the slot is already free and the row already terminal).
 """
@@ -16,7 +19,7 @@ from typing import Protocol
 from shepherd.core.ids import AgentName, ExecutionId, ScheduleId
 from shepherd.core.models import Agent, Execution, Trigger
 from shepherd.core.status import Cause, ExecutionStatus
-from shepherd.errors import AgentError, InvalidTransition, NotFound
+from shepherd.errors import AgentError, ExecutionNotFound, InvalidTransition, NotFound
 from shepherd.stores.redis.connection import RedisHandle
 from shepherd.stores.sql.database import Database
 
@@ -27,7 +30,10 @@ RETRYABLE = frozenset({ExecutionStatus.FAILED, ExecutionStatus.CANCELLED})
 
 
 class _Terminating(Protocol):
-    async def terminate(self, execution_id: str) -> object: ...
+    async def terminate(self, execution_id: str) -> object:
+        """Returns once the child is gone (``ExecutionNotFound`` if the runtime never had it)."""
+
+    async def ack(self, execution_id: str) -> None: ...
 
 
 class RuntimeDirectory(Protocol):
@@ -89,12 +95,17 @@ def _not_cancellable(row: Execution) -> InvalidTransition:
 
 
 async def _terminate(db: Database, directory: RuntimeDirectory, row: Execution) -> None:
-    """Ask the runtime to stop the child. Best effort: the watchdog settles strays."""
+    """Ask the runtime to stop the child, then ack it. Best effort: the watchdog settles strays,
+    and the monitor acks a terminal row's result on its next registry pass."""
     try:
         agent = await db.agents.get(row.agent)
         client = directory.client_for(agent)
-        if client is not None:
-            await client.terminate(row.id)
+        if client is None:
+            return
+        await client.terminate(row.id)
+        await client.ack(row.id)  # the child is gone and the row terminal: nothing is lost
+    except ExecutionNotFound:
+        return  # the runtime never had it, or already forgot it: nothing to stop or ack
     except (AgentError, NotFound) as exc:
         log.warning("cancel of %s: runtime of %s not told to stop: %s", row.id, row.agent, exc)
 

@@ -64,6 +64,7 @@ def agent_columns(spec: AgentSpec) -> dict[str, Any]:
         "enabled": spec.enabled,
         "tags": spec.tags,
         "success_exit_codes": spec.success_exit_codes,
+        "require_input_read": spec.require_input_read,
     }
     if spec.url is not None:
         columns["url"] = spec.url

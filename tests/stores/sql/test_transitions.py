@@ -8,7 +8,7 @@ import itertools
 import pytest
 
 from shepherd.core.ids import AgentName
-from shepherd.core.models import Execution, TransitionFields, Trigger
+from shepherd.core.models import Execution, Leftover, TransitionFields, Trigger
 from shepherd.core.status import TRANSITIONS, Cause, ExecutionStatus
 from shepherd.stores.sql.database import Database
 from shepherd.stores.sql.tables import executions
@@ -125,3 +125,30 @@ async def test_record_start_only_touches_running_rows(db: Database) -> None:
     row = await new_row(db)
     assert not await db.executions.record_start(row.id, pid=1, started_at_ms=1, boot_id="b")
     assert (await db.executions.get(row.id)).pid is None
+
+
+async def test_a_result_stores_the_unread_input_and_the_leftovers_and_reads_them_back(
+    db: Database,
+) -> None:
+    row = await new_row(db, S.FINALIZING)
+    assert (row.input_unread, row.leftovers) == (None, ())
+    leftovers = (Leftover(41, "sleep"), Leftover(42, "node"))
+    assert await db.executions.transition(
+        row.id, S.SUCCESS, Cause.FINALIZED, actor="t", now_ms=5,
+        fields=TransitionFields(exit_code=0, input_unread=True, leftovers=leftovers),
+    )
+    after = await db.executions.get(row.id)
+    assert (after.input_unread, after.leftovers) == (True, leftovers)
+
+
+async def test_a_result_without_leftovers_stores_none_and_reads_back_empty(db: Database) -> None:
+    row = await new_row(db, S.FINALIZING)
+    assert await db.executions.transition(
+        row.id, S.FAILED, Cause.FINALIZED, actor="t", now_ms=5,
+        fields=TransitionFields(exit_code=1, input_unread=False, leftovers=()),
+    )
+    async with db.engine.connect() as conn:
+        stored = (await conn.execute(executions.select().where(executions.c.id == row.id))
+                  ).mappings().one()
+    assert (stored["input_unread"], stored["leftovers"]) == (False, None)
+    assert (await db.executions.get(row.id)).leftovers == ()

@@ -12,6 +12,7 @@ from shepherd.core.models import (
     Agent,
     Execution,
     ExecutionEvent,
+    Leftover,
     OverlapPolicy,
     Schedule,
     Trigger,
@@ -34,6 +35,7 @@ def to_agent(row: RowMapping, tags: Iterable[str] = ()) -> Agent:
         tags=tuple(sorted(tags)),
         success_exit_codes=tuple(row["success_exit_codes"]),
         completion_webhook_url=row["completion_webhook_url"],
+        require_input_read=bool(row["require_input_read"]),
     )
 
 
@@ -88,7 +90,14 @@ def to_execution(row: RowMapping) -> Execution:
         pid=row["pid"],
         created_by=row["created_by"],
         created_at_ms=row["created_at_ms"],
+        input_unread=None if row["input_unread"] is None else bool(row["input_unread"]),
+        leftovers=tuple(Leftover(int(x["pid"]), str(x["name"])) for x in row["leftovers"] or ()),
     )
+
+
+def leftover_values(leftovers: tuple[Leftover, ...]) -> list[dict[str, object]] | None:
+    """Leftovers as the JSON column holds them (NULL for none)."""
+    return [{"pid": x.pid, "name": x.name} for x in leftovers] or None
 
 
 def to_event(row: RowMapping) -> ExecutionEvent:

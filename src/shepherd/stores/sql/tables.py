@@ -43,6 +43,7 @@ agents = Table(
     Column("completion_webhook_url", Text),
     Column("created_at_ms", BigInteger, nullable=False),
     Column("deleted_at_ms", BigInteger),
+    Column("require_input_read", Boolean, nullable=False, server_default="0"),
 )
 
 agent_tags = Table(
@@ -95,6 +96,8 @@ executions = Table(
     Column("pid", Integer),
     Column("created_by", String(200)),
     Column("created_at_ms", BigInteger, nullable=False),
+    Column("input_unread", Boolean),  # NULL until a result is stored
+    Column("leftovers", JSON),  # [{"pid", "name"}] left outside the group; NULL when none
     Index("ix_executions_status", "status"),
     Index("ix_executions_agent_status", "agent", "status"),
     Index("ix_executions_queue_order", "agent", "status", "queued_at_ms", "id"),

@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from shepherd.core.models import TransitionFields
 from shepherd.core.status import Cause, ExecutionStatus, allowed_from
+from shepherd.stores.sql.rows import leftover_values
 from shepherd.stores.sql.tables import execution_events, executions
 
 _COLUMNS = tuple(f.name for f in dataclass_fields(TransitionFields) if f.name != "reset_dispatch")
@@ -32,7 +33,7 @@ def transition_values(
     for name in _COLUMNS:
         value = getattr(fields, name)
         if value is not None:
-            values[name] = value
+            values[name] = leftover_values(value) if name == "leftovers" else value
     if to.is_terminal and "completed_at_ms" not in values:
         values["completed_at_ms"] = now_ms
     return values
