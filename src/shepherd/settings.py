@@ -28,6 +28,15 @@ DEFAULT_MAX_QUEUE_AGE_S = 24 * 3600
 # A slot without a running row is only reclaimed after this long, so the dispatcher's
 # acquire-then-CAS window is never mistaken for a leak (invariant S-01).
 DEFAULT_SLOT_RECLAIM_GRACE_S = 3.0
+# A receiver gets ten seconds to answer one delivery: generous for a webhook, and a hung one
+# holds only its own destination's slots meanwhile.
+DEFAULT_OUTBOX_SEND_TIMEOUT_S = 10.0
+# Completion webhooks in flight per agent's receiver.
+DEFAULT_OUTBOX_CONCURRENCY = 4
+# Retries back off to five minutes: the pace of a receiver's outage, not a hammering.
+DEFAULT_OUTBOX_RETRY_MAX_S = 300.0
+# A completion webhook still undelivered after a day is given up and shown as dead.
+DEFAULT_WEBHOOK_MAX_AGE_S = 86_400
 
 
 class Settings(BaseSettings):
@@ -60,6 +69,11 @@ class Settings(BaseSettings):
     finalizer_interval_s: float = Field(default=1.0, gt=0)
     maintenance_interval_s: float = Field(default=5.0, gt=0)
     monitor_poll_wait_s: float = Field(default=20.0, gt=0, le=60)
+    outbox_interval_s: float = Field(default=1.0, gt=0)
+    outbox_send_timeout_s: float = Field(default=DEFAULT_OUTBOX_SEND_TIMEOUT_S, gt=0, le=300)
+    outbox_concurrency: int = Field(default=DEFAULT_OUTBOX_CONCURRENCY, ge=1, le=100)
+    outbox_retry_max_s: float = Field(default=DEFAULT_OUTBOX_RETRY_MAX_S, ge=1)
+    webhook_max_age_s: int = Field(default=DEFAULT_WEBHOOK_MAX_AGE_S, ge=1)
 
     @field_validator("data_dir")
     @classmethod

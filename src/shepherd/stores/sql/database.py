@@ -18,6 +18,7 @@ from shepherd.stores.sql.agents import AgentRepository
 from shepherd.stores.sql.engine import create_sql_engine, ensure_instance_id, migrate
 from shepherd.stores.sql.errors import translated
 from shepherd.stores.sql.executions import ExecutionRepository
+from shepherd.stores.sql.outbox import OutboxRepository
 from shepherd.stores.sql.schedules import ScheduleRepository
 from shepherd.stores.sql.tokens import TokenRepository
 
@@ -36,6 +37,7 @@ class Database:
         self.schedules = ScheduleRepository(engine, clock)
         self.executions = ExecutionRepository(engine, clock, default_timeout_s)
         self.tokens = TokenRepository(engine)
+        self.outbox = OutboxRepository(engine, clock)
 
     async def ping(self) -> None:
         async with translated("ping"), self.engine.connect() as conn:
