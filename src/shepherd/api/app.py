@@ -14,6 +14,7 @@ from shepherd.api.context import ApiContext
 from shepherd.api.errors import register_error_handlers
 from shepherd.api.routers import (
     agents,
+    alerts,
     executions,
     fleet,
     health,
@@ -37,6 +38,6 @@ def create_api(ctx: ApiContext) -> FastAPI:
     )
     api.state.ctx = ctx
     register_error_handlers(api)
-    for module in (home, health, agents, schedules, executions, fleet, tokens, outbox):
+    for module in (home, health, agents, schedules, executions, fleet, tokens, outbox, alerts):
         api.include_router(module.router)
     return api

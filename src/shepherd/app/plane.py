@@ -16,6 +16,8 @@ import socket
 from dataclasses import dataclass, field
 
 from shepherd.agent_client.pool import AgentClientPool
+from shepherd.alerts.service import AlertService
+from shepherd.alerts.sinks import AlertDelivery, configured_sinks
 from shepherd.api.context import ApiContext
 from shepherd.background import GuardedTask, stop_all
 from shepherd.clock import SystemClock
@@ -63,6 +65,7 @@ class ControlPlane:
     tasks: list[GuardedTask] = field(default_factory=list)
     monitor: Monitor | None = None
     outbox: OutboxSender | None = None
+    alerts: AlertService | None = None
     directory: PooledDirectory | None = None
     closed: bool = False
     telemetry: Telemetry = field(default_factory=Telemetry)
@@ -96,6 +99,7 @@ class ControlPlane:
             self.db, self.redis, directory, self.clock, owner=self.owner,
             finalizer_wakeup=self.finalize_wakeup, poll_wait_s=s.monitor_poll_wait_s,
         )
+        self.alerts = self._build_alerts()
         self.outbox = self._build_outbox()
         parts: list[tuple[Controller, LoopConfig, Wakeup | None]] = [
             (Scheduler(self.db, self.clock, dispatch_wakeup=self.dispatch_wakeup),
@@ -116,14 +120,25 @@ class ControlPlane:
             for c, cfg, wakeup in parts
         ]
 
+    def _build_alerts(self) -> AlertService:
+        s = self.settings
+        sinks = configured_sinks(s.alert_slack_webhook_url, s.alert_alertmanager_url,
+                                 s.alert_webhook_url)
+        return AlertService(
+            self.db, self.clock, sinks,
+            delivery=AlertDelivery(s.alert_max_age_s, s.alert_alertmanager_hold_s),
+            on_enqueued=self.outbox_wakeup.poke,
+        )
+
     def _build_outbox(self) -> OutboxSender:
         s = self.settings
         config = OutboxConfig(
             send_timeout_s=s.outbox_send_timeout_s, concurrency=s.outbox_concurrency,
             retry=RetryPolicy(base_s=1.0, max_s=s.outbox_retry_max_s),
         )
+        fixed = {sink.destination: sink.url for sink in self.alerts.sinks} if self.alerts else {}
         return OutboxSender(
-            self.db, self.clock, ConfiguredDestinations(self.db, {}), owner=self.owner,
+            self.db, self.clock, ConfiguredDestinations(self.db, fixed), owner=self.owner,
             config=config, wakeup=self.outbox_wakeup, telemetry=self.telemetry,
         )
 
@@ -133,6 +148,7 @@ class ControlPlane:
             db=self.db, redis=self.redis, settings=self.settings, clock=self.clock,
             directory=self.directory, dispatch_wakeup=self.dispatch_wakeup,
             controller_ticks=self.controller_ticks, telemetry=self.telemetry,
+            alerts=self.alerts,
         )
 
     def controller_ticks(self) -> dict[str, int | None]:

@@ -167,3 +167,23 @@ outbox_destinations = Table(
     Column("last_delivered_at_ms", BigInteger),
     Column("updated_at_ms", BigInteger, nullable=False),
 )
+
+# One row per alert key: where its incident stands, so a restart neither re-alerts nor forgets.
+alert_states = Table(
+    "alert_states",
+    metadata,
+    Column("source", String(100), primary_key=True),
+    Column("kind", String(100), primary_key=True),
+    Column("entity", String(100), primary_key=True),
+    Column("phase", String(16), nullable=False),
+    Column("since_ms", BigInteger, nullable=False),
+    Column("last_sent_ms", BigInteger),
+    Column("last_red_ms", BigInteger),
+    Column("incidents", Integer, nullable=False),
+    Column("severity", String(16), nullable=False),
+    Column("summary", Text, nullable=False),
+    Column("detail", JSON, nullable=False),  # forensic rows, their total, the runbook hint
+    Column("version", Integer, nullable=False),  # compare-and-set guard between replicas
+    Column("updated_at_ms", BigInteger, nullable=False),
+    Index("ix_alert_states_phase", "phase"),
+)
