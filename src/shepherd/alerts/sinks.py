@@ -12,12 +12,13 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import urlsplit
 
 from shepherd.alerts.notice import Notice
 from shepherd.alerts.payloads import render_alertmanager, render_webhook
 from shepherd.alerts.slack import render_slack
-from shepherd.core.outbox import OutboxMessage, SinkKind
+from shepherd.core.outbox import OutboxMessage, SinkKind, mask_url
+
+__all__ = ["mask_url"]  # re-exported: the API masks sink URLs with it
 
 TOPIC = "alert"
 ALERTMANAGER_PATH = "/api/v2/alerts"
@@ -81,14 +82,3 @@ def _render(
     if kind is SinkKind.ALERTMANAGER:
         return render_alertmanager(notice, delivery.alertmanager_hold_s)
     return render_webhook(notice)
-
-
-def mask_url(url: str) -> str:
-    """``https://hooks.slack.com/…``: scheme and host only; path, query and credentials hidden."""
-    try:
-        parts = urlsplit(url)
-        host = parts.hostname or "?"
-        port = f":{parts.port}" if parts.port else ""
-    except ValueError:
-        return "…"
-    return f"{parts.scheme or '?'}://{host}{port}/…"

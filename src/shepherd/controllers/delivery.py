@@ -12,6 +12,7 @@ name is kept.
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Iterable, Mapping
 from typing import Any, Protocol
 
@@ -19,10 +20,36 @@ import httpx
 
 from shepherd.controllers.webhook import DESTINATION_PREFIX
 from shepherd.core.delivery import AttemptResult, body_hint
+from shepherd.core.outbox import mask_url
 from shepherd.stores.sql.database import Database
 
 # Enough of a body to read Slack's one-word error; a receiver cannot make us buffer more.
 BODY_HINT_BYTES = 256
+
+
+class SecretUrlFilter(logging.Filter):
+    """Masks destination URLs in httpx's own request log line ("HTTP Request: POST <url> ...").
+
+    httpx logs every request's full URL at INFO; for an outbox destination that URL is the
+    secret. Installed once on the ``httpx`` logger; URLs are registered as they are resolved.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._secret: set[str] = set()
+
+    def register(self, url: str) -> None:
+        self._secret.add(str(httpx.URL(url)))
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if isinstance(record.args, tuple) and any(str(a) in self._secret for a in record.args):
+            record.args = tuple(mask_url(str(a)) if str(a) in self._secret else a
+                                for a in record.args)
+        return True
+
+
+SECRET_URLS = SecretUrlFilter()
+logging.getLogger("httpx").addFilter(SECRET_URLS)
 
 
 class Destinations(Protocol):
@@ -57,6 +84,7 @@ async def post_delivery(
     """One POST, bounded by ``timeout_s`` in total; never raises for a failed exchange."""
     headers = {"Idempotency-Key": idempotency_key}
     try:
+        SECRET_URLS.register(url)
         async with asyncio.timeout(timeout_s), client.stream(
             "POST", url, json=payload, headers=headers
         ) as response:

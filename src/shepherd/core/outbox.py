@@ -16,6 +16,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
+from urllib.parse import urlsplit
 
 
 class SinkKind(StrEnum):
@@ -108,6 +109,17 @@ class SendPlan:
 def url_fingerprint(url: str) -> str:
     """A short, non-reversible name for a URL: safe to store and show, never the secret."""
     return hashlib.sha256(url.encode()).hexdigest()[:16]
+
+
+def mask_url(url: str) -> str:
+    """``https://hooks.slack.com/…``: scheme and host only; path, query and credentials hidden."""
+    try:
+        parts = urlsplit(url)
+        host = parts.hostname or "?"
+        port = f":{parts.port}" if parts.port else ""
+    except ValueError:
+        return "…"
+    return f"{parts.scheme or '?'}://{host}{port}/…"
 
 
 def decide_sends(
