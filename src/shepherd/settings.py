@@ -118,7 +118,12 @@ def load_settings(**overrides: Any) -> Settings:
     try:
         return Settings(**overrides)
     except ValidationError as exc:
-        raise ConfigError(describe_validation_error(exc)) from exc
+        error = ConfigError(describe_validation_error(exc))
+        loc = exc.errors()[0]["loc"]
+        if loc and str(loc[0]) in SECRET_FIELDS:
+            # pydantic's own text quotes the input: keep it out of any traceback too.
+            raise error from None
+        raise error from exc
 
 
 def describe_validation_error(exc: ValidationError) -> str:

@@ -130,3 +130,14 @@ async def test_a_remote_source_posts_what_it_sees_and_absent_keys_clear(api: Api
     assert quiet["decisions"] == []
     assert [d["action"] for d in cleared["decisions"]] == ["recovery"]
     assert bad.status_code == 422
+
+
+async def test_metrics_count_open_incidents_and_deliveries_by_sink_without_urls(api: Api) -> None:
+    service = AlertService(api.db, api.clock, configured_sinks(
+        f"https://hooks.slack.test/{SECRET}", None, None))
+    await service.evaluate("canary", [red("a"), red("b")])
+    async with api.client(None) as client:
+        text = (await client.get("/metrics")).text
+    assert "shepherd_alerts_open 2.0" in text
+    assert 'shepherd_outbox_rows{sink="slack",status="pending"} 2.0' in text
+    assert SECRET not in text

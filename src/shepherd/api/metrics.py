@@ -16,6 +16,7 @@ from prometheus_client.core import GaugeMetricFamily, HistogramMetricFamily, Met
 from prometheus_client.registry import Collector
 
 from shepherd.api.context import ApiContext
+from shepherd.core.alerting import AlertPhase
 from shepherd.core.status import ExecutionStatus
 from shepherd.telemetry import Telemetry
 
@@ -40,6 +41,8 @@ class MetricsSnapshot:
     max_parallel: Mapping[str, int]
     controller_ticks_ms: Mapping[str, int | None]
     agents: Sequence[str] = field(default=())
+    outbox: Mapping[tuple[str, str], int] = field(default_factory=dict)  # (sink, status) -> rows
+    open_alerts: int = 0
 
 
 class _SnapshotCollector(Collector):
@@ -71,6 +74,17 @@ class _SnapshotCollector(Collector):
         yield from (backlog, slots, capacity)
         yield self._durations()
         yield self._ticks()
+        yield from self._deliveries()
+
+    def _deliveries(self) -> Iterator[Metric]:
+        rows = GaugeMetricFamily("shepherd_outbox_rows",
+                                 "Outbound deliveries by sink and status (dead = given up).",
+                                 labels=["sink", "status"])
+        for (sink, status), count in sorted(self._s.outbox.items()):
+            rows.add_metric([sink, status], count)
+        yield rows
+        yield GaugeMetricFamily("shepherd_alerts_open", "Open alert incidents.",
+                                value=self._s.open_alerts)
 
     def _durations(self) -> Metric:
         family = HistogramMetricFamily(
@@ -126,6 +140,8 @@ async def collect_metrics(ctx: ApiContext) -> MetricsSnapshot:
         max_parallel={a.name: a.max_parallel_tasks for a in agents},
         controller_ticks_ms=ctx.controller_ticks(),
         agents=names,
+        outbox=await ctx.db.outbox.counts(),
+        open_alerts=len(await ctx.db.alerts.list(AlertPhase.FIRING)),
     )
 
 
