@@ -51,8 +51,8 @@ DEFAULT_RETRY = RetryPolicy(base_s=1.0, max_s=300.0)
 ALERT_MIN_INTERVAL_MS = 1_000
 # A claim outlives the send timeout by this margin before another pass may take the row.
 CLAIM_MARGIN_MS = 5_000
-# Rows read per pass: far more than one pass can start, so no destination is starved.
-BATCH = 500
+# Rows read per destination and pass: more than one pass can start for any destination.
+PER_DESTINATION = 64
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,7 +114,7 @@ class OutboxSender:
         report.expired = await self._db.outbox.expire(now_ms)
         for row_id in report.expired:
             log.warning("outbox: delivery %d given up: past its max age", row_id)
-        rows = await self._db.outbox.unsettled(BATCH)
+        rows = await self._db.outbox.unsettled(PER_DESTINATION)
         if not rows:
             return report
         states = await self._db.outbox.destination_states()

@@ -125,3 +125,12 @@ async def test_a_fatal_destination_is_remembered_and_revived(db: Database, clock
     assert (state.fatal_reason, state.fatal_fingerprint) == ("HTTP 410", "fp")
     await db.outbox.revive("completion:a", 1)
     assert (await db.outbox.destination_states())["completion:a"].fatal_reason is None
+
+
+async def test_a_deep_backlog_of_one_destination_never_hides_another(db: Database) -> None:
+    await db.outbox.enqueue([message(f"a{i}", f"a{i}:1") for i in range(5)])
+    await db.outbox.enqueue([message("b", "b:1", destination="completion:b")])
+    rows = await db.outbox.unsettled(per_destination=2)
+    assert [(r.destination, r.id) for r in rows] == [
+        ("completion:a", rows[0].id), ("completion:a", rows[0].id + 1),
+        ("completion:b", rows[0].id + 5)]

@@ -95,12 +95,15 @@ class OutboxRepository:
         async with translated("enqueue deliveries"), self._engine.begin() as conn:
             return await enqueue_in(conn, messages, self._clock.now_ms())
 
-    async def unsettled(self, limit: int) -> list[PendingRow]:
-        """The oldest pending or sending rows, in sending order (no payloads)."""
+    async def unsettled(self, per_destination: int) -> list[PendingRow]:
+        """The oldest pending or sending rows of EACH destination, in sending order (no
+        payloads): a destination with a deep backlog (a dead receiver) never hides another's."""
         c = outbox.c
-        query = (select(c.id, c.destination, c.sink, c.status, c.next_attempt_at_ms,
-                        c.claimed_until_ms)
-                 .where(c.status.in_(_UNSETTLED)).order_by(c.id).limit(limit))
+        rank = func.row_number().over(partition_by=c.destination, order_by=c.id).label("rank")
+        ranked = (select(c.id, c.destination, c.sink, c.status, c.next_attempt_at_ms,
+                         c.claimed_until_ms, rank)
+                  .where(c.status.in_(_UNSETTLED)).subquery())
+        query = select(ranked).where(ranked.c.rank <= per_destination).order_by(ranked.c.id)
         async with translated("read outbox"), self._engine.connect() as conn:
             rows = (await conn.execute(query)).all()
         return [PendingRow(r[0], r[1], SinkKind(r[2]), D(r[3]), r[4], r[5]) for r in rows]
