@@ -27,7 +27,6 @@ app.add_typer(fleet, name="fleet")
 app.add_typer(token, name="token")
 app.add_typer(alerts, name="alerts")
 
-
 EXECUTION_COLUMNS = ("id", "agent", "status", "trigger", "attempt", "queued_at", "exit_code")
 EXECUTION_FIELDS = (
     "id", "agent", "status", "trigger", "attempt", "schedule_id", "retry_of", "timeout_s",
@@ -216,4 +215,3 @@ def status(url: UrlOpt = None, token_: TokenOpt = None, as_json: JsonOpt = False
     typer.echo(f"control plane {remote.target.url}: {ready.get('status', 'unknown')}")
     columns = ("name", "enabled", "slots_in_use", "max_parallel", "backlog")
     emit_rows("agents", columns, fleet_agents, as_json=False)
-
