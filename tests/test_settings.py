@@ -47,3 +47,25 @@ def test_a_bad_value_fails_with_one_line_naming_the_variable(
         load_settings()
     assert info.value.message.startswith(var + needle)
     assert "\n" not in info.value.message
+
+
+def test_a_bad_secret_setting_names_the_variable_but_never_the_value(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("SHEPHERD_ALERT_SLACK_WEBHOOK_URL", "hooks.slack.test/T0/B0/secret-part")
+    with pytest.raises(ConfigError) as caught:
+        load_settings()
+    assert "SHEPHERD_ALERT_SLACK_WEBHOOK_URL" in caught.value.message
+    assert "secret-part" not in caught.value.message and "secret-part" not in repr(caught.value)
+    assert caught.value.__cause__ is None
+
+
+def test_alert_sinks_are_off_unless_set_and_blank_means_unset(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("SHEPHERD_ALERT_WEBHOOK_URL", " ")
+    monkeypatch.setenv("SHEPHERD_ALERT_ALERTMANAGER_URL", "http://am:9093")
+    settings = load_settings()
+    assert (settings.alert_slack_webhook_url, settings.alert_webhook_url) == (None, None)
+    assert settings.alert_alertmanager_url == "http://am:9093"
+    assert "am:9093" not in repr(settings)

@@ -28,6 +28,25 @@ DEFAULT_MAX_QUEUE_AGE_S = 24 * 3600
 # A slot without a running row is only reclaimed after this long, so the dispatcher's
 # acquire-then-CAS window is never mistaken for a leak (invariant S-01).
 DEFAULT_SLOT_RECLAIM_GRACE_S = 3.0
+# A receiver gets ten seconds to answer one delivery: generous for a webhook, and a hung one
+# holds only its own destination's slots meanwhile.
+DEFAULT_OUTBOX_SEND_TIMEOUT_S = 10.0
+# Completion webhooks in flight per agent's receiver.
+DEFAULT_OUTBOX_CONCURRENCY = 4
+# Retries back off to five minutes: the pace of a receiver's outage, not a hammering.
+DEFAULT_OUTBOX_RETRY_MAX_S = 300.0
+# A completion webhook still undelivered after a day is given up and shown as dead.
+DEFAULT_WEBHOOK_MAX_AGE_S = 86_400
+# An alert undelivered for six hours is given up: the incident stays in the API, and a re-alert
+# carries it again.
+DEFAULT_ALERT_MAX_AGE_S = 6 * 3600
+# Alertmanager resolves an alert nobody refreshes at its endsAt: a day outlasts any re-alert.
+DEFAULT_ALERT_ALERTMANAGER_HOLD_S = 86_400
+# Settings whose value is a secret: a validation error names the variable, never the value.
+SECRET_FIELDS = frozenset({
+    "agent_token", "alert_slack_webhook_url", "alert_alertmanager_url", "alert_webhook_url",
+})
+_URL = r"^https?://\S+$"
 
 
 class Settings(BaseSettings):
@@ -60,11 +79,27 @@ class Settings(BaseSettings):
     finalizer_interval_s: float = Field(default=1.0, gt=0)
     maintenance_interval_s: float = Field(default=5.0, gt=0)
     monitor_poll_wait_s: float = Field(default=20.0, gt=0, le=60)
+    outbox_interval_s: float = Field(default=1.0, gt=0)
+    outbox_send_timeout_s: float = Field(default=DEFAULT_OUTBOX_SEND_TIMEOUT_S, gt=0, le=300)
+    outbox_concurrency: int = Field(default=DEFAULT_OUTBOX_CONCURRENCY, ge=1, le=100)
+    outbox_retry_max_s: float = Field(default=DEFAULT_OUTBOX_RETRY_MAX_S, ge=1)
+    webhook_max_age_s: int = Field(default=DEFAULT_WEBHOOK_MAX_AGE_S, ge=1)
+    alert_slack_webhook_url: str | None = Field(default=None, pattern=_URL, repr=False)
+    alert_alertmanager_url: str | None = Field(default=None, pattern=_URL, repr=False)
+    alert_webhook_url: str | None = Field(default=None, pattern=_URL, repr=False)
+    alert_max_age_s: int = Field(default=DEFAULT_ALERT_MAX_AGE_S, ge=1)
+    alert_alertmanager_hold_s: int = Field(default=DEFAULT_ALERT_ALERTMANAGER_HOLD_S, ge=60)
 
     @field_validator("data_dir")
     @classmethod
     def _expand(cls, value: Path) -> Path:
         return value.expanduser()
+
+    @field_validator("alert_slack_webhook_url", "alert_alertmanager_url", "alert_webhook_url",
+                     mode="before")
+    @classmethod
+    def _blank_is_unset(cls, value: Any) -> Any:
+        return None if isinstance(value, str) and not value.strip() else value
 
     @field_validator("log_level", mode="before")
     @classmethod
@@ -83,11 +118,18 @@ def load_settings(**overrides: Any) -> Settings:
     try:
         return Settings(**overrides)
     except ValidationError as exc:
-        raise ConfigError(describe_validation_error(exc)) from exc
+        error = ConfigError(describe_validation_error(exc))
+        loc = exc.errors()[0]["loc"]
+        if loc and str(loc[0]) in SECRET_FIELDS:
+            # pydantic's own text quotes the input: keep it out of any traceback too.
+            raise error from None
+        raise error from exc
 
 
 def describe_validation_error(exc: ValidationError) -> str:
     first = exc.errors()[0]
     field = str(first["loc"][0]) if first["loc"] else "?"
+    if field in SECRET_FIELDS:
+        return f"{ENV_PREFIX}{field.upper()}: {first['msg'].lower()} (value not shown: a secret)"
     got = first.get("input")
     return f"{ENV_PREFIX}{field.upper()}: {first['msg'].lower()} (got {got!r})"

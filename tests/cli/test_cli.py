@@ -105,3 +105,12 @@ def test_an_unreachable_control_plane_is_one_readable_line(cli) -> None:  # type
 def test_status_reports_ready(cli) -> None:  # type: ignore[no-untyped-def]
     code, out, _ = cli("status", "--json")
     assert code == 0 and json.loads(out)["ready"]["status"] == "ready"
+
+
+def test_alerts_ls_and_sinks_answer_with_no_sink_configured(cli) -> None:  # type: ignore[no-untyped-def]
+    code, out, _ = cli("alerts", "ls", "--json")
+    assert code == 0 and json.loads(out)["open"] == [] and json.loads(out)["sinks"] == []
+    code, out, _ = cli("alerts", "ls")
+    assert code == 0 and "no alert sink configured" in out
+    code, out, _ = cli("alerts", "sinks", "--json")
+    assert (code, json.loads(out)) == (0, [])

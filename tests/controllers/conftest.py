@@ -9,11 +9,13 @@ import pytest
 
 from shepherd.agent_client.pool import AgentClientPool
 from shepherd.controllers.base import Wakeup
+from shepherd.controllers.delivery import ConfiguredDestinations
 from shepherd.controllers.directory import PooledDirectory
 from shepherd.controllers.dispatcher import Dispatcher
 from shepherd.controllers.finalizer import Finalizer
 from shepherd.controllers.maintenance import Maintenance
 from shepherd.controllers.monitor import Monitor
+from shepherd.controllers.outbox import OutboxConfig, OutboxSender
 from shepherd.controllers.scheduler import Scheduler
 from shepherd.core.clock import ManualClock
 from shepherd.stores.redis.connection import RedisHandle
@@ -33,21 +35,26 @@ class Controllers:
     monitor: Monitor
     finalizer: Finalizer
     maintenance: Maintenance
+    outbox: OutboxSender
 
 
 def build_controllers(
     db: Database, redis: RedisHandle, clock: ManualClock, pool: AgentClientPool, owner: str
 ) -> Controllers:
     directory = PooledDirectory(pool, AGENT_TOKEN)
-    wakeup = Wakeup()
+    wakeup, outbox_wakeup = Wakeup(), Wakeup()
     return Controllers(
         db=db, redis=redis, clock=clock, pool=pool, directory=directory,
         scheduler=Scheduler(db, clock),
         dispatcher=Dispatcher(db, redis, directory, clock, max_queue_age_s=86_400),
         monitor=Monitor(db, redis, directory, clock, owner=owner, finalizer_wakeup=wakeup,
                         poll_wait_s=0.5),
-        finalizer=Finalizer(db, redis, directory, clock, owner=owner),
+        finalizer=Finalizer(db, redis, directory, clock, owner=owner,
+                            outbox_wakeup=outbox_wakeup),
         maintenance=Maintenance(db, redis, clock, reclaim_grace_s=3),
+        outbox=OutboxSender(db, clock, ConfiguredDestinations(db, {}), owner=owner,
+                            config=OutboxConfig(send_timeout_s=2.0), wakeup=outbox_wakeup,
+                            draw=lambda: 0.0),
     )
 
 
@@ -59,4 +66,5 @@ async def controllers(
     built = build_controllers(db, redis_handle, clock, pool, owner="test-plane")
     yield built
     await built.monitor.stop()
+    await built.outbox.stop()
     await pool.aclose()

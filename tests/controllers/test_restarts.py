@@ -79,6 +79,7 @@ async def test_a_result_finished_while_the_control_plane_was_down_is_collected_o
         await second.finalizer.run_once()
     finally:
         await second.monitor.stop()
+        await second.outbox.stop()
         await pool.aclose()
     done = await c.db.executions.get(row.id)
     assert "done" in (done.output_tail or "")

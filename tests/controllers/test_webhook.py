@@ -1,48 +1,17 @@
-"""Completion webhooks against a local receiver that records what it got (the receiver is outside
-the unit; the execution path is real)."""
+"""Completion webhooks through the outbox: the terminal transition enqueues, the sender delivers
+to a local receiver (outside the unit; the execution path and the stores are real)."""
 
 from __future__ import annotations
-
-import asyncio
-import contextlib
-import json
-from collections.abc import AsyncIterator
 
 import pytest
 
 from shepherd.core.ids import AgentName
 from shepherd.core.models import Trigger
+from shepherd.core.outbox import DeliveryStatus
 from shepherd.core.status import ExecutionStatus as S
 from tests.controllers.conftest import Controllers
+from tests.fixtures.receiver import Answer, receiving
 from tests.fixtures.runtimes import StartRuntime
-
-
-class Receiver:
-    def __init__(self, status: int) -> None:
-        self.status = status
-        self.requests: list[tuple[dict[str, str], dict[str, object]]] = []
-
-    async def handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        head = (await reader.readuntil(b"\r\n\r\n")).decode()
-        headers = {
-            k.strip().lower(): v.strip()
-            for k, _, v in (line.partition(":") for line in head.split("\r\n")[1:] if line)
-        }
-        body = await reader.readexactly(int(headers.get("content-length", "0")))
-        self.requests.append((headers, json.loads(body)))
-        writer.write(f"HTTP/1.1 {self.status} X\r\nContent-Length: 0\r\n\r\n".encode())
-        await writer.drain()
-        writer.close()
-
-
-@contextlib.asynccontextmanager
-async def receiving(status: int) -> AsyncIterator[tuple[Receiver, str]]:
-    receiver = Receiver(status)
-    server = await asyncio.start_server(receiver.handle, "127.0.0.1", 0)
-    try:
-        yield receiver, f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}/hook"
-    finally:
-        server.close()
 
 
 async def run_one(c: Controllers, start_runtime: StartRuntime, hook: str) -> str:
@@ -61,23 +30,41 @@ async def run_one(c: Controllers, start_runtime: StartRuntime, hook: str) -> str
     return row.id
 
 
+async def deliver(c: Controllers) -> None:
+    await c.outbox.run_once()
+    await c.outbox.drain()
+
+
 @pytest.mark.parametrize("sql_url", ["sqlite"], indirect=True)
 async def test_a_finished_execution_posts_its_summary_once_with_an_idempotency_key(
     controllers: Controllers, start_runtime: StartRuntime
 ) -> None:
-    async with receiving(200) as (receiver, hook):
-        eid = await run_one(controllers, start_runtime, hook)
-        await controllers.finalizer.run_once()  # nothing left to finalize: no second post
-    [(headers, body)] = receiver.requests
-    assert headers["idempotency-key"] == f"{eid}:1"
-    assert (body["execution_id"], body["status"], body["exit_code"]) == (eid, "success", 0)
+    with receiving() as receiver:
+        eid = await run_one(controllers, start_runtime, receiver.url + "/hook")
+        assert receiver.requests == []  # the finalizer enqueued; it did not send
+        await deliver(controllers)
+        await controllers.finalizer.run_once()  # nothing left to finalize: nothing new queued
+        await deliver(controllers)
+    [seen] = receiver.requests
+    assert seen.headers["idempotency-key"] == f"{eid}:1"
+    assert (seen.body["execution_id"], seen.body["status"], seen.body["exit_code"]) == (
+        eid, "success", 0)
+    [row] = await controllers.db.outbox.list(topic="completion")
+    assert (row.status, row.subject, row.attempts) == (DeliveryStatus.DELIVERED, eid, 1)
 
 
 @pytest.mark.parametrize("sql_url", ["sqlite"], indirect=True)
-async def test_a_failing_receiver_is_retried_and_never_blocks_the_result(
+async def test_a_failing_receiver_is_retried_with_the_same_key_and_never_blocks_the_result(
     controllers: Controllers, start_runtime: StartRuntime
 ) -> None:
-    async with receiving(503) as (receiver, hook):
-        eid = await run_one(controllers, start_runtime, hook)
-    assert len(receiver.requests) == 3
-    assert (await controllers.db.executions.get(eid)).status is S.SUCCESS
+    c = controllers
+    with receiving() as receiver:
+        receiver.answer(Answer(503), Answer(500))
+        eid = await run_one(c, start_runtime, receiver.url + "/hook")
+        assert (await c.db.executions.get(eid)).status is S.SUCCESS
+        for _ in range(3):
+            await deliver(c)
+            c.clock.advance(5)  # past the backoff of the failed attempt
+    assert receiver.keys() == [f"{eid}:1"] * 3
+    [row] = await c.db.outbox.list(topic="completion")
+    assert (row.status, row.attempts) == (DeliveryStatus.DELIVERED, 3)

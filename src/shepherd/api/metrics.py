@@ -23,6 +23,7 @@ from prometheus_client.registry import Collector
 
 import shepherd
 from shepherd.api.context import ApiContext
+from shepherd.core.alerting import AlertPhase
 from shepherd.core.status import TERMINAL, ExecutionStatus
 from shepherd.stores.sql.executions import FinishedSummary
 from shepherd.telemetry import Telemetry
@@ -51,6 +52,8 @@ class MetricsSnapshot:
     agents: Sequence[str] = field(default=())
     # (agent, status, error class or "") -> terminal executions, ever
     finished: Mapping[tuple[str, str, str], int] = field(default_factory=dict)
+    outbox: Mapping[tuple[str, str], int] = field(default_factory=dict)  # (sink, status) -> rows
+    open_alerts: int = 0
 
 
 class _SnapshotCollector(Collector):
@@ -97,6 +100,17 @@ class _SnapshotCollector(Collector):
         yield from (backlog, slots, capacity)
         yield self._durations()
         yield self._ticks()
+        yield from self._deliveries()
+
+    def _deliveries(self) -> Iterator[Metric]:
+        rows = GaugeMetricFamily("shepherd_outbox_rows",
+                                 "Outbound deliveries by sink and status (dead = given up).",
+                                 labels=["sink", "status"])
+        for (sink, status), count in sorted(self._s.outbox.items()):
+            rows.add_metric([sink, status], count)
+        yield rows
+        yield GaugeMetricFamily("shepherd_alerts_open", "Open alert incidents.",
+                                value=self._s.open_alerts)
 
     def _durations(self) -> Metric:
         family = HistogramMetricFamily(
@@ -148,6 +162,8 @@ async def collect_metrics(ctx: ApiContext) -> MetricsSnapshot:
         controller_ticks_ms=ctx.controller_ticks(),
         agents=names,
         finished={(r.agent, r.status, r.error_class or ""): r.count for r in summary},
+        outbox=await ctx.db.outbox.counts(),
+        open_alerts=len(await ctx.db.alerts.list(AlertPhase.FIRING)),
     )
 
 

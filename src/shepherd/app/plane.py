@@ -16,18 +16,23 @@ import socket
 from dataclasses import dataclass, field
 
 from shepherd.agent_client.pool import AgentClientPool
+from shepherd.alerts.service import AlertService
+from shepherd.alerts.sinks import AlertDelivery, configured_sinks
 from shepherd.api.context import ApiContext
 from shepherd.background import GuardedTask, stop_all
 from shepherd.clock import SystemClock
 from shepherd.controllers.base import Controller, Wakeup
+from shepherd.controllers.delivery import ConfiguredDestinations
 from shepherd.controllers.directory import PooledDirectory
 from shepherd.controllers.dispatcher import Dispatcher
 from shepherd.controllers.finalizer import Finalizer
 from shepherd.controllers.loop import ControllerLoop, LoopConfig
 from shepherd.controllers.maintenance import Maintenance
 from shepherd.controllers.monitor import Monitor
+from shepherd.controllers.outbox import OutboxConfig, OutboxSender
 from shepherd.controllers.scheduler import Scheduler
 from shepherd.core.clock import Clock
+from shepherd.core.delivery import RetryPolicy
 from shepherd.secrets import given_or_stored_token
 from shepherd.settings import Settings
 from shepherd.stores.redis.connection import RedisHandle, connect_redis
@@ -55,9 +60,12 @@ class ControlPlane:
     owner: str
     dispatch_wakeup: Wakeup = field(default_factory=Wakeup)
     finalize_wakeup: Wakeup = field(default_factory=Wakeup)
+    outbox_wakeup: Wakeup = field(default_factory=Wakeup)
     loops: list[ControllerLoop] = field(default_factory=list)
     tasks: list[GuardedTask] = field(default_factory=list)
     monitor: Monitor | None = None
+    outbox: OutboxSender | None = None
+    alerts: AlertService | None = None
     directory: PooledDirectory | None = None
     closed: bool = False
     telemetry: Telemetry = field(default_factory=lambda: Telemetry(process_metrics=True))
@@ -91,6 +99,8 @@ class ControlPlane:
             self.db, self.redis, directory, self.clock, owner=self.owner,
             finalizer_wakeup=self.finalize_wakeup, poll_wait_s=s.monitor_poll_wait_s,
         )
+        self.alerts = self._build_alerts()
+        self.outbox = self._build_outbox()
         parts: list[tuple[Controller, LoopConfig, Wakeup | None]] = [
             (Scheduler(self.db, self.clock, dispatch_wakeup=self.dispatch_wakeup),
              LoopConfig(s.scheduler_interval_s), None),
@@ -98,8 +108,10 @@ class ControlPlane:
                         max_queue_age_s=s.max_queue_age_s),
              LoopConfig(s.dispatcher_interval_s), self.dispatch_wakeup),
             (self.monitor, LoopConfig(s.monitor_interval_s, singleton=False), None),
-            (Finalizer(self.db, self.redis, directory, self.clock, owner=self.owner),
+            (Finalizer(self.db, self.redis, directory, self.clock, owner=self.owner,
+                       outbox_wakeup=self.outbox_wakeup, webhook_max_age_s=s.webhook_max_age_s),
              LoopConfig(s.finalizer_interval_s), self.finalize_wakeup),
+            (self.outbox, LoopConfig(s.outbox_interval_s), self.outbox_wakeup),
             (Maintenance(self.db, self.redis, self.clock, reclaim_grace_s=s.slot_reclaim_grace_s),
              LoopConfig(s.maintenance_interval_s), None),
         ]
@@ -108,12 +120,35 @@ class ControlPlane:
             for c, cfg, wakeup in parts
         ]
 
+    def _build_alerts(self) -> AlertService:
+        s = self.settings
+        sinks = configured_sinks(s.alert_slack_webhook_url, s.alert_alertmanager_url,
+                                 s.alert_webhook_url)
+        return AlertService(
+            self.db, self.clock, sinks,
+            delivery=AlertDelivery(s.alert_max_age_s, s.alert_alertmanager_hold_s),
+            on_enqueued=self.outbox_wakeup.poke,
+        )
+
+    def _build_outbox(self) -> OutboxSender:
+        s = self.settings
+        config = OutboxConfig(
+            send_timeout_s=s.outbox_send_timeout_s, concurrency=s.outbox_concurrency,
+            retry=RetryPolicy(base_s=1.0, max_s=s.outbox_retry_max_s),
+        )
+        fixed = {sink.destination: sink.url for sink in self.alerts.sinks} if self.alerts else {}
+        return OutboxSender(
+            self.db, self.clock, ConfiguredDestinations(self.db, fixed), owner=self.owner,
+            config=config, wakeup=self.outbox_wakeup, telemetry=self.telemetry,
+        )
+
     def api_context(self) -> ApiContext:
         assert self.directory is not None
         return ApiContext(
             db=self.db, redis=self.redis, settings=self.settings, clock=self.clock,
             directory=self.directory, dispatch_wakeup=self.dispatch_wakeup,
             controller_ticks=self.controller_ticks, telemetry=self.telemetry,
+            alerts=self.alerts,
         )
 
     def controller_ticks(self) -> dict[str, int | None]:
@@ -135,6 +170,8 @@ class ControlPlane:
         self.tasks.clear()
         if self.monitor is not None:
             await self.monitor.stop()
+        if self.outbox is not None:
+            await self.outbox.stop()
         await self.pool.aclose()
         await self.redis.close()
         await self.db.close()

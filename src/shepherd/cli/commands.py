@@ -10,10 +10,11 @@ from typing import Annotated, Any
 import typer
 
 from shepherd import __version__
+from shepherd.cli.alerts import alerts
+from shepherd.cli.options import JsonOpt, TokenOpt, UrlOpt, remote_for
 from shepherd.cli.output import emit_json, emit_record, emit_rows, emit_table
-from shepherd.cli.remote import CliError, Remote, resolve_target
+from shepherd.cli.remote import CliError
 from shepherd.cli.waiting import EXIT_CODES, wait_for_execution
-from shepherd.settings import load_settings
 
 app = typer.Typer(add_completion=False, no_args_is_help=True)
 executions = typer.Typer(no_args_is_help=True, help="List, show, cancel and retry executions.")
@@ -24,10 +25,7 @@ app.add_typer(executions, name="executions")
 app.add_typer(agents, name="agents")
 app.add_typer(fleet, name="fleet")
 app.add_typer(token, name="token")
-
-UrlOpt = Annotated[str | None, typer.Option("--url", help="Control plane URL [SHEPHERD_URL].")]
-TokenOpt = Annotated[str | None, typer.Option("--token", help="API token [SHEPHERD_TOKEN].")]
-JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")]
+app.add_typer(alerts, name="alerts")
 
 EXECUTION_COLUMNS = ("id", "agent", "status", "trigger", "attempt", "queued_at", "exit_code")
 EXECUTION_FIELDS = (
@@ -54,8 +52,7 @@ def main(
     """Shepherd: a self-healing control plane for a fleet of agents."""
 
 
-def _remote(url: str | None, token_: str | None) -> Remote:
-    return Remote(resolve_target(url, token_, load_settings()))
+_remote = remote_for
 
 
 @app.command()

@@ -2,10 +2,12 @@
 
 For each row it holds ``lease:finalize:{eid}`` (with a heartbeat) while it reads the result from
 the runtime (exit code, output tail), applies the success criteria (``core.outcome``), CASes
-``finalizing -> success|failed`` storing the result, then sends the completion webhook and acks
-the runtime. The CAS comes before the ack so a crash in between never loses a result: the runtime
-still holds it and the row is already terminal. Every step is idempotent; a lost CAS means another
-finalizer already did the work, and this one does nothing more.
+``finalizing -> success|failed`` storing the result, with the completion webhook enqueued in the
+outbox by that same transaction, then acks the runtime. It never waits for a webhook receiver: the
+outbox sender delivers it (woken by ``outbox_wakeup``). The CAS comes before the ack so a crash in
+between never loses a result: the runtime still holds it and the row is already terminal. Every
+step is idempotent; a lost CAS means another finalizer already did the work, and this one does
+nothing more (and enqueued nothing).
 """
 
 from __future__ import annotations
@@ -16,8 +18,9 @@ import logging
 from dataclasses import dataclass, field
 
 from shepherd.agent_client.protocol import ExecutionState
+from shepherd.controllers.base import Wakeup
 from shepherd.controllers.directory import AgentDirectory
-from shepherd.controllers.webhook import send_completion_webhook
+from shepherd.controllers.webhook import completion_messages
 from shepherd.core.clock import Clock
 from shepherd.core.models import Agent, Execution, Leftover, TransitionFields
 from shepherd.core.outcome import decide_outcome
@@ -28,9 +31,11 @@ from shepherd.stores.sql.database import Database
 
 log = logging.getLogger("shepherd.controllers.finalizer")
 ACTOR = "finalizer"
-# Long enough for a result fetch plus webhook retries; renewed by the heartbeat meanwhile.
+# Long enough for a result fetch; renewed by the heartbeat meanwhile.
 LEASE_TTL_MS = 30_000
 FINALIZE_CONCURRENCY = 16
+# Matches the setting's default; ``app`` passes the configured value.
+DEFAULT_WEBHOOK_MAX_AGE_S = 86_400
 
 
 @dataclass(slots=True)
@@ -45,9 +50,12 @@ class Finalizer:
 
     def __init__(
         self, db: Database, redis: RedisHandle, directory: AgentDirectory, clock: Clock, *,
-        owner: str,
+        owner: str, outbox_wakeup: Wakeup | None = None,
+        webhook_max_age_s: int = DEFAULT_WEBHOOK_MAX_AGE_S,
     ) -> None:
         self._db = db
+        self._outbox_wakeup = outbox_wakeup or Wakeup()
+        self._webhook_max_age_s = webhook_max_age_s
         self._redis = redis
         self._directory = directory
         self._clock = clock
@@ -113,27 +121,30 @@ class Finalizer:
             exit_code, error_class, error, codes, input_unread=bool(input_unread),
             require_input_read=agent.require_input_read if agent else False,
         )
-        return await self._db.executions.transition(
-            row.id, outcome.status, Cause.FINALIZED, actor=ACTOR, now_ms=self._clock.now_ms(),
-            reason=outcome.error,
-            fields=TransitionFields(
-                exit_code=exit_code,
-                error_class=outcome.error_class,
-                error=outcome.error,
-                output_tail=state.output_tail if state else None,
-                finished_at_ms=state.finished_at_ms if state else None,
-                input_unread=input_unread,
-                leftovers=_leftovers(state),
-            ),
+        now_ms = self._clock.now_ms()
+        fields = TransitionFields(
+            exit_code=exit_code,
+            error_class=outcome.error_class,
+            error=outcome.error,
+            output_tail=state.output_tail if state else None,
+            finished_at_ms=state.finished_at_ms if state else None,
+            input_unread=input_unread,
+            leftovers=_leftovers(state),
         )
+        webhooks = completion_messages(agent, row, outcome.status, fields, now_ms,
+                                       self._webhook_max_age_s)
+        won = await self._db.executions.transition(
+            row.id, outcome.status, Cause.FINALIZED, actor=ACTOR, now_ms=now_ms,
+            reason=outcome.error, fields=fields, outbox=webhooks,
+        )
+        if won and webhooks:
+            self._outbox_wakeup.poke()
+        return won
 
     async def _after(self, agent: Agent | None, execution_id: str) -> None:
-        """Completion steps after the result is safe in SQL: webhook, then ack the runtime."""
+        """After the result (and its webhook) is safe in SQL: ack the runtime."""
         if agent is None:
             return
-        if agent.completion_webhook_url:
-            final = await self._db.executions.get(execution_id)
-            await send_completion_webhook(agent.completion_webhook_url, final)
         client = self._directory.client_for(agent)
         if client is None:
             return

@@ -1,28 +1,26 @@
-"""Completion webhooks: POST a JSON summary of a finished execution, with retries.
+"""Completion webhooks: the outbox message a terminal transition carries for an agent with a URL.
 
-The idempotency key is ``<execution id>:<attempt>`` (header ``Idempotency-Key``), so a receiver
-can drop the duplicate a retry or a second finalizer may send. The URL is a secret: it never
-appears in a log line or an error message.
+The body is a JSON summary of the finished execution; the idempotency key is
+``<execution id>:<attempt>`` (header ``Idempotency-Key``), the same on every retry, so a receiver
+can drop the duplicates that at-least-once delivery may bring. The message names its destination
+(``completion:<agent>``), never the URL: the outbox sender resolves it from the agent when it
+sends. Nothing here sends anything.
 """
 
 from __future__ import annotations
 
-import asyncio
-import logging
-import random
+from dataclasses import replace
 
-import httpx
+from shepherd.core.models import Agent, Execution, TransitionFields
+from shepherd.core.outbox import OutboxMessage, SinkKind
+from shepherd.core.status import ExecutionStatus
 
-from shepherd.core.backoff import compute_backoff
-from shepherd.core.models import Execution
+TOPIC = "completion"
+DESTINATION_PREFIX = "completion:"
 
-log = logging.getLogger("shepherd.controllers.webhook")
 
-# Three tries over ~3 s: enough for a receiver's brief hiccup, short enough to keep the finalizer
-# lease well within its TTL.
-ATTEMPTS = 3
-BASE_S = 0.5
-MAX_S = 2.0
+def completion_destination(agent: str) -> str:
+    return f"{DESTINATION_PREFIX}{agent}"
 
 
 def webhook_body(execution: Execution) -> dict[str, object]:
@@ -39,21 +37,21 @@ def webhook_body(execution: Execution) -> dict[str, object]:
     }
 
 
-async def send_completion_webhook(url: str, execution: Execution, timeout_s: float = 5.0) -> bool:
-    """POST the summary; True once a 2xx came back, False after the last failed try."""
-    headers = {"Idempotency-Key": f"{execution.id}:{execution.attempt}"}
-    async with httpx.AsyncClient(timeout=timeout_s) as client:
-        for attempt in range(ATTEMPTS):
-            try:
-                response = await client.post(url, json=webhook_body(execution), headers=headers)
-                if response.is_success:
-                    return True
-                problem = f"HTTP {response.status_code}"
-            except httpx.HTTPError as exc:
-                problem = type(exc).__name__
-            log.info("completion webhook for %s: try %d failed (%s)", execution.id, attempt + 1,
-                     problem)
-            if attempt + 1 < ATTEMPTS:
-                await asyncio.sleep(compute_backoff(attempt, BASE_S, MAX_S, 0.5, random.random()))
-    log.warning("completion webhook for %s: gave up after %d tries", execution.id, ATTEMPTS)
-    return False
+def completion_messages(
+    agent: Agent | None, row: Execution, to: ExecutionStatus, fields: TransitionFields,
+    now_ms: int, max_age_s: int,
+) -> tuple[OutboxMessage, ...]:
+    """The webhook that ``row``'s terminal transition to ``to`` carries: none without a URL."""
+    if agent is None or not agent.completion_webhook_url:
+        return ()
+    final = replace(
+        row, status=to, completed_at_ms=fields.completed_at_ms or now_ms,
+        exit_code=fields.exit_code if fields.exit_code is not None else row.exit_code,
+        error_class=fields.error_class or row.error_class,
+        finished_at_ms=fields.finished_at_ms or row.finished_at_ms,
+    )
+    return (OutboxMessage(
+        destination=completion_destination(row.agent), sink=SinkKind.COMPLETION, topic=TOPIC,
+        subject=row.id, idempotency_key=f"{row.id}:{row.attempt}",
+        payload=webhook_body(final), max_age_s=max_age_s,
+    ),)

@@ -15,9 +15,11 @@ from shepherd.core.cron import Firing
 from shepherd.core.models import Execution, Schedule, Trigger
 from shepherd.core.timeouts import DEFAULT_EXECUTION_TIMEOUT_S
 from shepherd.stores.sql.agents import AgentRepository
+from shepherd.stores.sql.alerts import AlertStateRepository
 from shepherd.stores.sql.engine import create_sql_engine, ensure_instance_id, migrate
 from shepherd.stores.sql.errors import translated
 from shepherd.stores.sql.executions import ExecutionRepository
+from shepherd.stores.sql.outbox import OutboxRepository
 from shepherd.stores.sql.schedules import ScheduleRepository
 from shepherd.stores.sql.tokens import TokenRepository
 
@@ -36,6 +38,8 @@ class Database:
         self.schedules = ScheduleRepository(engine, clock)
         self.executions = ExecutionRepository(engine, clock, default_timeout_s)
         self.tokens = TokenRepository(engine)
+        self.outbox = OutboxRepository(engine, clock)
+        self.alerts = AlertStateRepository(engine)
 
     async def ping(self) -> None:
         async with translated("ping"), self.engine.connect() as conn:

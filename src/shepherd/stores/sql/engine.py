@@ -74,7 +74,8 @@ def _upgrade(connection: Connection) -> None:
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS_DIR))
     config.attributes["connection"] = connection
-    command.upgrade(config, "head")
+    # "heads": revisions added side by side off one parent all apply, whatever order they merge.
+    command.upgrade(config, "heads")
 
 
 async def migrate(engine: AsyncEngine) -> None:

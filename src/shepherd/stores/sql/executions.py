@@ -21,6 +21,7 @@ from shepherd.core.admission import decide_admission
 from shepherd.core.clock import Clock
 from shepherd.core.ids import ENTROPY_BYTES, AgentName, ExecutionId, ScheduleId, format_execution_id
 from shepherd.core.models import Execution, ExecutionEvent, OverlapPolicy, TransitionFields, Trigger
+from shepherd.core.outbox import OutboxMessage
 from shepherd.core.status import TERMINAL, Cause, ExecutionStatus
 from shepherd.core.timeouts import resolve_timeout_s
 from shepherd.errors import AgentNotFound, ExecutionNotFound, ScheduleNotFound
@@ -126,12 +127,14 @@ class ExecutionRepository:
         now_ms: int,
         reason: str | None = None,
         fields: TransitionFields | None = None,
+        outbox: Sequence[OutboxMessage] = (),
     ) -> bool:
-        """THE status write: a CAS plus its event; True only for the caller that won."""
+        """THE status write: a CAS plus its event (and ``outbox`` deliveries, enqueued in the same
+        transaction only when it wins); True only for the caller that won."""
         async with translated("transition execution"), self._engine.begin() as conn:
             return await apply_transition(
                 conn, execution_id, to, cause, actor=actor, now_ms=now_ms, reason=reason,
-                fields=fields or TransitionFields(),
+                fields=fields or TransitionFields(), outbox=outbox,
             )
 
     async def claim_queued(self, execution_id: str, now_ms: int, actor: str) -> bool:

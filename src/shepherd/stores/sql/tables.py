@@ -1,5 +1,6 @@
 """The SQL schema as SQLAlchemy Core tables: the source of truth for agents, schedules,
-executions and their events, and API tokens. All instants are integer epoch milliseconds.
+executions and their events, API tokens, and the outbox of outbound deliveries. All instants are
+integer epoch milliseconds.
 
 The initial Alembic revision creates exactly these tables; a change here needs a new revision.
 """
@@ -128,4 +129,64 @@ api_tokens = Table(
     Column("created_at_ms", BigInteger, nullable=False),
     Column("revoked_at_ms", BigInteger),
     Column("last_used_at_ms", BigInteger),
+)
+
+
+# Outbound deliveries (completion webhooks, alerts), written in the transaction that caused them.
+# No URL is stored: ``destination`` names the receiver and the sender resolves its URL.
+outbox = Table(
+    "outbox",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),  # sending order
+    Column("destination", String(200), nullable=False),
+    Column("sink", String(32), nullable=False),
+    Column("topic", String(32), nullable=False),
+    Column("subject", String(300), nullable=False),
+    Column("idempotency_key", String(300), nullable=False),
+    Column("payload", JSON, nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("attempts", Integer, nullable=False, server_default="0"),
+    Column("created_at_ms", BigInteger, nullable=False),
+    Column("expires_at_ms", BigInteger, nullable=False),
+    Column("next_attempt_at_ms", BigInteger, nullable=False),
+    Column("claimed_by", String(200)),
+    Column("claimed_until_ms", BigInteger),
+    Column("delivered_at_ms", BigInteger),
+    Column("last_error", String(300)),
+    Column("last_status_code", Integer),
+    Index("ix_outbox_status", "status", "id"),
+    Index("ix_outbox_topic", "topic", "id"),
+    Index("ux_outbox_destination_key", "destination", "idempotency_key", unique=True),
+)
+
+# What a destination said last that outlives one delivery: gone (fatal) or rate-limited.
+outbox_destinations = Table(
+    "outbox_destinations",
+    metadata,
+    Column("destination", String(200), primary_key=True),
+    Column("fatal_reason", String(300)),
+    Column("fatal_fingerprint", String(32)),
+    Column("blocked_until_ms", BigInteger, nullable=False, server_default="0"),
+    Column("last_delivered_at_ms", BigInteger),
+    Column("updated_at_ms", BigInteger, nullable=False),
+)
+
+# One row per alert key: where its incident stands, so a restart neither re-alerts nor forgets.
+alert_states = Table(
+    "alert_states",
+    metadata,
+    Column("source", String(100), primary_key=True),
+    Column("kind", String(100), primary_key=True),
+    Column("entity", String(100), primary_key=True),
+    Column("phase", String(16), nullable=False),
+    Column("since_ms", BigInteger, nullable=False),
+    Column("last_sent_ms", BigInteger),
+    Column("last_red_ms", BigInteger),
+    Column("incidents", Integer, nullable=False),
+    Column("severity", String(16), nullable=False),
+    Column("summary", Text, nullable=False),
+    Column("detail", JSON, nullable=False),  # forensic rows, their total, the runbook hint
+    Column("version", Integer, nullable=False),  # compare-and-set guard between replicas
+    Column("updated_at_ms", BigInteger, nullable=False),
+    Index("ix_alert_states_phase", "phase"),
 )

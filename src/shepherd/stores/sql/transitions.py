@@ -3,11 +3,14 @@
 ``apply_transition`` runs inside the caller's transaction. It reads the row's status (locking the
 row on PostgreSQL; SQLite transactions here hold the write lock from BEGIN IMMEDIATE), checks it
 against ``core.status``, updates only if the status is still the one read, and appends exactly one
-``execution_events`` row when it won. A loser changes nothing and appends nothing.
+``execution_events`` row when it won. A loser changes nothing and appends nothing. A transition
+may carry outbox messages (a completion webhook): they are enqueued in the same transaction, only
+when it wins, so a delivery exists exactly when its terminal status does.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import fields as dataclass_fields
 from typing import Any
 
@@ -15,7 +18,9 @@ from sqlalchemy import insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from shepherd.core.models import TransitionFields
+from shepherd.core.outbox import OutboxMessage
 from shepherd.core.status import Cause, ExecutionStatus, allowed_from
+from shepherd.stores.sql.outbox import enqueue_in
 from shepherd.stores.sql.rows import leftover_values
 from shepherd.stores.sql.tables import execution_events, executions
 
@@ -49,6 +54,7 @@ async def apply_transition(
     now_ms: int,
     reason: str | None,
     fields: TransitionFields,
+    outbox: Sequence[OutboxMessage] = (),
 ) -> bool:
     allowed = allowed_from(to, cause)
     if not allowed:
@@ -71,4 +77,5 @@ async def apply_transition(
             actor=actor, reason=reason, at_ms=now_ms,
         )
     )
+    await enqueue_in(conn, outbox, now_ms)
     return True
