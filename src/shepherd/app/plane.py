@@ -15,6 +15,7 @@ import os
 import socket
 from dataclasses import dataclass, field
 
+from shepherd.agent_client.fleet_breaker import RedisBreaker
 from shepherd.agent_client.pool import AgentClientPool
 from shepherd.api.context import ApiContext
 from shepherd.background import GuardedTask, stop_all
@@ -26,7 +27,9 @@ from shepherd.controllers.finalizer import Finalizer
 from shepherd.controllers.loop import ControllerLoop, LoopConfig
 from shepherd.controllers.maintenance import Maintenance
 from shepherd.controllers.monitor import Monitor
+from shepherd.controllers.prober import Prober
 from shepherd.controllers.scheduler import Scheduler
+from shepherd.core.circuit import CircuitPolicy
 from shepherd.core.clock import Clock
 from shepherd.secrets import given_or_stored_token
 from shepherd.settings import Settings
@@ -61,6 +64,7 @@ class ControlPlane:
     directory: PooledDirectory | None = None
     closed: bool = False
     telemetry: Telemetry = field(default_factory=Telemetry)
+    breaker: RedisBreaker | None = None
 
     @classmethod
     async def open(cls, settings: Settings, clock: Clock | None = None) -> ControlPlane:
@@ -75,7 +79,13 @@ class ControlPlane:
         except BaseException:
             await db.close()
             raise
-        plane = cls(settings, clock, db, redis, AgentClientPool(), _owner_id())
+        owner, telemetry = _owner_id(), Telemetry()
+        breaker = RedisBreaker(
+            redis.circuits, redis.replicas, clock, replica=owner, policy=circuit_policy(settings),
+            telemetry=telemetry, presence_ttl_s=settings.breaker_presence_ttl_s,
+        )
+        plane = cls(settings, clock, db, redis, AgentClientPool(breaker), owner,
+                    telemetry=telemetry, breaker=breaker)
         try:
             await mirror_instance_id(redis.client, redis.keys, db.instance_id)
             plane._build(agent_token(settings))
@@ -85,23 +95,27 @@ class ControlPlane:
         return plane
 
     def _build(self, token: str) -> None:
-        s, directory = self.settings, PooledDirectory(self.pool, token)
+        s, directory, breaker = self.settings, PooledDirectory(self.pool, token), self.breaker
+        assert breaker is not None
         self.directory = directory
         self.monitor = Monitor(
             self.db, self.redis, directory, self.clock, owner=self.owner,
             finalizer_wakeup=self.finalize_wakeup, poll_wait_s=s.monitor_poll_wait_s,
+            breaker=breaker,
         )
         parts: list[tuple[Controller, LoopConfig, Wakeup | None]] = [
             (Scheduler(self.db, self.clock, dispatch_wakeup=self.dispatch_wakeup),
              LoopConfig(s.scheduler_interval_s), None),
             (Dispatcher(self.db, self.redis, directory, self.clock,
-                        max_queue_age_s=s.max_queue_age_s),
+                        max_queue_age_s=s.max_queue_age_s, breaker=breaker),
              LoopConfig(s.dispatcher_interval_s), self.dispatch_wakeup),
             (self.monitor, LoopConfig(s.monitor_interval_s, singleton=False), None),
             (Finalizer(self.db, self.redis, directory, self.clock, owner=self.owner),
              LoopConfig(s.finalizer_interval_s), self.finalize_wakeup),
             (Maintenance(self.db, self.redis, self.clock, reclaim_grace_s=s.slot_reclaim_grace_s),
              LoopConfig(s.maintenance_interval_s), None),
+            (Prober(self.db, breaker, directory, self.clock),
+             LoopConfig(s.breaker_probe_interval_s, singleton=False), None),
         ]
         self.loops = [
             ControllerLoop(c, cfg, self.redis, self.clock, self.owner, wakeup, self.telemetry)
@@ -135,9 +149,22 @@ class ControlPlane:
         self.tasks.clear()
         if self.monitor is not None:
             await self.monitor.stop()
+        if self.breaker is not None:
+            await self.breaker.withdraw()
         await self.pool.aclose()
         await self.redis.close()
         await self.db.close()
+
+
+def circuit_policy(settings: Settings) -> CircuitPolicy:
+    return CircuitPolicy(
+        failure_threshold=settings.breaker_failure_threshold,
+        cooldown_s=settings.breaker_cooldown_s,
+        cooldown_max_s=settings.breaker_cooldown_max_s,
+        dormant_after_probes=settings.breaker_dormant_after_probes,
+        dormant_probe_interval_s=settings.breaker_dormant_probe_interval_s,
+        quorum_window_s=settings.breaker_quorum_window_s,
+    )
 
 
 def _owner_id() -> str:
