@@ -118,6 +118,8 @@ class AgentClient:
                                               headers=self._headers, timeout=timeout)
             except TRANSPORT_ERRORS as exc:
                 kind = kind_of(exc)
+                # A sibling's drop stamped while this call was in flight counts too.
+                grace = grace or self._pool.in_drop_grace(self.base_url)
                 if is_drop(kind):
                     self._pool.mark_dropped(self.base_url, http)
                 detail = f"{method} {path}: {type(exc).__name__}"
