@@ -105,3 +105,16 @@ def test_an_unreachable_control_plane_is_one_readable_line(cli) -> None:  # type
 def test_status_reports_ready(cli) -> None:  # type: ignore[no-untyped-def]
     code, out, _ = cli("status", "--json")
     assert code == 0 and json.loads(out)["ready"]["status"] == "ready"
+
+
+def test_agents_show_their_circuit_and_an_admin_resets_it(cli) -> None:  # type: ignore[no-untyped-def]
+    code, out, _ = cli("agents", "ls")
+    assert code == 0 and "closed" in out
+    code, out, _ = cli("agents", "circuit", "echo", "--json")
+    assert code == 0 and json.loads(out)["state"] == "closed"
+    code, out, _ = cli("agents", "circuit", "echo")
+    assert code == 0 and "state changes" in out
+    code, out, _ = cli("agents", "reset-circuit", "echo")
+    assert (code, out.strip()) == (0, "circuit of echo: closed")
+    code, _, err = cli("agents", "reset-circuit", "nobody")
+    assert code == 1 and "404" in err and len(err.strip().splitlines()) == 1

@@ -16,6 +16,7 @@ from prometheus_client.core import GaugeMetricFamily, HistogramMetricFamily, Met
 from prometheus_client.registry import Collector
 
 from shepherd.api.context import ApiContext
+from shepherd.core.circuit import Circuit, CircuitState
 from shepherd.core.status import ExecutionStatus
 from shepherd.telemetry import Telemetry
 
@@ -40,6 +41,7 @@ class MetricsSnapshot:
     max_parallel: Mapping[str, int]
     controller_ticks_ms: Mapping[str, int | None]
     agents: Sequence[str] = field(default=())
+    circuits: Mapping[str, Circuit] = field(default_factory=dict)
 
 
 class _SnapshotCollector(Collector):
@@ -71,6 +73,7 @@ class _SnapshotCollector(Collector):
         yield from (backlog, slots, capacity)
         yield self._durations()
         yield self._ticks()
+        yield from self._circuits()
 
     def _durations(self) -> Metric:
         family = HistogramMetricFamily(
@@ -94,6 +97,23 @@ class _SnapshotCollector(Collector):
             if tick_ms is not None:
                 family.add_metric([name], tick_ms / 1000)
         return family
+
+
+    def _circuits(self) -> Iterator[Metric]:
+        state = GaugeMetricFamily(
+            "shepherd_circuit_state", "1 for the state each agent's circuit breaker is in.",
+            labels=["agent", "state"],
+        )
+        failures = GaugeMetricFamily(
+            "shepherd_circuit_failures", "Consecutive failures counted against each agent.",
+            labels=["agent"],
+        )
+        for agent in self._s.agents:
+            circuit = self._s.circuits.get(agent) or Circuit(agent)
+            for each in CircuitState:
+                state.add_metric([agent, each.value], 1 if circuit.state is each else 0)
+            failures.add_metric([agent], circuit.failures)
+        yield from (state, failures)
 
 
 def _bound(seconds: float) -> str:
@@ -126,6 +146,7 @@ async def collect_metrics(ctx: ApiContext) -> MetricsSnapshot:
         max_parallel={a.name: a.max_parallel_tasks for a in agents},
         controller_ticks_ms=ctx.controller_ticks(),
         agents=names,
+        circuits=await ctx.redis.circuits.read_many(names),
     )
 
 
