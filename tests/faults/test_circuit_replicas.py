@@ -17,7 +17,6 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
-import pytest
 
 from shepherd.core.circuit import CircuitPolicy, CircuitState, TransitionKind
 from shepherd.stores.redis.connection import RedisHandle
