@@ -12,10 +12,10 @@ import pytest
 
 import shepherd.agent_client.client as client_module
 import shepherd.agent_client.fleet_breaker as breaker_module
-from shepherd.agent_client.fleet_breaker import RedisBreaker
+from shepherd.agent_client.fleet_breaker import CACHE_S, RedisBreaker
 from shepherd.agent_client.pool import DROP_GRACE_S, AgentClientPool
 from shepherd.agent_client.protocol import Health
-from shepherd.core.circuit import CircuitState, TransitionKind
+from shepherd.core.circuit import CircuitPolicy, CircuitState, TransitionKind
 from shepherd.core.classification import Verdict
 from shepherd.core.clock import ManualClock
 from shepherd.errors import (
@@ -45,8 +45,9 @@ S = CircuitState
 V = Verdict
 
 
-@pytest.fixture(autouse=True)
+@pytest.fixture
 def short_timeouts(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A silent server or a full backlog costs a fraction of a second, not the real timeouts."""
     monkeypatch.setattr(client_module, "REQUEST_TIMEOUT_S", 0.3)
     monkeypatch.setattr(client_module, "CONNECT_TIMEOUT_S", 0.3)
 
@@ -80,6 +81,7 @@ TABLE = [
 ]
 
 
+@pytest.mark.usefixtures("short_timeouts")
 @pytest.mark.parametrize(("server", "probe", "verdict", "error"), TABLE)
 async def test_every_row_of_the_classification_table_end_to_end(
     breaker_pool: AgentClientPool, fleet_breaker: RedisBreaker, redis_handle: RedisHandle,
@@ -254,6 +256,23 @@ async def test_the_quorum_keeps_one_failing_replica_from_opening_the_circuit(
     finally:
         await broken.aclose()
         await fine.aclose()
+
+
+async def test_the_gate_sees_another_replicas_change_once_its_cached_read_is_stale(
+    redis_handle: RedisHandle, clock: ManualClock, monotonic: Monotonic,
+) -> None:
+    breaker = RedisBreaker(redis_handle.circuits, redis_handle.replicas, clock, replica="r1",
+                           monotonic=monotonic)
+    await breaker.before("a")
+    for _ in range(3):  # another replica opens the circuit
+        await redis_handle.circuits.record_failure(
+            "a", replica="r2", now_ms=clock.now_ms(), live_replicas=1, policy=CircuitPolicy(),
+            reason="down")
+    await breaker.before("a")  # this replica's read is still fresh
+    monotonic.advance(CACHE_S)
+    with pytest.raises(CircuitOpen):
+        await breaker.before("a")
+    assert await breaker.admits("a") is False
 
 
 @pytest.fixture

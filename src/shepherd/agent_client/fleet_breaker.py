@@ -5,8 +5,11 @@ the agent's circuit and refuses with ``CircuitOpen`` unless it is closed. Verdic
 count failures in Redis, where a script opens the circuit after ``failure_threshold`` in a row,
 provided the quorum agrees: with more than one live replica (``heartbeat`` keeps this replica's
 presence key and counts the others), failures from one replica alone never open it. A success
-forgets the failures; it is only written when this replica knows failures were counted, so the
-healthy path costs one Redis read per call.
+forgets the failures; it is only written when this replica knows failures were counted. The gate
+reads a circuit from Redis at most every ``CACHE_S`` per agent (and again after any change this
+replica makes), so the healthy path costs no Redis round trip at all; a change made by another
+replica is seen within ``CACHE_S``, far less than any cooldown, so no replica can send a call into
+a half-open circuit on stale news (a circuit is open a whole cooldown before it goes half-open).
 
 Probing is the breaker's own business, driven by the prober controller: ``probe`` claims the one
 half-open probe fleet-wide, makes a real ``/health`` call past the gate and applies the verdict
@@ -23,7 +26,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Iterable
+import time
+from collections.abc import Awaitable, Callable, Iterable
 from typing import TypeVar
 
 from shepherd.agent_client.client import AgentClient
@@ -59,6 +63,9 @@ FAIL_OPEN_LOG_EVERY_MS = 60_000
 DEFAULT_PRESENCE_TTL_S = 15.0
 # A monitor waiting on an open circuit looks again at least this often (a reset, a closed probe).
 RETRY_CEILING_S = 30.0
+# How long the gate trusts a circuit it read: a quarter second keeps Redis off the hot path of
+# every agent call, and is a hundred times shorter than the shortest sensible cooldown.
+CACHE_S = 0.25
 
 
 def count_transition(telemetry: Telemetry, agent: str, kind: TransitionKind) -> None:
@@ -73,6 +80,7 @@ class RedisBreaker:
         self, circuits: CircuitStore, replicas: ReplicaStore, clock: Clock, *, replica: str,
         policy: CircuitPolicy | None = None, telemetry: Telemetry | None = None,
         presence_ttl_s: float = DEFAULT_PRESENCE_TTL_S,
+        monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
         self.replica = replica
         self.policy = policy or CircuitPolicy()
@@ -87,6 +95,8 @@ class RedisBreaker:
         # need a write.
         self._dirty: set[str] = set()
         self._fail_open_logged_ms: int | None = None
+        self._monotonic = monotonic
+        self._cache: dict[str, tuple[float, Circuit]] = {}  # agent -> (read at, circuit)
         self._fail_open = self._telemetry.counter(
             "shepherd_circuit_fail_open",
             "Breaker operations let through (fail-open) because Redis did not answer.",
@@ -119,6 +129,7 @@ class RedisBreaker:
         if verdict is Verdict.FAILURE:
             await self._count_failure(agent, detail)
         elif verdict is Verdict.SUCCESS and agent in self._dirty:
+            self._cache.pop(agent, None)
             result = await self._redis(
                 "count success", self._circuits.record_success(agent), SuccessResult.NOT_CLOSED
             )
@@ -126,16 +137,25 @@ class RedisBreaker:
                 self._dirty.discard(agent)
 
     async def _read(self, agent: str) -> Circuit | None:
+        """The agent's circuit, from the cache while it is fresh; None when Redis is away."""
+        cached = self._cache.get(agent)
+        if cached is not None and self._monotonic() - cached[0] < CACHE_S:
+            return cached[1]
         circuit = await self._redis("read circuit", self._circuits.read(agent), None)
         if circuit is not None:
-            if circuit.failures:
-                self._dirty.add(agent)
-            else:
-                self._dirty.discard(agent)
+            self._remember(circuit)
         return circuit
+
+    def _remember(self, circuit: Circuit) -> None:
+        self._cache[circuit.agent] = (self._monotonic(), circuit)
+        if circuit.failures:
+            self._dirty.add(circuit.agent)
+        else:
+            self._dirty.discard(circuit.agent)
 
     async def _count_failure(self, agent: str, detail: str) -> None:
         self._dirty.add(agent)
+        self._cache.pop(agent, None)
         threshold = self.policy.failure_threshold
         result = await self._redis("count failure", self._circuits.record_failure(
             agent, replica=self.replica, now_ms=self._clock.now_ms(),
@@ -178,8 +198,11 @@ class RedisBreaker:
         await self._redis("withdraw", self._replicas.withdraw(self.replica), None)
 
     async def circuits(self, agents: Iterable[str]) -> dict[str, Circuit]:
-        """The named agents' circuits; empty when Redis does not answer."""
-        return await self._redis("read circuits", self._circuits.read_many(agents), {})
+        """The named agents' circuits, read fresh; empty when Redis does not answer."""
+        found = await self._redis("read circuits", self._circuits.read_many(agents), {})
+        for circuit in found.values():
+            self._remember(circuit)
+        return found
 
     async def probe(self, agent: str, client: AgentClient) -> TransitionKind | None:
         """Claim the agent's half-open probe and, if this replica won it, make the ``/health``
@@ -190,6 +213,7 @@ class RedisBreaker:
         ), ProbeClaim.HELD)
         if claim is not ProbeClaim.WON:
             return None
+        self._cache.pop(agent, None)
         self._transition(agent, TransitionKind.PROBING, "probe claimed")
         circuit = await self._redis("read circuit", self._circuits.read(agent), None)
         if circuit is None:
@@ -201,6 +225,7 @@ class RedisBreaker:
         end = await self._redis("finish probe", self._circuits.finish_probe(
             agent, replica=self.replica, now_ms=now, outcome=outcome, reason=reason,
         ), ProbeEnd.NOT_OWNER)
+        self._cache.pop(agent, None)
         if end is not ProbeEnd.APPLIED:
             return None
         self._dirty.discard(agent)
