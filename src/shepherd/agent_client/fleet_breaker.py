@@ -57,7 +57,7 @@ T = TypeVar("T")
 # Redis answers in well under a millisecond; one that takes a second is as good as gone, and an
 # agent call must not hang behind it.
 REDIS_TIMEOUT_S = 1.0
-# An unreachable Redis is said once a minute, not once per agent call.
+# An unreachable Redis (or a replica failing alone) is said once a minute, not once per call.
 FAIL_OPEN_LOG_EVERY_MS = 60_000
 # A replica that stopped heartbeating is not counted for the quorum after this long.
 DEFAULT_PRESENCE_TTL_S = 15.0
@@ -97,6 +97,7 @@ class RedisBreaker:
         self._fail_open_logged_ms: int | None = None
         self._monotonic = monotonic
         self._cache: dict[str, tuple[float, Circuit]] = {}  # agent -> (read at, circuit)
+        self._held_logged_ms: dict[str, int] = {}  # agent -> when "held by quorum" was said
         self._fail_open = self._telemetry.counter(
             "shepherd_circuit_fail_open",
             "Breaker operations let through (fail-open) because Redis did not answer.",
@@ -165,8 +166,17 @@ class RedisBreaker:
         if result is FailureResult.OPENED:
             self._transition(agent, TransitionKind.OPENED, f"last failure: {detail}")
         elif result is FailureResult.HELD_BY_QUORUM:
-            log.info("circuit of %s: at its threshold, but only %s has seen failures; waiting "
-                     "for another replica to confirm", agent, self.replica)
+            self._say_held(agent)
+
+    def _say_held(self, agent: str) -> None:
+        """A replica failing alone is worth a line (its own network may be broken), once a
+        minute per agent rather than once per call."""
+        now, last = self._clock.now_ms(), self._held_logged_ms.get(agent)
+        if last is None or now - last >= FAIL_OPEN_LOG_EVERY_MS:
+            self._held_logged_ms[agent] = now
+            log.warning("circuit of %s: at its failure threshold, but only %s sees failures "
+                        "while other replicas are live; waiting for one to confirm", agent,
+                        self.replica)
 
     def _describe(self, circuit: Circuit) -> str:
         text = f"circuit {circuit.state.value}"
