@@ -227,10 +227,10 @@ async def test_failed_probes_lengthen_the_cooldown_then_park_the_circuit_dormant
 async def test_the_quorum_keeps_one_failing_replica_from_opening_the_circuit(
     redis_handle: RedisHandle, clock: ManualClock, monotonic: Monotonic,
 ) -> None:
-    breakers = [RedisBreaker(redis_handle.circuits, redis_handle.replicas, clock, replica=r)
-                for r in ("r1", "r2")]
+    breakers = [RedisBreaker(redis_handle.circuits, redis_handle.replicas, clock, replica=r,
+                             monotonic=monotonic) for r in ("r1", "r2")]
     assert [await b.heartbeat() for b in breakers] == [1, 2]  # r1 announced itself alone
-    clock.advance(5)  # a third of the presence TTL later r1 beats again, and sees r2
+    monotonic.advance(5)  # a third of the presence TTL later r1 beats again, and sees r2
     assert await breakers[0].heartbeat() == 2
     broken = AgentClientPool(breakers[0], monotonic=monotonic)
     fine = AgentClientPool(breakers[1], monotonic=monotonic)

@@ -5,7 +5,8 @@ behind a dropping proxy, real SQL, a real redis-server."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+import time
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 
 import pytest
@@ -20,6 +21,7 @@ from shepherd.core.clock import ManualClock
 from shepherd.core.status import ExecutionStatus as S
 from shepherd.stores.redis.connection import RedisHandle
 from shepherd.stores.sql.database import Database
+from tests.agent_client.conftest import Monotonic
 from tests.controllers.conftest import Controllers, build_controllers
 from tests.controllers.test_execution_path import PY_ECHO, add_agent, submit
 from tests.fixtures.runtimes import AGENT_TOKEN, StartRuntime
@@ -34,9 +36,11 @@ class Guarded:
 
 
 def guarded_plane(
-    db: Database, redis: RedisHandle, clock: ManualClock, replica: str
+    db: Database, redis: RedisHandle, clock: ManualClock, replica: str,
+    monotonic: Callable[[], float] = time.monotonic,
 ) -> tuple[Guarded, AgentClientPool]:
-    breaker = RedisBreaker(redis.circuits, redis.replicas, clock, replica=replica)
+    breaker = RedisBreaker(redis.circuits, redis.replicas, clock, replica=replica,
+                           monotonic=monotonic)
     pool = AgentClientPool(breaker)
     c = build_controllers(db, redis, clock, pool, owner=replica, breaker=breaker)
     prober = Prober(db, breaker, PooledDirectory(pool, AGENT_TOKEN), clock)
@@ -95,12 +99,13 @@ async def test_an_open_circuit_keeps_executions_queued_and_they_run_once_the_age
 async def test_the_prober_of_a_second_replica_confirms_a_circuit_the_quorum_holds(
     db: Database, redis_handle: RedisHandle, clock: ManualClock,
 ) -> None:
-    first, first_pool = guarded_plane(db, redis_handle, clock, "r1")
-    second, second_pool = guarded_plane(db, redis_handle, clock, "r2")
+    monotonic = Monotonic()
+    first, first_pool = guarded_plane(db, redis_handle, clock, "r1", monotonic)
+    second, second_pool = guarded_plane(db, redis_handle, clock, "r2", monotonic)
     try:
         await first.breaker.heartbeat()
         await second.breaker.heartbeat()
-        clock.advance(5)
+        monotonic.advance(5)
         assert await first.breaker.heartbeat() == 2
         async with serve(healthy) as served:
             await add_agent(first.c, "a", served.url)

@@ -122,7 +122,7 @@ class AgentClient:
                 grace = grace or self._pool.in_drop_grace(self.base_url)
                 if is_drop(kind):
                     self._pool.mark_dropped(self.base_url, http)
-                detail = f"{method} {path}: {type(exc).__name__}"
+                detail = f"{method} {path}: {type(exc).__name__} ({kind.value})"
                 message = f"agent {self.name}: {detail}"
                 error = (AgentConnectionDropped(message) if surfaces_as_dropped(kind, grace)
                          else AgentUnreachable(message))

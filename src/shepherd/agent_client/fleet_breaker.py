@@ -90,7 +90,7 @@ class RedisBreaker:
         self._telemetry = telemetry or Telemetry()
         self._presence_ttl_ms = round(presence_ttl_s * 1000)
         self._live_replicas = 1
-        self._heartbeat_at_ms: int | None = None
+        self._heartbeat_at: float | None = None  # monotonic: presence TTLs are real time
         # Agents with failures counted, as far as this replica has seen: only their successes
         # need a write.
         self._dirty: set[str] = set()
@@ -191,11 +191,11 @@ class RedisBreaker:
 
     async def heartbeat(self) -> int:
         """Refresh this replica's presence (every third of its TTL) and count live replicas."""
-        now = self._clock.now_ms()
-        due = self._heartbeat_at_ms is None or now - self._heartbeat_at_ms >= \
-            self._presence_ttl_ms // 3
-        if due and await self._redis("heartbeat", self._announce(now), False):
-            self._heartbeat_at_ms = now
+        now = self._monotonic()
+        last = self._heartbeat_at
+        due = last is None or now - last >= self._presence_ttl_ms / 3000
+        if due and await self._redis("heartbeat", self._announce(self._clock.now_ms()), False):
+            self._heartbeat_at = now
         return self._live_replicas
 
     async def _announce(self, now_ms: int) -> bool:

@@ -98,7 +98,6 @@ class _SnapshotCollector(Collector):
                 family.add_metric([name], tick_ms / 1000)
         return family
 
-
     def _circuits(self) -> Iterator[Metric]:
         state = GaugeMetricFamily(
             "shepherd_circuit_state", "1 for the state each agent's circuit breaker is in.",

@@ -79,13 +79,7 @@ class ControlPlane:
         except BaseException:
             await db.close()
             raise
-        owner, telemetry = _owner_id(), Telemetry()
-        breaker = RedisBreaker(
-            redis.circuits, redis.replicas, clock, replica=owner, policy=circuit_policy(settings),
-            telemetry=telemetry, presence_ttl_s=settings.breaker_presence_ttl_s,
-        )
-        plane = cls(settings, clock, db, redis, AgentClientPool(breaker), owner,
-                    telemetry=telemetry, breaker=breaker)
+        plane = cls(settings, clock, db, redis, AgentClientPool(), _owner_id())
         try:
             await mirror_instance_id(redis.client, redis.keys, db.instance_id)
             plane._build(agent_token(settings))
@@ -95,8 +89,15 @@ class ControlPlane:
         return plane
 
     def _build(self, token: str) -> None:
-        s, directory, breaker = self.settings, PooledDirectory(self.pool, token), self.breaker
-        assert breaker is not None
+        s = self.settings
+        breaker = RedisBreaker(
+            self.redis.circuits, self.redis.replicas, self.clock, replica=self.owner,
+            policy=circuit_policy(s), telemetry=self.telemetry,
+            presence_ttl_s=s.breaker_presence_ttl_s,
+        )
+        # Every agent call goes through the breaker: the pool is built around it, unused before.
+        self.breaker, self.pool = breaker, AgentClientPool(breaker)
+        directory = PooledDirectory(self.pool, token)
         self.directory = directory
         self.monitor = Monitor(
             self.db, self.redis, directory, self.clock, owner=self.owner,
