@@ -24,6 +24,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import itertools
+import os
 import platform
 import sys
 import tempfile
@@ -190,7 +191,8 @@ def record(first: dict[str, float], second: dict[str, float]) -> str:
         "`python bench/breaker.py` — one local runtime (`cat`), embedded Redis on a unix "
         f"socket; {int(first['calls'])} sequential `GET /health` per pool, the pools alternating "
         f"call by call; burst through a proxy that cuts live connections and drops "
-        f"{DROP_SHARE:.0%} of new ones.\n\n"
+        f"{DROP_SHARE:.0%} of new ones. Load average at the end: "
+        f"{os.getloadavg()[0]:.1f} on {os.cpu_count()} cores.\n\n"
         "| figure | value | target |\n|---|---|---|\n"
         f"| call p50, `NullBreaker` | {first['null_p50']:.3f} ms | — |\n"
         f"| call p50, `RedisBreaker` | {first['breaker_p50']:.3f} ms | — |\n"
