@@ -144,5 +144,6 @@ async def test_the_monitor_waits_for_the_next_probe_once_the_circuit_is_open(
             break
         await asyncio.sleep(0.01)
     await c.monitor.stop()
-    # three failed polls (the third opens the circuit), then it waits for the probe, 30 s on
-    assert waits[:4] == [0.01, 0.01, 30.0, 30.0]
+    # three failed polls (the third opens the circuit), then it waits for the probe (30 s on),
+    # looking again every 10 s
+    assert waits[:4] == [0.01, 0.01, 10.0, 10.0]

@@ -61,8 +61,9 @@ REDIS_TIMEOUT_S = 1.0
 FAIL_OPEN_LOG_EVERY_MS = 60_000
 # A replica that stopped heartbeating is not counted for the quorum after this long.
 DEFAULT_PRESENCE_TTL_S = 15.0
-# A monitor waiting on an open circuit looks again at least this often (a reset, a closed probe).
-RETRY_CEILING_S = 30.0
+# A monitor waiting on an open circuit looks again at least this often, to notice a reset or a
+# closed probe soon, and well within its own lease (poll wait + 10 s).
+RETRY_CEILING_S = 10.0
 # How long the gate trusts a circuit it read: a quarter second keeps Redis off the hot path of
 # every agent call, and is a hundred times shorter than the shortest sensible cooldown.
 CACHE_S = 0.25

@@ -93,7 +93,8 @@ class ControlPlane:
         breaker = RedisBreaker(
             self.redis.circuits, self.redis.replicas, self.clock, replica=self.owner,
             policy=circuit_policy(s), telemetry=self.telemetry,
-            presence_ttl_s=s.breaker_presence_ttl_s,
+            # The prober heartbeats: its key must outlive three of its passes.
+            presence_ttl_s=max(s.breaker_presence_ttl_s, 3 * s.breaker_probe_interval_s),
         )
         # Every agent call goes through the breaker: the pool is built around it, unused before.
         self.breaker, self.pool = breaker, AgentClientPool(breaker)

@@ -11,7 +11,7 @@ All keys start with the configured prefix (default ``shepherd:``).
 |                            |        |                     | fields acquired_at_ms, timeout_s, holder                       |
 | ``drain:tick_at``          | string | none                | maintenance, end of a sweep | canary B-02, /metrics            |
 | ``circuit:{agent}``        | HASH   | none (absent = closed, no failures) | circuit_* scripts | breaker, prober, API, /metrics, canary L-05 |
-|                            |        |                     | fields state, failures, failed_probes, opened_at_ms, next_probe_at_ms, probe_owner, probe_until_ms, changed_at_ms, reason, fail_at:{replica} |
+|                            |        |                     | fields state, failures, failed_probes, opened_at_ms, next_probe_at_ms, probe_owner, probe_until_ms, probe_from, changed_at_ms, reason, fail_at:{replica} |
 | ``circuit:{agent}:events`` | LIST   | none (capped at 50) | circuit_* scripts (LPUSH + LTRIM, with the transition) | API, CLI |
 |                            |        |                     | JSON: at_ms, kind, from, to, reason, by; newest first           |
 | ``replica:{id}``           | string | PX presence TTL     | breaker heartbeat (each replica) | breaker (quorum guard: live replicas) |
