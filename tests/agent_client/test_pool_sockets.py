@@ -7,6 +7,7 @@ import asyncio
 import os
 
 import psutil
+import pytest
 
 from shepherd.agent_client.breaker import NullBreaker
 from shepherd.agent_client.pool import DROP_GRACE_S, MAX_CONNECTIONS_PER_URL, AgentClientPool
@@ -47,6 +48,7 @@ async def test_an_evicted_client_is_closed_after_its_last_in_flight_call_not_und
         await pool.aclose()
 
 
+@pytest.mark.slow
 async def test_sockets_stay_bounded_after_a_thousand_drop_bursts(monotonic: Monotonic) -> None:
     pool = AgentClientPool(NullBreaker(), monotonic=monotonic)
     outcomes = {"answered": 0, "dropped": 0}
