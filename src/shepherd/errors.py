@@ -22,7 +22,8 @@ the circuit breaker is decided by the classification table in ``shepherd.core``,
     │   └── InvalidTransition       the state machine forbids this status change
     ├── AgentError                  talking to an agent runtime
     │   ├── AgentUnreachable        no HTTP response at all
-    │   │   └── AgentConnectionDropped  connection dropped mid-flight; neutral for the breaker
+    │   │   ├── AgentConnectionDropped  connection dropped mid-flight; neutral for the breaker
+    │   │   └── CircuitOpen     the agent's circuit is open: the call was not made
     │   ├── AgentProtocolError      a response that breaks the protocol
     │   └── AgentRejected           the runtime answered 4xx to a well-formed call
     ├── ExecutionError              the child process failed in a way that is not its exit code
@@ -111,6 +112,13 @@ class AgentUnreachable(AgentError):
 
 class AgentConnectionDropped(AgentUnreachable):
     code = "agent_connection_dropped"
+
+
+class CircuitOpen(AgentUnreachable):
+    """Refused without calling: the agent failed often enough that its circuit is open (or a
+    probe is checking on it). Callers that treat the agent as unreachable need nothing new."""
+
+    code = "circuit_open"
 
 
 class AgentProtocolError(AgentError):

@@ -12,6 +12,14 @@ from typing import Any
 from pydantic import Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from shepherd.core.circuit import (
+    DEFAULT_COOLDOWN_MAX_S,
+    DEFAULT_COOLDOWN_S,
+    DEFAULT_DORMANT_AFTER_PROBES,
+    DEFAULT_DORMANT_PROBE_INTERVAL_S,
+    DEFAULT_FAILURE_THRESHOLD,
+    DEFAULT_QUORUM_WINDOW_S,
+)
 from shepherd.core.timeouts import DEFAULT_EXECUTION_TIMEOUT_S
 from shepherd.errors import ConfigError
 from shepherd.stores.redis.keys import DEFAULT_PREFIX
@@ -47,6 +55,10 @@ SECRET_FIELDS = frozenset({
     "agent_token", "alert_slack_webhook_url", "alert_alertmanager_url", "alert_webhook_url",
 })
 _URL = r"^https?://\S+$"
+# A due probe waits at most a second for the prober; its pass is a few Redis reads.
+DEFAULT_BREAKER_PROBE_INTERVAL_S = 1.0
+# Three heartbeats (one every 5 s) may be missed before a replica stops counting for the quorum.
+DEFAULT_BREAKER_PRESENCE_TTL_S = 15.0
 
 
 class Settings(BaseSettings):
@@ -89,6 +101,16 @@ class Settings(BaseSettings):
     alert_webhook_url: str | None = Field(default=None, pattern=_URL, repr=False)
     alert_max_age_s: int = Field(default=DEFAULT_ALERT_MAX_AGE_S, ge=1)
     alert_alertmanager_hold_s: int = Field(default=DEFAULT_ALERT_ALERTMANAGER_HOLD_S, ge=60)
+    breaker_failure_threshold: int = Field(default=DEFAULT_FAILURE_THRESHOLD, ge=1)
+    breaker_cooldown_s: float = Field(default=DEFAULT_COOLDOWN_S, gt=0)
+    breaker_cooldown_max_s: float = Field(default=DEFAULT_COOLDOWN_MAX_S, gt=0)
+    breaker_dormant_after_probes: int = Field(default=DEFAULT_DORMANT_AFTER_PROBES, ge=1)
+    breaker_dormant_probe_interval_s: float = Field(
+        default=DEFAULT_DORMANT_PROBE_INTERVAL_S, gt=0
+    )
+    breaker_quorum_window_s: float = Field(default=DEFAULT_QUORUM_WINDOW_S, gt=0)
+    breaker_probe_interval_s: float = Field(default=DEFAULT_BREAKER_PROBE_INTERVAL_S, gt=0)
+    breaker_presence_ttl_s: float = Field(default=DEFAULT_BREAKER_PRESENCE_TTL_S, gt=0)
 
     @field_validator("data_dir")
     @classmethod

@@ -31,8 +31,14 @@ class Recording:
     async def before(self, agent: str) -> None:
         return None
 
-    async def record(self, agent: str, verdict: Verdict) -> None:
+    async def record(self, agent: str, verdict: Verdict, detail: str = "") -> None:
         self.verdicts.append(verdict)
+
+    async def admits(self, agent: str) -> bool:
+        return True
+
+    async def retry_after_s(self, agent: str, floor_s: float) -> float:
+        return floor_s
 
 
 def reply(status: int, body: str) -> Handler:

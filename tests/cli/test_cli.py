@@ -114,3 +114,16 @@ def test_alerts_ls_and_sinks_answer_with_no_sink_configured(cli) -> None:  # typ
     assert code == 0 and "no alert sink configured" in out
     code, out, _ = cli("alerts", "sinks", "--json")
     assert (code, json.loads(out)) == (0, [])
+
+
+def test_agents_show_their_circuit_and_an_admin_resets_it(cli) -> None:  # type: ignore[no-untyped-def]
+    code, out, _ = cli("agents", "ls")
+    assert code == 0 and "closed" in out
+    code, out, _ = cli("agents", "circuit", "echo", "--json")
+    assert code == 0 and json.loads(out)["state"] == "closed"
+    code, out, _ = cli("agents", "circuit", "echo")
+    assert code == 0 and "state changes" in out
+    code, out, _ = cli("agents", "reset-circuit", "echo")
+    assert (code, out.strip()) == (0, "circuit of echo: closed")
+    code, _, err = cli("agents", "reset-circuit", "nobody")
+    assert code == 1 and "404" in err and len(err.strip().splitlines()) == 1

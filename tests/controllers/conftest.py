@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 import pytest
 
+from shepherd.agent_client.breaker import BreakerHook
 from shepherd.agent_client.pool import AgentClientPool
 from shepherd.controllers.base import Wakeup
 from shepherd.controllers.delivery import ConfiguredDestinations
@@ -39,16 +40,18 @@ class Controllers:
 
 
 def build_controllers(
-    db: Database, redis: RedisHandle, clock: ManualClock, pool: AgentClientPool, owner: str
+    db: Database, redis: RedisHandle, clock: ManualClock, pool: AgentClientPool, owner: str,
+    breaker: BreakerHook | None = None,
 ) -> Controllers:
     directory = PooledDirectory(pool, AGENT_TOKEN)
     wakeup, outbox_wakeup = Wakeup(), Wakeup()
     return Controllers(
         db=db, redis=redis, clock=clock, pool=pool, directory=directory,
         scheduler=Scheduler(db, clock),
-        dispatcher=Dispatcher(db, redis, directory, clock, max_queue_age_s=86_400),
+        dispatcher=Dispatcher(db, redis, directory, clock, max_queue_age_s=86_400,
+                              breaker=breaker),
         monitor=Monitor(db, redis, directory, clock, owner=owner, finalizer_wakeup=wakeup,
-                        poll_wait_s=0.5),
+                        poll_wait_s=0.5, breaker=breaker),
         finalizer=Finalizer(db, redis, directory, clock, owner=owner,
                             outbox_wakeup=outbox_wakeup),
         maintenance=Maintenance(db, redis, clock, reclaim_grace_s=3),

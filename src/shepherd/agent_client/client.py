@@ -2,14 +2,16 @@
 
 Every call goes through ``_request``: it asks the breaker hook first, classifies the outcome with
 ``core.classification``, reports the verdict, and turns transport failures into
-``AgentUnreachable`` / ``AgentConnectionDropped``. ``_parse`` turns responses into protocol models
-or errors: 401/403 -> ``AgentRejected``; 404 on an execution -> ``ExecutionNotFound``; other 4xx
--> ``AgentRejected``; 5xx or an unparsable body -> ``AgentProtocolError``. Messages name the agent
-and the route, never the token.
+``AgentUnreachable`` / ``AgentConnectionDropped``. ``probe`` is the breaker's own ``/health``
+call: it skips the gate and reports nothing, returning the verdict to the breaker instead.
+``_parse`` turns responses into protocol models or errors: 401/403 -> ``AgentRejected``; 404 on an
+execution -> ``ExecutionNotFound``; other 4xx -> ``AgentRejected``; 5xx or an unparsable body ->
+``AgentProtocolError``. Messages name the agent and the route, never the token.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import httpx
@@ -87,31 +89,58 @@ class AgentClient:
         )
         return _parse(response, EventsPage, self.name)
 
+    async def probe(self) -> Exchange:
+        """One ``GET /health`` for the breaker's half-open probe, past the gate, unrecorded."""
+        return await self._exchange("GET", "/health", probe=True)
+
     async def _request(
         self, method: str, path: str, *, json: Any = None, params: dict[str, Any] | None = None,
         wait_s: float = 0, probe: bool = False,
     ) -> httpx.Response:
         await self._breaker.before(self.name)
+        exchange = await self._exchange(method, path, json=json, params=params, wait_s=wait_s,
+                                        probe=probe)
+        await self._breaker.record(self.name, exchange.verdict, exchange.detail)
+        if exchange.error is not None:
+            raise exchange.error from exchange.error.__cause__
+        assert exchange.response is not None
+        return exchange.response
+
+    async def _exchange(
+        self, method: str, path: str, *, json: Any = None, params: dict[str, Any] | None = None,
+        wait_s: float = 0, probe: bool = False,
+    ) -> Exchange:
         grace = self._pool.in_drop_grace(self.base_url)
-        http, single_use = self._pool.http_for(self.base_url)
         timeout = httpx.Timeout(REQUEST_TIMEOUT_S + wait_s, connect=CONNECT_TIMEOUT_S)
-        try:
-            response = await http.request(method, path, json=json, params=params,
-                                          headers=self._headers, timeout=timeout)
-        except TRANSPORT_ERRORS as exc:
-            kind = kind_of(exc)
-            await self._breaker.record(self.name, classify(kind, probe, grace))
-            if is_drop(kind):
-                self._pool.mark_dropped(self.base_url, http)
-            message = f"agent {self.name}: {method} {path}: {type(exc).__name__}"
-            if surfaces_as_dropped(kind, grace):
-                raise AgentConnectionDropped(message) from exc
-            raise AgentUnreachable(message) from exc
-        finally:
-            if single_use:
-                await http.aclose()
-        await self._breaker.record(self.name, Verdict.SUCCESS)
-        return response
+        async with self._pool.borrow(self.base_url) as http:
+            try:
+                response = await http.request(method, path, json=json, params=params,
+                                              headers=self._headers, timeout=timeout)
+            except TRANSPORT_ERRORS as exc:
+                kind = kind_of(exc)
+                # A sibling's drop stamped while this call was in flight counts too.
+                grace = grace or self._pool.in_drop_grace(self.base_url)
+                if is_drop(kind):
+                    self._pool.mark_dropped(self.base_url, http)
+                detail = f"{method} {path}: {type(exc).__name__} ({kind.value})"
+                message = f"agent {self.name}: {detail}"
+                error = (AgentConnectionDropped(message) if surfaces_as_dropped(kind, grace)
+                         else AgentUnreachable(message))
+                error.__cause__ = exc
+                return Exchange(classify(kind, probe, grace), detail, None, error)
+        detail = f"{method} {path}: {response.status_code}"
+        return Exchange(Verdict.SUCCESS, detail, response, None)
+
+
+@dataclass(frozen=True, slots=True)
+class Exchange:
+    """How one HTTP exchange with a runtime ended: the breaker's verdict, a short description
+    for its events (route and outcome, never a token), and the response or the error to raise."""
+
+    verdict: Verdict
+    detail: str
+    response: httpx.Response | None
+    error: AgentUnreachable | None
 
 
 def _check(response: httpx.Response, agent: str, execution_id: str | None = None) -> None:

@@ -4,11 +4,17 @@ After a connection to a URL drops, its pooled client is evicted (only if it is s
 that failed: a newer client is never closed by an old failure) and, for ``DROP_GRACE_S``, calls to
 that URL use single-use clients: a pool full of half-dead connections is not reused while the
 network settles.
+
+Guarantees: a single-use client is closed when its call ends, however it ends; an evicted client
+is closed as soon as the last call still in flight on it ends (never under a running call), so a
+long-lived control plane that sees many drops does not accumulate open sockets.
 """
 
 from __future__ import annotations
 
+import contextlib
 import time
+from collections.abc import AsyncIterator, Callable
 
 import httpx
 
@@ -24,12 +30,17 @@ KEEPALIVE_EXPIRY_S = 2.0
 
 
 class AgentClientPool:
-    def __init__(self, breaker: BreakerHook | None = None) -> None:
+    def __init__(
+        self, breaker: BreakerHook | None = None,
+        monotonic: Callable[[], float] = time.monotonic,
+    ) -> None:
         self._breaker = breaker or NullBreaker()
+        self._monotonic = monotonic
         self._http: dict[str, httpx.AsyncClient] = {}
         self._drop_until: dict[str, float] = {}
         self._clients: dict[tuple[str, str, str], AgentClient] = {}
-        self._evicted: list[httpx.AsyncClient] = []
+        self._in_flight: dict[httpx.AsyncClient, int] = {}
+        self._evicted: set[httpx.AsyncClient] = set()
 
     def client_for(self, name: str, base_url: str, token: str) -> AgentClient:
         key = (name, base_url.rstrip("/"), token)
@@ -40,12 +51,26 @@ class AgentClientPool:
         return client
 
     def in_drop_grace(self, base_url: str) -> bool:
-        return time.monotonic() < self._drop_until.get(base_url, 0.0)
+        return self._monotonic() < self._drop_until.get(base_url, 0.0)
 
-    def http_for(self, base_url: str) -> tuple[httpx.AsyncClient, bool]:
-        """The client to use for one call, and whether it is single-use (close it after)."""
+    @contextlib.asynccontextmanager
+    async def borrow(self, base_url: str) -> AsyncIterator[httpx.AsyncClient]:
+        """The client for one call: single-use during the URL's drop grace, else the pooled one."""
         if self.in_drop_grace(base_url):
-            return httpx.AsyncClient(base_url=base_url), True
+            single = httpx.AsyncClient(base_url=base_url)
+            try:
+                yield single
+            finally:
+                await single.aclose()
+            return
+        http = self._pooled_client(base_url)
+        self._in_flight[http] = self._in_flight.get(http, 0) + 1
+        try:
+            yield http
+        finally:
+            await self._give_back(http)
+
+    def _pooled_client(self, base_url: str) -> httpx.AsyncClient:
         http = self._http.get(base_url)
         if http is None or http.is_closed:
             limits = httpx.Limits(
@@ -53,20 +78,36 @@ class AgentClientPool:
             )
             http = httpx.AsyncClient(base_url=base_url, limits=limits)
             self._http[base_url] = http
-        return http, False
+        return http
+
+    async def _give_back(self, http: httpx.AsyncClient) -> None:
+        left = self._in_flight[http] - 1
+        if left > 0:
+            self._in_flight[http] = left
+            return
+        del self._in_flight[http]
+        if http in self._evicted:
+            self._evicted.discard(http)
+            await http.aclose()
 
     def mark_dropped(self, base_url: str, failed: httpx.AsyncClient) -> None:
-        self._drop_until[base_url] = time.monotonic() + DROP_GRACE_S
+        self._drop_until[base_url] = self._monotonic() + DROP_GRACE_S
         if self._http.get(base_url) is failed:
-            # Closed in aclose(): closing it here could cut other calls still in flight on it.
-            self._evicted.append(self._http.pop(base_url))
+            # Closed by the last call still running on it (``_give_back``), never under one.
+            self._evicted.add(self._http.pop(base_url))
 
     def pooled(self, base_url: str) -> httpx.AsyncClient | None:
         return self._http.get(base_url)
+
+    @property
+    def evicted_open(self) -> int:
+        """Evicted clients still waiting for their in-flight calls to end."""
+        return len(self._evicted)
 
     async def aclose(self) -> None:
         for http in [*self._http.values(), *self._evicted]:
             await http.aclose()
         self._http.clear()
         self._evicted.clear()
+        self._in_flight.clear()
         self._clients.clear()

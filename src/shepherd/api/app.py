@@ -15,6 +15,7 @@ from shepherd.api.errors import register_error_handlers
 from shepherd.api.routers import (
     agents,
     alerts,
+    circuits,
     executions,
     fleet,
     health,
@@ -38,6 +39,7 @@ def create_api(ctx: ApiContext) -> FastAPI:
     )
     api.state.ctx = ctx
     register_error_handlers(api)
-    for module in (home, health, agents, schedules, executions, fleet, tokens, outbox, alerts):
+    for module in (home, health, agents, circuits, schedules, executions, fleet, tokens, outbox,
+                   alerts):
         api.include_router(module.router)
     return api

@@ -24,6 +24,7 @@ from prometheus_client.registry import Collector
 import shepherd
 from shepherd.api.context import ApiContext
 from shepherd.core.alerting import AlertPhase
+from shepherd.core.circuit import Circuit, CircuitState
 from shepherd.core.status import TERMINAL, ExecutionStatus
 from shepherd.stores.sql.executions import FinishedSummary
 from shepherd.telemetry import Telemetry
@@ -54,6 +55,7 @@ class MetricsSnapshot:
     finished: Mapping[tuple[str, str, str], int] = field(default_factory=dict)
     outbox: Mapping[tuple[str, str], int] = field(default_factory=dict)  # (sink, status) -> rows
     open_alerts: int = 0
+    circuits: Mapping[str, Circuit] = field(default_factory=dict)
 
 
 class _SnapshotCollector(Collector):
@@ -101,6 +103,7 @@ class _SnapshotCollector(Collector):
         yield self._durations()
         yield self._ticks()
         yield from self._deliveries()
+        yield from self._circuits()
 
     def _deliveries(self) -> Iterator[Metric]:
         rows = GaugeMetricFamily("shepherd_outbox_rows",
@@ -135,6 +138,22 @@ class _SnapshotCollector(Collector):
                 family.add_metric([name], tick_ms / 1000)
         return family
 
+    def _circuits(self) -> Iterator[Metric]:
+        state = GaugeMetricFamily(
+            "shepherd_circuit_state", "1 for the state each agent's circuit breaker is in.",
+            labels=["agent", "state"],
+        )
+        failures = GaugeMetricFamily(
+            "shepherd_circuit_failures", "Consecutive failures counted against each agent.",
+            labels=["agent"],
+        )
+        for agent in self._s.agents:
+            circuit = self._s.circuits.get(agent) or Circuit(agent)
+            for each in CircuitState:
+                state.add_metric([agent, each.value], 1 if circuit.state is each else 0)
+            failures.add_metric([agent], circuit.failures)
+        yield from (state, failures)
+
 
 def _bound(seconds: float) -> str:
     return f"{seconds:g}"
@@ -164,6 +183,7 @@ async def collect_metrics(ctx: ApiContext) -> MetricsSnapshot:
         finished={(r.agent, r.status, r.error_class or ""): r.count for r in summary},
         outbox=await ctx.db.outbox.counts(),
         open_alerts=len(await ctx.db.alerts.list(AlertPhase.FIRING)),
+        circuits=await ctx.redis.circuits.read_many(names),
     )
 
 

@@ -11,11 +11,62 @@ from __future__ import annotations
 from pydantic import BaseModel
 
 from shepherd.api.instants import to_iso
+from shepherd.core.circuit import Circuit, CircuitEvent, CircuitState, TransitionKind
 from shepherd.core.models import Agent, Execution, ExecutionEvent, OverlapPolicy, Schedule
 from shepherd.core.status import Cause, ExecutionStatus
 from shepherd.services.fleet import FleetChanges, KindChanges
 from shepherd.services.tokens import Role
 from shepherd.stores.sql.tokens import ApiToken
+
+
+class CircuitView(BaseModel):
+    """An agent's circuit breaker: ``closed`` lets calls through; ``open`` and ``dormant`` refuse
+    them until the next probe; ``half_open`` is a probe in flight."""
+
+    agent: str
+    state: CircuitState
+    failures: int
+    failed_probes: int
+    opened_at: str | None
+    opened_at_ms: int | None
+    next_probe_at: str | None
+    next_probe_at_ms: int | None
+    changed_at: str | None
+    changed_at_ms: int | None
+    reason: str | None
+
+    @classmethod
+    def of(cls, c: Circuit) -> CircuitView:
+        return cls(
+            agent=c.agent, state=c.state, failures=c.failures, failed_probes=c.failed_probes,
+            opened_at=to_iso(c.opened_at_ms), opened_at_ms=c.opened_at_ms,
+            next_probe_at=to_iso(c.next_probe_at_ms), next_probe_at_ms=c.next_probe_at_ms,
+            changed_at=to_iso(c.changed_at_ms), changed_at_ms=c.changed_at_ms, reason=c.reason,
+        )
+
+
+class CircuitEventView(BaseModel):
+    at: str | None
+    at_ms: int
+    kind: TransitionKind
+    from_state: CircuitState
+    to_state: CircuitState
+    reason: str
+    by: str
+
+    @classmethod
+    def of(cls, e: CircuitEvent) -> CircuitEventView:
+        return cls(at=to_iso(e.at_ms), at_ms=e.at_ms, kind=e.kind, from_state=e.from_state,
+                   to_state=e.to_state, reason=e.reason, by=e.by)
+
+
+class CircuitDetail(CircuitView):
+    events: list[CircuitEventView]  # newest first
+
+    @classmethod
+    def with_events(cls, c: Circuit, events: list[CircuitEvent]) -> CircuitDetail:
+        return cls(**CircuitView.of(c).model_dump(),
+                   events=[CircuitEventView.of(e) for e in events])
 
 
 class AgentView(BaseModel):
@@ -34,9 +85,12 @@ class AgentView(BaseModel):
     created_at_ms: int
     slots_in_use: int
     backlog: int
+    circuit: CircuitView
 
     @classmethod
-    def of(cls, agent: Agent, *, slots_in_use: int, backlog: int) -> AgentView:
+    def of(
+        cls, agent: Agent, *, slots_in_use: int, backlog: int, circuit: Circuit | None = None
+    ) -> AgentView:
         return cls(
             name=agent.name, url=agent.url,
             command=list(agent.command) if agent.command is not None else None,
@@ -47,6 +101,7 @@ class AgentView(BaseModel):
             require_input_read=agent.require_input_read,
             created_at=to_iso(agent.created_at_ms), created_at_ms=agent.created_at_ms,
             slots_in_use=slots_in_use, backlog=backlog,
+            circuit=CircuitView.of(circuit or Circuit(agent.name)),
         )
 
 

@@ -15,6 +15,7 @@ import os
 import socket
 from dataclasses import dataclass, field
 
+from shepherd.agent_client.fleet_breaker import RedisBreaker
 from shepherd.agent_client.pool import AgentClientPool
 from shepherd.alerts.service import AlertService
 from shepherd.alerts.sinks import AlertDelivery, configured_sinks
@@ -30,7 +31,9 @@ from shepherd.controllers.loop import ControllerLoop, LoopConfig
 from shepherd.controllers.maintenance import Maintenance
 from shepherd.controllers.monitor import Monitor
 from shepherd.controllers.outbox import OutboxConfig, OutboxSender
+from shepherd.controllers.prober import Prober
 from shepherd.controllers.scheduler import Scheduler
+from shepherd.core.circuit import CircuitPolicy
 from shepherd.core.clock import Clock
 from shepherd.core.delivery import RetryPolicy
 from shepherd.secrets import given_or_stored_token
@@ -69,6 +72,7 @@ class ControlPlane:
     directory: PooledDirectory | None = None
     closed: bool = False
     telemetry: Telemetry = field(default_factory=lambda: Telemetry(process_metrics=True))
+    breaker: RedisBreaker | None = None
 
     @classmethod
     async def open(cls, settings: Settings, clock: Clock | None = None) -> ControlPlane:
@@ -93,11 +97,21 @@ class ControlPlane:
         return plane
 
     def _build(self, token: str) -> None:
-        s, directory = self.settings, PooledDirectory(self.pool, token)
+        s = self.settings
+        breaker = RedisBreaker(
+            self.redis.circuits, self.redis.replicas, self.clock, replica=self.owner,
+            policy=circuit_policy(s), telemetry=self.telemetry,
+            # The prober heartbeats: its key must outlive three of its passes.
+            presence_ttl_s=max(s.breaker_presence_ttl_s, 3 * s.breaker_probe_interval_s),
+        )
+        # Every agent call goes through the breaker: the pool is built around it, unused before.
+        self.breaker, self.pool = breaker, AgentClientPool(breaker)
+        directory = PooledDirectory(self.pool, token)
         self.directory = directory
         self.monitor = Monitor(
             self.db, self.redis, directory, self.clock, owner=self.owner,
             finalizer_wakeup=self.finalize_wakeup, poll_wait_s=s.monitor_poll_wait_s,
+            breaker=breaker,
         )
         self.alerts = self._build_alerts()
         self.outbox = self._build_outbox()
@@ -105,7 +119,7 @@ class ControlPlane:
             (Scheduler(self.db, self.clock, dispatch_wakeup=self.dispatch_wakeup),
              LoopConfig(s.scheduler_interval_s), None),
             (Dispatcher(self.db, self.redis, directory, self.clock,
-                        max_queue_age_s=s.max_queue_age_s),
+                        max_queue_age_s=s.max_queue_age_s, breaker=breaker),
              LoopConfig(s.dispatcher_interval_s), self.dispatch_wakeup),
             (self.monitor, LoopConfig(s.monitor_interval_s, singleton=False), None),
             (Finalizer(self.db, self.redis, directory, self.clock, owner=self.owner,
@@ -114,6 +128,8 @@ class ControlPlane:
             (self.outbox, LoopConfig(s.outbox_interval_s), self.outbox_wakeup),
             (Maintenance(self.db, self.redis, self.clock, reclaim_grace_s=s.slot_reclaim_grace_s),
              LoopConfig(s.maintenance_interval_s), None),
+            (Prober(self.db, breaker, directory, self.clock),
+             LoopConfig(s.breaker_probe_interval_s, singleton=False), None),
         ]
         self.loops = [
             ControllerLoop(c, cfg, self.redis, self.clock, self.owner, wakeup, self.telemetry)
@@ -172,9 +188,22 @@ class ControlPlane:
             await self.monitor.stop()
         if self.outbox is not None:
             await self.outbox.stop()
+        if self.breaker is not None:
+            await self.breaker.withdraw()
         await self.pool.aclose()
         await self.redis.close()
         await self.db.close()
+
+
+def circuit_policy(settings: Settings) -> CircuitPolicy:
+    return CircuitPolicy(
+        failure_threshold=settings.breaker_failure_threshold,
+        cooldown_s=settings.breaker_cooldown_s,
+        cooldown_max_s=settings.breaker_cooldown_max_s,
+        dormant_after_probes=settings.breaker_dormant_after_probes,
+        dormant_probe_interval_s=settings.breaker_dormant_probe_interval_s,
+        quorum_window_s=settings.breaker_quorum_window_s,
+    )
 
 
 def _owner_id() -> str:

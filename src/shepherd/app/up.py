@@ -39,7 +39,7 @@ async def run_up(manifest_path: Path, settings: Settings, demo: bool = False) ->
     runtimes = LocalRuntimes(settings.data_dir, agent_token(settings))
     extra: list[GuardedTask] = []
     try:
-        await apply_manifest(plane.db, manifest, plane.clock.now_ms())
+        await apply_manifest(plane.db, manifest, plane.clock.now_ms(), plane.redis.circuits)
         for spec in manifest.agents:
             if spec.command is not None:
                 runtime = await runtimes.start(spec)

@@ -10,6 +10,7 @@ from typing import Annotated, Any
 import typer
 
 from shepherd import __version__
+from shepherd.cli import circuits
 from shepherd.cli.alerts import alerts
 from shepherd.cli.options import JsonOpt, TokenOpt, UrlOpt, remote_for
 from shepherd.cli.output import emit_json, emit_record, emit_rows, emit_table
@@ -145,9 +146,12 @@ def executions_retry(
 
 @agents.command("ls")
 def agents_ls(url: UrlOpt = None, token_: TokenOpt = None, as_json: JsonOpt = False) -> None:
-    """Agents with their live slot usage and backlog."""
-    columns = ("name", "enabled", "slots_in_use", "max_parallel", "backlog", "url")
-    emit_rows("agents", columns, _remote(url, token_).get("/api/agents"), as_json)
+    """Agents with their live slot usage, backlog and circuit breaker."""
+    columns = ("name", "enabled", "slots_in_use", "max_parallel", "backlog", "circuit",
+               "next_probe", "url")
+    items = _remote(url, token_).get("/api/agents")
+    emit_rows("agents", columns,
+              items if as_json else [circuits.with_circuit_columns(a) for a in items], as_json)
 
 
 @fleet.command("apply")
@@ -217,3 +221,6 @@ def status(url: UrlOpt = None, token_: TokenOpt = None, as_json: JsonOpt = False
     typer.echo(f"control plane {remote.target.url}: {ready.get('status', 'unknown')}")
     columns = ("name", "enabled", "slots_in_use", "max_parallel", "backlog")
     emit_rows("agents", columns, fleet_agents, as_json=False)
+
+
+circuits.register(agents, _remote)

@@ -5,7 +5,8 @@ Order per execution (DESIGN.md section 4): acquire the slot under the execution 
 a runtime that never accepted (unreachable, 5xx) sends the row back to ``queued`` and frees the
 slot; a 4xx fails it; a connection dropped mid-request leaves it ``running`` for the monitor to
 settle, because the start is idempotent and may have been accepted. Rows queued longer than
-``max_queue_age_s`` fail as expired.
+``max_queue_age_s`` fail as expired. An agent whose circuit breaker does not admit calls is
+skipped before any slot is taken: its backlog stays queued until the circuit closes.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import asyncio
 import logging
 from dataclasses import dataclass, field
 
+from shepherd.agent_client.breaker import BreakerHook, NullBreaker
 from shepherd.agent_client.protocol import StartRequest
 from shepherd.controllers.directory import AgentDirectory
 from shepherd.core.clock import Clock
@@ -39,6 +41,7 @@ class DispatchReport:
     rejected: list[str] = field(default_factory=list)
     ambiguous: list[str] = field(default_factory=list)
     expired: list[str] = field(default_factory=list)
+    held: list[str] = field(default_factory=list)  # agents whose open circuit kept work queued
 
 
 class Dispatcher:
@@ -52,8 +55,10 @@ class Dispatcher:
         clock: Clock,
         *,
         max_queue_age_s: int,
+        breaker: BreakerHook | None = None,
     ) -> None:
         self._db = db
+        self._breaker = breaker or NullBreaker()
         self._redis = redis
         self._directory = directory
         self._clock = clock
@@ -80,6 +85,9 @@ class Dispatcher:
                 report.expired.append(row.id)
 
     async def _drain(self, agent: Agent, report: DispatchReport) -> None:
+        if not await self._breaker.admits(agent.name):
+            report.held.append(agent.name)
+            return
         free = agent.max_parallel_tasks - await self._redis.slots.count(agent.name)
         if free <= 0:
             return

@@ -6,7 +6,8 @@ wakes the finalizer. A registry pass (``sync_agent``) settles anything the event
 it runs when a watcher starts (so a control-plane restart re-attaches to every running row), when
 the runtime's ``boot_id`` changes, and after the stream broke. A changed ``boot_id``, a broken
 stream, or a running row the runtime does not know are recorded on the agent's cursor hash
-(``reconcile_requested_at_ms``) for the reconciler.
+(``reconcile_requested_at_ms``) for the reconciler. After a broken stream the watcher waits as
+the agent's circuit says: a second while it is closed, until the next probe while it is open.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from dataclasses import dataclass, field
 from functools import partial
 from typing import cast
 
+from shepherd.agent_client.breaker import BreakerHook, NullBreaker
 from shepherd.agent_client.client import AgentClient
 from shepherd.agent_client.protocol import EventKind, ExecutionState, RunState, RuntimeEvent
 from shepherd.background import GuardedTask
@@ -32,7 +34,8 @@ from shepherd.stores.sql.database import Database
 
 log = logging.getLogger("shepherd.controllers.monitor")
 ACTOR = "monitor"
-# Seconds a broken stream waits before it tries again; the breaker will own this later.
+# Seconds a broken stream waits before it tries again while the agent's circuit is closed; an
+# open circuit makes it wait for the next probe instead.
 RETRY_AFTER_ERROR_S = 1.0
 
 
@@ -63,8 +66,10 @@ class Monitor:
         owner: str,
         finalizer_wakeup: Wakeup,
         poll_wait_s: float = 20.0,
+        breaker: BreakerHook | None = None,
     ) -> None:
         self._db = db
+        self._breaker = breaker or NullBreaker()
         self._redis = redis
         self._directory = directory
         self._clock = clock
@@ -155,7 +160,7 @@ class Monitor:
                 log.info("monitor %s: stream broken: %s", name, exc)
                 await self._request_reconcile(name, f"stream broken: {exc}")
                 needs_sync = True
-                await asyncio.sleep(RETRY_AFTER_ERROR_S)
+                await asyncio.sleep(await self._breaker.retry_after_s(name, RETRY_AFTER_ERROR_S))
 
     async def _hold(self, lease: str, ttl_ms: int) -> bool:
         """Keep or take the agent's monitor lease. Renew first: a watcher restarted after a

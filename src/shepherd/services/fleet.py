@@ -3,7 +3,8 @@
 ``apply_manifest`` is idempotent: it creates and updates agents and schedules to match the
 manifest, arms new schedules, and deletes schedules of manifest agents that the manifest no longer
 lists. It never deletes an agent the manifest does not mention; those are reported as
-``unmanaged``. Applying the same manifest twice reports no change the second time.
+``unmanaged``. A created agent starts with a closed circuit, whatever was left under its name.
+Applying the same manifest twice reports no change the second time.
 A local agent (``command``, no ``url``) keeps the URL its runtime registered: the manifest does
 not know it, so it must not clear it.
 """
@@ -17,6 +18,7 @@ from shepherd.core.ids import AgentName
 from shepherd.core.models import Agent, Schedule
 from shepherd.manifest.schema import AgentSpec, Manifest, ScheduleSpec, schedule_key
 from shepherd.services.schedules import ScheduleFields, create_schedule, update_schedule
+from shepherd.stores.redis.circuits import CircuitStore
 from shepherd.stores.sql.database import Database
 
 
@@ -43,11 +45,16 @@ class FleetChanges:
         return self.agents.changed or self.schedules.changed
 
 
-async def apply_manifest(db: Database, manifest: Manifest, now_ms: int) -> FleetChanges:
+async def apply_manifest(
+    db: Database, manifest: Manifest, now_ms: int, circuits: CircuitStore | None = None
+) -> FleetChanges:
     changes = FleetChanges()
     existing = {a.name: a for a in await db.agents.list()}
     for spec in manifest.agents:
         await _apply_agent(db, spec, existing.get(AgentName(spec.name)), changes.agents)
+    if circuits is not None:
+        for name in changes.agents.created:
+            await circuits.clear(name)
     listed = {spec.name for spec in manifest.agents}
     changes.unmanaged = sorted(name for name in existing if name not in listed)
     await _apply_schedules(db, manifest, listed, now_ms, changes.schedules)

@@ -1,4 +1,4 @@
-"""``/api/agents``: the fleet's agents with their live capacity use and backlog.
+"""``/api/agents``: the fleet's agents with their live capacity use, backlog and circuit.
 
 Reading needs viewer; creating, changing and deleting need admin (creating, an unscoped one).
 Deleting an agent with work in flight answers 409: cancel or let it finish first.
@@ -28,6 +28,7 @@ async def agent_view(ctx: ApiContext, agent: Agent) -> AgentView:
         agent,
         slots_in_use=await ctx.redis.slots.count(agent.name),
         backlog=await ctx.db.executions.backlog_depth(agent.name),
+        circuit=await ctx.redis.circuits.read(agent.name),
     )
 
 
@@ -54,6 +55,8 @@ async def create_agent(ctx: Ctx, principal: FleetAdmin, body: AgentCreate) -> Ag
     agent = await ctx.db.agents.create(
         name=AgentName(body.name), url=body.url, command=body.command, **fields
     )
+    # A breaker state left under this name by an earlier agent says nothing about this one.
+    await ctx.redis.circuits.clear(agent.name)
     return await agent_view(ctx, agent)
 
 

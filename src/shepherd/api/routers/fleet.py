@@ -64,5 +64,5 @@ async def read_manifest(request: Request) -> Manifest:
              summary="Make agents and schedules match a manifest")
 async def apply(ctx: Ctx, principal: FleetAdmin, request: Request) -> FleetChangesView:
     manifest = await read_manifest(request)
-    changes = await apply_manifest(ctx.db, manifest, ctx.clock.now_ms())
+    changes = await apply_manifest(ctx.db, manifest, ctx.clock.now_ms(), ctx.redis.circuits)
     return FleetChangesView.of(changes)

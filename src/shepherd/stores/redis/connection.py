@@ -1,8 +1,9 @@
 """Connecting to Redis: an external server by URL, or the embedded one under the data dir.
 
 ``RedisHandle`` bundles the client (``decode_responses=True``, connections named
-``shepherd-<pid>``) with the key registry, slots and leases. Closing it closes the client and,
-for the embedded server, stops the server when this was its last user (see ``embedded``).
+``shepherd-<pid>``) with the key registry, slots, leases, circuits and replica presence. Closing
+it closes the client and, for the embedded server, stops the server when this was its last user
+(see ``embedded``).
 
 Guarantees: a handle returned by ``connect_redis`` has answered PING; any failure to get there is
 a ``RedisStoreError`` naming the URL (password redacted) or the socket.
@@ -19,10 +20,12 @@ from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
 from shepherd.errors import RedisStoreError
+from shepherd.stores.redis.circuits import CircuitStore
 from shepherd.stores.redis.embedded import EmbeddedRedis, client_name
 from shepherd.stores.redis.errors import translated
 from shepherd.stores.redis.keys import Keys
 from shepherd.stores.redis.leases import LeaseStore
+from shepherd.stores.redis.replicas import ReplicaStore
 from shepherd.stores.redis.scripts import Scripts
 from shepherd.stores.redis.slots import SlotStore
 
@@ -38,6 +41,8 @@ class RedisHandle:
     keys: Keys
     slots: SlotStore
     leases: LeaseStore
+    circuits: CircuitStore
+    replicas: ReplicaStore
     embedded: EmbeddedRedis | None = None
 
     async def ping(self) -> None:
@@ -58,7 +63,8 @@ def handle_for(client: Redis, prefix: str, embedded: EmbeddedRedis | None = None
     keys = Keys(prefix)
     scripts = Scripts(client)
     return RedisHandle(client, keys, SlotStore(client, keys, scripts),
-                       LeaseStore(client, scripts), embedded)
+                       LeaseStore(client, scripts), CircuitStore(client, keys, scripts),
+                       ReplicaStore(client, keys), embedded)
 
 
 async def connect_redis(redis_url: str | None, data_dir: Path, prefix: str) -> RedisHandle:

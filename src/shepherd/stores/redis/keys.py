@@ -10,7 +10,11 @@ All keys start with the configured prefix (default ``shepherd:``).
 | ``slot:{agent}:{eid}``     | HASH   | timeout_s + 300     | slot acquire / release      | maintenance, canary S-03/S-04    |
 |                            |        |                     | fields acquired_at_ms, timeout_s, holder                       |
 | ``drain:tick_at``          | string | none                | maintenance, end of a sweep | canary B-02, /metrics            |
-| ``circuit:{agent}``        | HASH   | none                | breaker scripts             | agent client, canary L-05        |
+| ``circuit:{agent}``        | HASH   | none (absent = closed, no failures) | circuit_* scripts | breaker, prober, API, /metrics, canary L-05 |
+|                            |        |                     | fields state, failures, failed_probes, opened_at_ms, next_probe_at_ms, probe_owner, probe_until_ms, probe_from, changed_at_ms, reason, fail_at:{replica} |
+| ``circuit:{agent}:events`` | LIST   | none (capped at 50) | circuit_* scripts (LPUSH + LTRIM, with the transition) | API, CLI |
+|                            |        |                     | JSON: at_ms, kind, from, to, reason, by; newest first           |
+| ``replica:{id}``           | string | PX presence TTL     | breaker heartbeat (each replica) | breaker (quorum guard: live replicas) |
 | ``lease:{name}``           | string | PX lease TTL        | lease scripts (owner token) | lease holders, reaper            |
 |                            |        |                     | names: ``controller:{c}``, ``monitor:{agent}``, ``finalize:{eid}`` |
 | ``agent:{agent}:cursor``   | HASH   | none                | monitor                     | monitor, watchdog                |
@@ -53,6 +57,16 @@ class Keys:
     def circuit(self, agent: str) -> str:
         return f"{self.prefix}circuit:{agent}"
 
+    def circuit_events(self, agent: str) -> str:
+        return f"{self.prefix}circuit:{agent}:events"
+
+    def replica(self, replica_id: str) -> str:
+        return f"{self.prefix}replica:{replica_id}"
+
+    def replica_pattern(self) -> str:
+        """SCAN pattern matching every replica's presence key."""
+        return f"{self.prefix}replica:*"
+
     def lease(self, name: str) -> str:
         return f"{self.prefix}lease:{name}"
 
@@ -83,5 +97,5 @@ class Keys:
 
     def agent_keys(self, agent: str) -> tuple[str, ...]:
         """Fixed-name keys that belong to one agent; deleting the agent deletes these."""
-        return (self.slots(agent), self.circuit(agent), self.agent_cursor(agent),
-                self.monitor_lease(agent))
+        return (self.slots(agent), self.circuit(agent), self.circuit_events(agent),
+                self.agent_cursor(agent), self.monitor_lease(agent))

@@ -19,6 +19,8 @@ from redis.commands.core import AsyncScript
 SCRIPT_NAMES = (
     "slot_acquire", "slot_release", "slot_reclaim_candidates",
     "lease_acquire", "lease_renew", "lease_release",
+    "circuit_failure", "circuit_success", "circuit_probe_begin", "circuit_probe_end",
+    "circuit_reset",
 )
 
 
