@@ -28,6 +28,14 @@ DEFAULT_MAX_QUEUE_AGE_S = 24 * 3600
 # A slot without a running row is only reclaimed after this long, so the dispatcher's
 # acquire-then-CAS window is never mistaken for a leak (invariant S-01).
 DEFAULT_SLOT_RECLAIM_GRACE_S = 3.0
+# A working day: a dashboard signed in in the morning asks again the next morning.
+DEFAULT_SESSION_TTL_S = 12 * 3600
+# Long enough to read ``shepherd up``'s banner and click; short enough that a sign-in link left in
+# a terminal's scrollback is soon worthless.
+DEFAULT_SIGNIN_LINK_TTL_S = 600
+# Live updates reach viewers within this; each replica pays one indexed query per interval while
+# anyone listens, whatever the number of viewers.
+DEFAULT_EVENTS_POLL_INTERVAL_S = 0.2
 
 
 class Settings(BaseSettings):
@@ -60,6 +68,9 @@ class Settings(BaseSettings):
     finalizer_interval_s: float = Field(default=1.0, gt=0)
     maintenance_interval_s: float = Field(default=5.0, gt=0)
     monitor_poll_wait_s: float = Field(default=20.0, gt=0, le=60)
+    session_ttl_s: int = Field(default=DEFAULT_SESSION_TTL_S, ge=60)
+    signin_link_ttl_s: int = Field(default=DEFAULT_SIGNIN_LINK_TTL_S, ge=10)
+    events_poll_interval_s: float = Field(default=DEFAULT_EVENTS_POLL_INTERVAL_S, gt=0, le=10)
 
     @field_validator("data_dir")
     @classmethod

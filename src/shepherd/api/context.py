@@ -15,6 +15,7 @@ from fastapi import Depends, Request
 from shepherd.controllers.base import Wakeup
 from shepherd.controllers.directory import AgentDirectory
 from shepherd.core.clock import Clock
+from shepherd.services.event_hub import EventHub
 from shepherd.settings import Settings
 from shepherd.stores.redis.connection import RedisHandle
 from shepherd.stores.sql.database import Database
@@ -34,6 +35,8 @@ class ApiContext:
     controller_ticks: Callable[[], dict[str, int | None]]
     # The process's own counters and histograms, rendered by /metrics beside the store gauges.
     telemetry: Telemetry = field(default_factory=Telemetry)
+    # Live events for ``/api/events`` and the dashboard; None where nothing follows the stores.
+    events: EventHub | None = None
 
 
 def get_context(request: Request) -> ApiContext:

@@ -18,7 +18,9 @@ from shepherd.stores.sql.agents import AgentRepository
 from shepherd.stores.sql.engine import create_sql_engine, ensure_instance_id, migrate
 from shepherd.stores.sql.errors import translated
 from shepherd.stores.sql.executions import ExecutionRepository
+from shepherd.stores.sql.feed import TransitionFeedRepository
 from shepherd.stores.sql.schedules import ScheduleRepository
+from shepherd.stores.sql.summaries import SummaryRepository
 from shepherd.stores.sql.tokens import TokenRepository
 
 SCHEDULER_ACTOR = "scheduler"
@@ -36,6 +38,8 @@ class Database:
         self.schedules = ScheduleRepository(engine, clock)
         self.executions = ExecutionRepository(engine, clock, default_timeout_s)
         self.tokens = TokenRepository(engine)
+        self.feed = TransitionFeedRepository(engine)
+        self.summaries = SummaryRepository(engine)
 
     async def ping(self) -> None:
         async with translated("ping"), self.engine.connect() as conn:
