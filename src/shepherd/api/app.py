@@ -1,6 +1,7 @@
 """The REST API factory: ``create_api(ctx)`` builds the FastAPI app over a running control plane.
 
-Everything lives under ``/api`` except ``/healthz``, ``/readyz`` and ``/metrics``. OpenAPI is at
+Everything lives under ``/api`` except ``/healthz``, ``/readyz`` and ``/metrics``; ``/`` is the
+dashboard, which ``app/`` installs on the same app (``shepherd.web``). OpenAPI is at
 ``/openapi.json`` and ``/docs``. The app owns no resources: it neither opens nor closes stores,
 so ``app.py`` decides their lifetime.
 """
@@ -12,7 +13,7 @@ from fastapi import FastAPI
 import shepherd
 from shepherd.api.context import ApiContext
 from shepherd.api.errors import register_error_handlers
-from shepherd.api.routers import agents, executions, fleet, health, home, schedules, tokens
+from shepherd.api.routers import agents, events, executions, fleet, health, schedules, tokens
 
 DESCRIPTION = (
     "Shepherd's control plane: agents, schedules, executions, fleet manifests and API tokens. "
@@ -28,6 +29,6 @@ def create_api(ctx: ApiContext) -> FastAPI:
     )
     api.state.ctx = ctx
     register_error_handlers(api)
-    for module in (home, health, agents, schedules, executions, fleet, tokens):
+    for module in (health, agents, schedules, executions, fleet, tokens, events):
         api.include_router(module.router)
     return api

@@ -29,6 +29,8 @@ from shepherd.controllers.monitor import Monitor
 from shepherd.controllers.scheduler import Scheduler
 from shepherd.core.clock import Clock
 from shepherd.secrets import given_or_stored_token
+from shepherd.services.event_hub import EventHub
+from shepherd.services.event_sources import ExecutionTransitions
 from shepherd.settings import Settings
 from shepherd.stores.redis.connection import RedisHandle, connect_redis
 from shepherd.stores.redis.instance import mirror_instance_id
@@ -61,6 +63,7 @@ class ControlPlane:
     directory: PooledDirectory | None = None
     closed: bool = False
     telemetry: Telemetry = field(default_factory=Telemetry)
+    events: EventHub | None = None
 
     @classmethod
     async def open(cls, settings: Settings, clock: Clock | None = None) -> ControlPlane:
@@ -107,13 +110,16 @@ class ControlPlane:
             ControllerLoop(c, cfg, self.redis, self.clock, self.owner, wakeup, self.telemetry)
             for c, cfg, wakeup in parts
         ]
+        # Live events follow the stores, so viewers of any replica see every replica's changes.
+        self.events = EventHub([ExecutionTransitions(self.db)], self.clock,
+                               s.events_poll_interval_s, telemetry=self.telemetry)
 
     def api_context(self) -> ApiContext:
         assert self.directory is not None
         return ApiContext(
             db=self.db, redis=self.redis, settings=self.settings, clock=self.clock,
             directory=self.directory, dispatch_wakeup=self.dispatch_wakeup,
-            controller_ticks=self.controller_ticks, telemetry=self.telemetry,
+            controller_ticks=self.controller_ticks, telemetry=self.telemetry, events=self.events,
         )
 
     def controller_ticks(self) -> dict[str, int | None]:
@@ -124,6 +130,10 @@ class ControlPlane:
             task = GuardedTask(f"controller:{loop.name}", loop.run)
             task.start()
             self.tasks.append(task)
+        if self.events is not None:
+            follower = GuardedTask("live-events", self.events.run)
+            follower.start()
+            self.tasks.append(follower)
         log.info("control plane %s started (%d controllers)", self.owner, len(self.loops))
 
     async def close(self) -> None:
