@@ -62,10 +62,3 @@ async def test_metrics_report_executions_slots_backlog_and_ticks(api: Api) -> No
         ("shepherd_controller_last_tick_timestamp_seconds", (("controller", "dispatcher"),))
     ] == 1_700_000_000
     assert "shepherd_execution_duration_seconds" in response.text
-
-
-async def test_the_landing_page_links_to_the_api_without_a_token(api: Api) -> None:
-    async with api.client(None) as client:
-        response = await client.get("/")
-    assert response.status_code == 200
-    assert 'href="/docs"' in response.text
