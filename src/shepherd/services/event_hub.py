@@ -102,6 +102,8 @@ class Subscription:
         """Queue ``batch`` without waiting; False when it overflowed into a ``Gap``."""
         if self._replayed:
             batch = self._without_replayed(batch)
+            if not batch.events:
+                return True
         if len(self._queue) >= self._limit:
             self._queue.clear()
             self._queue.append(Gap(dict(hub_cursor), "fell behind the live stream"))
@@ -117,7 +119,7 @@ class Subscription:
         self._replayed = dict(replayed)
         live = [item if isinstance(item, Gap) else self._without_replayed(item)
                 for item in self._queue]
-        self._queue = deque([first, *live])
+        self._queue = deque([first, *(i for i in live if isinstance(i, Gap) or i.events)])
         self._ready.set()
 
     def _without_replayed(self, batch: Batch) -> Batch:
