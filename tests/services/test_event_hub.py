@@ -212,3 +212,22 @@ def test_a_resume_cursor_is_read_from_text(text: str, parsed: dict[str, int]) ->
 def test_a_bad_resume_cursor_says_what_is_wrong(text: str, complaint: str) -> None:
     with pytest.raises(ValueError, match=complaint):
         parse_resume(text, frozenset({"executions"}))
+
+
+async def test_changes_made_by_another_replica_reach_this_one(
+    db: Database, sql_url: str, clock: ManualClock
+) -> None:
+    """Another control plane, on the same stores, makes the transition; this hub hears it."""
+    from shepherd.stores.sql.database import open_database
+
+    await db.agents.create(name=AgentName("a"), url=None, command=None)
+    hub = EventHub([ExecutionTransitions(db)], clock, interval_s=0.01)
+    sub = await hub.subscribe(EventFilter())
+    other = await open_database(sql_url, clock)
+    try:
+        row = await other.executions.submit(agent=AgentName("a"), input="", trigger=Trigger.API,
+                                            created_by="replica-b")
+    finally:
+        await other.close()
+    await hub.poll_once()
+    assert [e.subject for e in (await next_batch(sub)).events] == [row.id]

@@ -1,12 +1,17 @@
 """The dashboard over real stores, in process: the REST API's app with the dashboard installed,
-and browsers-in-miniature (httpx clients keeping cookies) signed in with a role's token."""
+and browsers-in-miniature (httpx clients keeping cookies) signed in with a role's token. And the
+real browser: the system's Chromium driven by Playwright (skipped locally when it is not
+installed; in CI, where ``.ci/run`` installs it, its absence fails)."""
 
 from __future__ import annotations
 
 import re
-from collections.abc import AsyncIterator
+import os
+from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING
 
 import httpx
 import pytest
@@ -18,6 +23,9 @@ from shepherd.errors import ExecutionNotFound
 from shepherd.web import install_dashboard
 from tests.api.conftest import Api, RecordingRuntime
 from tests.api.conftest import api as api  # the REST API's fixture, which the dashboard extends
+
+if TYPE_CHECKING:
+    from playwright.sync_api import Browser
 
 BASE = "http://shepherd.test"
 SAME_ORIGIN = {"Origin": BASE}
@@ -62,6 +70,29 @@ async def dashboard(api: Api) -> AsyncIterator[Dashboard]:
     app = create_api(api.ctx)
     install_dashboard(app)
     yield Dashboard(api, app, runtime)
+
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_FLAGS = [
+    "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+    "--disable-component-update", "--disable-sync", "--no-first-run",
+]
+
+
+@pytest.fixture(scope="module")
+def chromium() -> Iterator[Browser]:
+    if not CHROMIUM.exists():
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"{CHROMIUM} is missing: CI must run the browser tests")
+        pytest.skip(f"no Chromium at {CHROMIUM} (apt-get install chromium)")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_FLAGS)
+        try:
+            yield browser
+        finally:
+            browser.close()
 
 
 def csrf_of(html: str) -> str:
