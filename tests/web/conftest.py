@@ -5,8 +5,8 @@ installed; in CI, where ``.ci/run`` installs it, its absence fails)."""
 
 from __future__ import annotations
 
-import re
 import os
+import re
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field

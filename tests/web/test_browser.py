@@ -69,7 +69,8 @@ def fleet(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveFleet]:
     manifest["agents"].extend(EXTRA_AGENTS)
     tmp = tmp_path_factory.mktemp("browser-fleet")
     # Short long-polls: monitor leases of a killed control plane expire within seconds.
-    with running_fleet(tmp, yaml.safe_dump(manifest), {"SHEPHERD_MONITOR_POLL_WAIT_S": "2"}) as live:
+    env = {"SHEPHERD_MONITOR_POLL_WAIT_S": "2"}
+    with running_fleet(tmp, yaml.safe_dump(manifest), env) as live:
         yield live
 
 
