@@ -21,9 +21,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
+from benchmarks_file import append_figures
 from dashboard_setup import (
     Bench,
-    append_figures,
     bench_dashboard,
     bulk_insert,
     create_agents,

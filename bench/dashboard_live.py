@@ -31,9 +31,9 @@ from pathlib import Path
 from typing import Any
 
 import uvicorn
+from benchmarks_file import append_figures
 from dashboard_setup import (
     Bench,
-    append_figures,
     bench_dashboard,
     bulk_insert,
     create_agents,

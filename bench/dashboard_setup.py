@@ -38,7 +38,6 @@ from shepherd.stores.sql.database import Database, open_database
 from shepherd.stores.sql.tables import executions
 from shepherd.web import install_dashboard
 
-DOCS = Path(__file__).resolve().parent.parent / "docs" / "benchmarks.md"
 TERMINAL_MIX = (("success", 0.94), ("failed", 0.04), ("cancelled", 0.01), ("skipped", 0.01))
 
 
@@ -118,12 +117,3 @@ async def bulk_insert(db: Database, rows: Sequence[dict[str, Any]], chunk: int =
 def percentile(values: Sequence[float], q: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))] if ordered else float("nan")
-
-
-def append_figures(text: str) -> None:
-    print(text)
-    DOCS.parent.mkdir(exist_ok=True)
-    if not DOCS.exists():
-        DOCS.write_text("# Benchmarks\n\nFigures printed and appended by the scripts in bench/.\n")
-    with DOCS.open("a", encoding="utf-8") as handle:
-        handle.write(text)

@@ -7,17 +7,16 @@ window, and a page that reconnects by itself when the control plane comes back."
 from __future__ import annotations
 
 import json
-import os
 import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import psutil
 import pytest
 import yaml
 
 from shepherd.app.commands import DEMO_MANIFEST
+from tests.conftest import child_pids, kill_new_children
 from tests.fixtures.fleet import LiveFleet, running_fleet, wait_until
 
 if TYPE_CHECKING:
@@ -52,15 +51,10 @@ def no_leftover_children() -> Iterator[None]:
 
 @pytest.fixture(scope="module", autouse=True)
 def module_leaves_no_children() -> Iterator[None]:
-    me = psutil.Process(os.getpid())
-    before = {p.pid for p in me.children(recursive=True)}
+    before = child_pids()
     yield
-    leftover = [p for p in me.children(recursive=True) if p.pid not in before]
-    _, alive = psutil.wait_procs(leftover, timeout=5)
-    alive = [p for p in alive if p.status() != psutil.STATUS_ZOMBIE]
-    for proc in alive:
-        proc.kill()
-    assert not alive, f"the module left child processes behind: {[p.pid for p in alive]}"
+    left = kill_new_children(before, grace_s=5)
+    assert not left, f"the module left child processes behind: {left}"
 
 
 @pytest.fixture(scope="module")

@@ -60,9 +60,13 @@ async def executions_page(
         return render(request, "executions_rows.html", **context)
     scope = viewer.principal.agent
     agents = [a.name for a in await ctx.db.agents.list() if scope is None or a.name == scope]
-    schedules = await ctx.db.schedules.list(agent=scope)
-    return render(request, "executions.html", **context, agents=agents, schedules=schedules,
-                  statuses=list(ExecutionStatus), windows=list(WINDOWS))
+    choices = {  # filter name -> (value, text) of each option
+        "status": [(s.value, s.value) for s in ExecutionStatus],
+        "agent": [(a, a) for a in agents],
+        "schedule": [(s.id, s.name or s.id) for s in await ctx.db.schedules.list(agent=scope)],
+        "window": [(w, f"last {w}") for w in WINDOWS],
+    }
+    return render(request, "executions.html", **context, choices=choices)
 
 
 @router.get("/executions/{execution_id}")
