@@ -8,10 +8,14 @@ from __future__ import annotations
 
 import json
 import re
+import subprocess
+import sys
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import httpx
 import pytest
 import yaml
 
@@ -243,6 +247,24 @@ def test_every_control_has_a_name_and_pages_fit_the_window(
     page.close()
 
 
+def serve_again(fleet: LiveFleet) -> None:
+    """Start the killed control plane again alone (``shepherd serve``) on the same data dir and
+    port, as an operator restarting a replica would: the runtimes and the embedded redis-server
+    lived on, and the agents' URLs still point at them."""
+    process = subprocess.Popen([sys.executable, "-m", "shepherd", "serve"], env=fleet.env,
+                               text=True, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    fleet.process = process  # the fixture stops this one at the end
+    threading.Thread(target=lambda: process.communicate(), daemon=True).start()
+
+    def ready() -> bool:
+        try:
+            return httpx.get(f"{fleet.url}/readyz", timeout=2).status_code == 200
+        except httpx.HTTPError:
+            return False
+
+    wait_until(ready, 60, "the control plane to serve again", interval_s=0.2)
+
+
 def test_the_page_reconnects_by_itself_when_the_control_plane_returns(
     admin: Page, fleet: LiveFleet
 ) -> None:
@@ -251,7 +273,7 @@ def test_the_page_reconnects_by_itself_when_the_control_plane_returns(
     wait_live(admin)
     fleet.kill()
     admin.wait_for_function("() => window.shepherdLive.state === 'reconnecting'")
-    fleet.restart()
+    serve_again(fleet)
     admin.wait_for_function("() => window.shepherdLive.state === 'live'", timeout=60_000)
     execution_id = submit(fleet, "echo", "after the restart")
     row_badge = admin.locator(f'[data-execution-status="{execution_id}"]')

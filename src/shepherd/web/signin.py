@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Form, Request
+from fastapi import APIRouter, Form, Query, Request
 from fastapi.responses import RedirectResponse, Response
 
 from shepherd.api.auth import FIRST_ADMIN_NAME
@@ -46,16 +46,18 @@ BAD_TOKEN = (
 
 
 @router.get("/signin")
-async def signin_page(request: Request, ctx: Ctx, next: str = "/") -> Response:
+async def signin_page(
+    request: Request, ctx: Ctx, back_to: Annotated[str, Query(alias="next")] = "/"
+) -> Response:
     if await session_of(ctx, request) is not None:
-        return RedirectResponse(local_path(next), status_code=303)
-    return render(request, "signin.html", next=local_path(next), error=None)
+        return RedirectResponse(local_path(back_to), status_code=303)
+    return render(request, "signin.html", next=local_path(back_to), error=None)
 
 
 @router.post("/signin")
 async def signin(
     request: Request, ctx: Ctx, token: Annotated[str, Form()] = "",
-    next: Annotated[str, Form()] = "/",
+    back_to: Annotated[str, Form(alias="next")] = "/",
 ) -> Response:
     _require_same_origin(request)
     try:
@@ -63,8 +65,8 @@ async def signin(
                                           ttl_s=ctx.settings.session_ttl_s)
     except Unauthenticated:
         message = BAD_TOKEN if token.strip() else "Paste an API token to sign in."
-        return render(request, "signin.html", 401, next=local_path(next), error=message)
-    return _signed_in(request, ctx, opened, local_path(next))
+        return render(request, "signin.html", 401, next=local_path(back_to), error=message)
+    return _signed_in(request, ctx, opened, local_path(back_to))
 
 
 @router.get("/signin/link")

@@ -34,7 +34,7 @@ from shepherd.api.errors import error_body, status_for
 from shepherd.api.instants import to_iso
 from shepherd.api.session_auth import connection_principal
 from shepherd.core.events import Event
-from shepherd.errors import ConfigError, NotFound, ShepherdError, Unauthenticated
+from shepherd.errors import ConfigError, NotFound, ShepherdError, StoreError
 from shepherd.services.event_hub import (
     Batch,
     EventFilter,
@@ -57,10 +57,10 @@ async def events(websocket: WebSocket) -> None:
     assert isinstance(ctx, ApiContext)
     try:
         hub, principal, wanted, resume = await _handshake(ctx, websocket)
-    except ShepherdError as exc:
+        sub = await hub.subscribe(wanted, resume)
+    except ShepherdError as exc:  # refused, or a store that cannot answer (503)
         await _refuse(websocket, exc)
         return
-    sub = await hub.subscribe(wanted, resume)
     try:
         await websocket.accept()
         await websocket.send_text(json.dumps({
@@ -135,8 +135,10 @@ async def _send_loop(
 async def _still_authorized(ctx: ApiContext, principal: Principal) -> bool:
     try:
         token = await ctx.db.tokens.get(principal.token_id)
-    except (NotFound, Unauthenticated):
+    except NotFound:
         return False
+    except StoreError:
+        return True  # cannot tell now: a store outage must not disconnect every viewer
     return token.revoked_at_ms is None
 
 
