@@ -82,10 +82,11 @@ async def main(args: argparse.Namespace) -> tuple[str, dict[str, list[float]]]:
 
 def record(args: argparse.Namespace, store: str, figures: dict[str, list[float]]) -> str:
     when = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
+    flag = " --database-url postgresql+asyncpg://…" if args.database_url else ""
     lines = [
         f"\n### dashboard fleet page — {when} — {platform.machine()}, "
         f"{platform.python_version()}\n",
-        f"`python bench/dashboard_fleet.py` — {args.agents} agents, {args.executions:,} "
+        f"`python bench/dashboard_fleet.py{flag}` — {args.agents} agents, {args.executions:,} "
         f"executions ({store} + embedded Redis), {args.requests} requests per page after one "
         "warm-up, in process (ASGI: every query, the Redis round trip and the template; no "
         "network).\n",
