@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: setup demo test lint unit bench clean
+.PHONY: setup demo test lint unit bench screenshot clean
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -29,6 +29,12 @@ test: lint unit
 
 bench: setup
 	$(BIN)/python bench/dispatch.py
+	$(BIN)/python bench/dashboard_fleet.py
+	$(BIN)/python bench/dashboard_live.py
+
+# The README's pictures of the dashboard, taken on a live demo fleet (needs /usr/bin/chromium).
+screenshot: setup
+	$(BIN)/python scripts/screenshot-dashboard
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

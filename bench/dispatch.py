@@ -23,6 +23,8 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
+from benchmarks_file import append_figures
+
 from shepherd.app.plane import ControlPlane, agent_token
 from shepherd.app.runtimes import LocalRuntimes
 from shepherd.core.models import Trigger
@@ -33,7 +35,6 @@ from shepherd.settings import load_settings
 
 AGENTS = 4
 SLOTS_PER_AGENT = 16
-DOCS = Path(__file__).resolve().parent.parent / "docs" / "benchmarks.md"
 
 
 def cpu_s() -> float:
@@ -149,10 +150,4 @@ if __name__ == "__main__":
     parser.add_argument("--rate", type=float, default=50.0)
     parser.add_argument("--seconds", type=float, default=10.0)
     first, second = asyncio.run(main(parser.parse_args()))
-    text = record(first, second)
-    print(text)
-    DOCS.parent.mkdir(exist_ok=True)
-    if not DOCS.exists():
-        DOCS.write_text("# Benchmarks\n\nFigures printed and appended by the scripts in bench/.\n")
-    with DOCS.open("a", encoding="utf-8") as handle:
-        handle.write(text)
+    append_figures(record(first, second))

@@ -15,16 +15,27 @@ pytest_plugins = [
 ]
 
 
+def child_pids() -> set[int]:
+    return {p.pid for p in psutil.Process(os.getpid()).children(recursive=True)}
+
+
+def kill_new_children(before: set[int], grace_s: float = 3) -> list[int]:
+    """Children of this pytest process not in ``before`` still alive after ``grace_s``: killed,
+    and their pids returned."""
+    me = psutil.Process(os.getpid())
+    leftover = [p for p in me.children(recursive=True) if p.pid not in before]
+    _, alive = psutil.wait_procs(leftover, timeout=grace_s)
+    alive = [p for p in alive if p.status() != psutil.STATUS_ZOMBIE]
+    for proc in alive:
+        proc.kill()
+    return [p.pid for p in alive]
+
+
 @pytest.fixture(autouse=True)
 def no_leftover_children() -> Iterator[None]:
     """Fail a test that leaves child processes of this pytest process behind."""
-    me = psutil.Process(os.getpid())
-    before = {p.pid for p in me.children(recursive=True)}
+    before = child_pids()
     yield
-    leftover = [p for p in me.children(recursive=True) if p.pid not in before]
-    _, alive = psutil.wait_procs(leftover, timeout=3)
-    alive = [p for p in alive if p.status() != psutil.STATUS_ZOMBIE]
-    if alive:
-        for proc in alive:
-            proc.kill()
-        pytest.fail(f"test left child processes behind: {[p.pid for p in alive]}")
+    left = kill_new_children(before)
+    if left:
+        pytest.fail(f"test left child processes behind: {left}")

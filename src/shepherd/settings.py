@@ -59,6 +59,14 @@ _URL = r"^https?://\S+$"
 DEFAULT_BREAKER_PROBE_INTERVAL_S = 1.0
 # Three heartbeats (one every 5 s) may be missed before a replica stops counting for the quorum.
 DEFAULT_BREAKER_PRESENCE_TTL_S = 15.0
+# A working day: a dashboard signed in in the morning asks again the next morning.
+DEFAULT_SESSION_TTL_S = 12 * 3600
+# Long enough to read ``shepherd up``'s banner and click; short enough that a sign-in link left in
+# a terminal's scrollback is soon worthless.
+DEFAULT_SIGNIN_LINK_TTL_S = 600
+# Live updates reach viewers within this; each replica pays one indexed query per interval while
+# anyone listens, whatever the number of viewers.
+DEFAULT_EVENTS_POLL_INTERVAL_S = 0.2
 
 
 class Settings(BaseSettings):
@@ -111,6 +119,9 @@ class Settings(BaseSettings):
     breaker_quorum_window_s: float = Field(default=DEFAULT_QUORUM_WINDOW_S, gt=0)
     breaker_probe_interval_s: float = Field(default=DEFAULT_BREAKER_PROBE_INTERVAL_S, gt=0)
     breaker_presence_ttl_s: float = Field(default=DEFAULT_BREAKER_PRESENCE_TTL_S, gt=0)
+    session_ttl_s: int = Field(default=DEFAULT_SESSION_TTL_S, ge=60)
+    signin_link_ttl_s: int = Field(default=DEFAULT_SIGNIN_LINK_TTL_S, ge=10)
+    events_poll_interval_s: float = Field(default=DEFAULT_EVENTS_POLL_INTERVAL_S, gt=0, le=10)
 
     @field_validator("data_dir")
     @classmethod

@@ -110,10 +110,3 @@ async def test_metrics_count_finished_runs_and_bucket_their_run_time(api: Api) -
     # Terminal totals are counters now; the gauge only holds what is in flight.
     assert not any(name == "shepherd_executions" and ("status", "success") in labels
                    for name, labels in samples)
-
-
-async def test_the_landing_page_links_to_the_api_without_a_token(api: Api) -> None:
-    async with api.client(None) as client:
-        response = await client.get("/")
-    assert response.status_code == 200
-    assert 'href="/docs"' in response.text

@@ -1,6 +1,7 @@
 """The REST API factory: ``create_api(ctx)`` builds the FastAPI app over a running control plane.
 
-Everything lives under ``/api`` except ``/healthz``, ``/readyz`` and ``/metrics``. OpenAPI is at
+Everything lives under ``/api`` except ``/healthz``, ``/readyz`` and ``/metrics``; ``/`` is the
+dashboard, which ``app/`` installs on the same app (``shepherd.web``). OpenAPI is at
 ``/openapi.json`` and ``/docs``. The app owns no resources: it neither opens nor closes stores,
 so ``app.py`` decides their lifetime.
 """
@@ -16,10 +17,10 @@ from shepherd.api.routers import (
     agents,
     alerts,
     circuits,
+    events,
     executions,
     fleet,
     health,
-    home,
     outbox,
     schedules,
     tokens,
@@ -39,7 +40,7 @@ def create_api(ctx: ApiContext) -> FastAPI:
     )
     api.state.ctx = ctx
     register_error_handlers(api)
-    for module in (home, health, agents, circuits, schedules, executions, fleet, tokens, outbox,
-                   alerts):
+    for module in (health, agents, circuits, schedules, executions, fleet, tokens, outbox,
+                   alerts, events):
         api.include_router(module.router)
     return api

@@ -27,6 +27,7 @@ from shepherd.core.ids import AgentName
 from shepherd.errors import AgentNotFound, Forbidden, Unauthenticated
 from shepherd.services.tokens import Role, create_token, verify_token
 from shepherd.stores.sql.database import Database
+from shepherd.stores.sql.tokens import ApiToken
 
 ADMIN_TOKEN_FILE = "admin.token"
 FIRST_ADMIN_NAME = "first-admin"
@@ -49,6 +50,11 @@ class Principal:
     def sees(self, agent: str) -> bool:
         return self.agent is None or agent == self.agent
 
+    @classmethod
+    def of(cls, token: ApiToken) -> Principal:
+        return cls(token.id, token.name, Role(token.role),
+                   AgentName(token.agent) if token.agent else None)
+
 
 def require(role: Role, *, fleet_wide: bool = False) -> Callable[..., Awaitable[Principal]]:
     """The dependency a route uses to declare its minimum role."""
@@ -59,11 +65,7 @@ def require(role: Role, *, fleet_wide: bool = False) -> Callable[..., Awaitable[
     ) -> Principal:
         if credentials is None or not credentials.credentials:
             raise Unauthenticated("this endpoint needs a bearer token (Authorization: Bearer …)")
-        token = await verify_token(ctx.db, credentials.credentials)
-        principal = Principal(
-            token.id, token.name, Role(token.role),
-            AgentName(token.agent) if token.agent else None,
-        )
+        principal = Principal.of(await verify_token(ctx.db, credentials.credentials))
         if not principal.role.allows(role):
             raise Forbidden(f"this needs the {role.value} role; the token has {principal.role}")
         if fleet_wide and principal.agent is not None:

@@ -16,6 +16,7 @@ from shepherd.alerts.service import AlertService
 from shepherd.controllers.base import Wakeup
 from shepherd.controllers.directory import AgentDirectory
 from shepherd.core.clock import Clock
+from shepherd.services.event_hub import EventHub
 from shepherd.settings import Settings
 from shepherd.stores.redis.connection import RedisHandle
 from shepherd.stores.sql.database import Database
@@ -37,6 +38,8 @@ class ApiContext:
     telemetry: Telemetry = field(default_factory=Telemetry)
     # The alert engine (its sinks and the one evaluate entry point); None: alerts not wired.
     alerts: AlertService | None = None
+    # Live events for ``/api/events`` and the dashboard; None where nothing follows the stores.
+    events: EventHub | None = None
 
 
 def get_context(request: Request) -> ApiContext:

@@ -37,6 +37,8 @@ from shepherd.core.circuit import CircuitPolicy
 from shepherd.core.clock import Clock
 from shepherd.core.delivery import RetryPolicy
 from shepherd.secrets import given_or_stored_token
+from shepherd.services.event_hub import EventHub
+from shepherd.services.event_sources import ExecutionTransitions
 from shepherd.settings import Settings
 from shepherd.stores.redis.connection import RedisHandle, connect_redis
 from shepherd.stores.redis.instance import mirror_instance_id
@@ -73,6 +75,7 @@ class ControlPlane:
     closed: bool = False
     telemetry: Telemetry = field(default_factory=lambda: Telemetry(process_metrics=True))
     breaker: RedisBreaker | None = None
+    events: EventHub | None = None
 
     @classmethod
     async def open(cls, settings: Settings, clock: Clock | None = None) -> ControlPlane:
@@ -135,6 +138,9 @@ class ControlPlane:
             ControllerLoop(c, cfg, self.redis, self.clock, self.owner, wakeup, self.telemetry)
             for c, cfg, wakeup in parts
         ]
+        # Live events follow the stores, so viewers of any replica see every replica's changes.
+        self.events = EventHub([ExecutionTransitions(self.db)], self.clock,
+                               s.events_poll_interval_s, telemetry=self.telemetry)
 
     def _build_alerts(self) -> AlertService:
         s = self.settings
@@ -164,7 +170,7 @@ class ControlPlane:
             db=self.db, redis=self.redis, settings=self.settings, clock=self.clock,
             directory=self.directory, dispatch_wakeup=self.dispatch_wakeup,
             controller_ticks=self.controller_ticks, telemetry=self.telemetry,
-            alerts=self.alerts,
+            alerts=self.alerts, events=self.events,
         )
 
     def controller_ticks(self) -> dict[str, int | None]:
@@ -175,6 +181,10 @@ class ControlPlane:
             task = GuardedTask(f"controller:{loop.name}", loop.run)
             task.start()
             self.tasks.append(task)
+        if self.events is not None:
+            follower = GuardedTask("live-events", self.events.run)
+            follower.start()
+            self.tasks.append(follower)
         log.info("control plane %s started (%d controllers)", self.owner, len(self.loops))
 
     async def close(self) -> None:

@@ -15,6 +15,7 @@ from shepherd.api.app import create_api
 from shepherd.api.auth import ensure_admin_token
 from shepherd.app.plane import ControlPlane
 from shepherd.shutdown import signals_absorbed
+from shepherd.web import install_dashboard
 
 log = logging.getLogger("shepherd.app.server")
 # Open requests get this long to finish when the control plane stops.
@@ -32,6 +33,7 @@ async def serve_plane(
     if token_path is not None:
         log.info("created the first admin token at %s", token_path)
     api = create_api(plane.api_context())
+    install_dashboard(api)
     config = uvicorn.Config(
         api, host=settings.host, port=settings.port, log_level=settings.log_level.lower(),
         lifespan="off", access_log=False, timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_S,

@@ -21,6 +21,7 @@ from shepherd.cli.remote import ADMIN_TOKEN_FILE
 from shepherd.manifest.load import load_manifest
 from shepherd.services.fleet import apply_manifest
 from shepherd.settings import Settings
+from shepherd.web.signin import local_admin_signin_url
 
 DEMO_HINTS = """\
 What to look at:
@@ -55,6 +56,9 @@ async def run_up(manifest_path: Path, settings: Settings, demo: bool = False) ->
             typer.echo(f"Shepherd is up: {len(manifest.agents)} agent(s) from {manifest_path}")
             typer.echo(f"  API        {url}/api   (OpenAPI: {url}/docs)")
             typer.echo(f"  dashboard  {url}/")
+            link = await local_admin_signin_url(plane.api_context(), url)
+            if link:
+                typer.echo(f"             one-time sign-in: {link}")
             typer.echo(f"  token      {settings.data_dir.resolve() / ADMIN_TOKEN_FILE}")
             typer.echo(f"  data dir   {settings.data_dir.resolve()}")
             if demo:

@@ -179,6 +179,7 @@ class Monitor:
                 log.warning("monitor %s: runtime restarted (boot %s -> %s)", agent.name, boot_id,
                             page.boot_id)
                 await self._request_reconcile(agent.name, "runtime boot_id changed")
+            await self._record_boot(agent.name, client)  # before the cursor: retried if it fails
             await self._save_cursor(agent.name, 0, page.boot_id)
             return True  # read the new boot's events from the start, then sync
         if needs_sync:
@@ -195,9 +196,19 @@ class Monitor:
         )
         return int(raw.get("seq", 0)), raw.get("boot_id")
 
-    async def _save_cursor(self, agent: str, seq: int, boot_id: str) -> None:
+    async def _record_boot(self, agent: str, client: AgentClient) -> None:
+        """When the runtime started (its uptime, asked once per boot), for the fleet page."""
+        health = await client.health()
+        booted_at_ms = self._clock.now_ms() - round(health.uptime_s * 1000)
         await self._redis.client.hset(
-            self._redis.keys.agent_cursor(agent), mapping={"seq": seq, "boot_id": boot_id}
+            self._redis.keys.agent_cursor(agent), "booted_at_ms", booted_at_ms
+        )
+
+    async def _save_cursor(self, agent: str, seq: int, boot_id: str) -> None:
+        # Every answered poll stamps seen_at_ms: the fleet page's "last seen".
+        await self._redis.client.hset(
+            self._redis.keys.agent_cursor(agent),
+            mapping={"seq": seq, "boot_id": boot_id, "seen_at_ms": self._clock.now_ms()},
         )
 
     async def _request_reconcile(self, agent: str, why: str) -> None:

@@ -25,8 +25,11 @@ from shepherd.stores.redis.embedded import EmbeddedRedis, client_name
 from shepherd.stores.redis.errors import translated
 from shepherd.stores.redis.keys import Keys
 from shepherd.stores.redis.leases import LeaseStore
+from shepherd.stores.redis.presence import PresenceReader
 from shepherd.stores.redis.replicas import ReplicaStore
+from shepherd.stores.redis.reports import ControllerReports
 from shepherd.stores.redis.scripts import Scripts
+from shepherd.stores.redis.sessions import SessionStore
 from shepherd.stores.redis.slots import SlotStore
 
 
@@ -44,6 +47,18 @@ class RedisHandle:
     circuits: CircuitStore
     replicas: ReplicaStore
     embedded: EmbeddedRedis | None = None
+
+    @property
+    def sessions(self) -> SessionStore:
+        return SessionStore(self.client, self.keys)
+
+    @property
+    def presence(self) -> PresenceReader:
+        return PresenceReader(self.client, self.keys)
+
+    @property
+    def controller_reports(self) -> ControllerReports:
+        return ControllerReports(self.client, self.keys)
 
     async def ping(self) -> None:
         async with translated("ping"):

@@ -19,3 +19,10 @@ async def mirror_instance_id(client: Redis, keys: Keys, instance_id: str) -> Non
             f"Redis carries instance id {found!r} but the SQL store is {instance_id!r}: "
             "this Redis belongs to another Shepherd (check SHEPHERD_REDIS_URL / _REDIS_PREFIX)"
         )
+
+
+async def read_instance_id(client: Redis, keys: Keys) -> str | None:
+    """The instance id Redis carries (None if none was mirrored yet)."""
+    async with translated("read instance id"):
+        found = await client.get(keys.instance())
+    return str(found) if found is not None else None

@@ -17,11 +17,15 @@ All keys start with the configured prefix (default ``shepherd:``).
 | ``replica:{id}``           | string | PX presence TTL     | breaker heartbeat (each replica) | breaker (quorum guard: live replicas) |
 | ``lease:{name}``           | string | PX lease TTL        | lease scripts (owner token) | lease holders, reaper            |
 |                            |        |                     | names: ``controller:{c}``, ``monitor:{agent}``, ``finalize:{eid}`` |
-| ``agent:{agent}:cursor``   | HASH   | none                | monitor                     | monitor, watchdog                |
-|                            |        |                     | fields seq, boot_id                                             |
+| ``agent:{agent}:cursor``   | HASH   | none                | monitor                     | monitor, watchdog, dashboard     |
+|                            |        |                     | fields seq, boot_id, seen_at_ms (last answered poll), booted_at_ms (runtime boot) |
 | ``controller:{c}:tick_at`` | string | none                | controller loop             | /metrics, canary G-02            |
 | ``controller:{c}:last_report`` | string | none            | controller loop (JSON: tick_at_ms, duration_ms, report counts) | API status views |
 | ``canary:{part}``          | any    | per part            | canary                      | canary                           |
+| ``web:session:{digest}``   | string | session_ttl_s       | dashboard sign-in           | dashboard, ``/api/events``       |
+|                            |        |                     | JSON {token_id, csrf, created_at_ms}; digest = SHA-256 of the cookie's secret |
+| ``web:signin:{digest}``    | string | signin_link_ttl_s   | ``shepherd up`` (sign-in link) | dashboard (GETDEL: single use) |
+|                            |        |                     | the token id the one-time code signs in as; digest = SHA-256 of the code      |
 
 Agent names never contain ``:`` (see ``core.ids.validate_agent_name``), so ``slot:{agent}:{eid}``
 cannot collide across agents.
@@ -90,6 +94,12 @@ class Keys:
 
     def canary(self, part: str) -> str:
         return f"{self.prefix}canary:{part}"
+
+    def web_session(self, digest: str) -> str:
+        return f"{self.prefix}web:session:{digest}"
+
+    def web_signin_code(self, digest: str) -> str:
+        return f"{self.prefix}web:signin:{digest}"
 
     def all_pattern(self) -> str:
         """SCAN pattern for every key under the prefix (tests assert the exact keyspace)."""

@@ -19,8 +19,10 @@ from shepherd.stores.sql.alerts import AlertStateRepository
 from shepherd.stores.sql.engine import create_sql_engine, ensure_instance_id, migrate
 from shepherd.stores.sql.errors import translated
 from shepherd.stores.sql.executions import ExecutionRepository
+from shepherd.stores.sql.feed import TransitionFeedRepository
 from shepherd.stores.sql.outbox import OutboxRepository
 from shepherd.stores.sql.schedules import ScheduleRepository
+from shepherd.stores.sql.summaries import SummaryRepository
 from shepherd.stores.sql.tokens import TokenRepository
 
 SCHEDULER_ACTOR = "scheduler"
@@ -40,6 +42,8 @@ class Database:
         self.tokens = TokenRepository(engine)
         self.outbox = OutboxRepository(engine, clock)
         self.alerts = AlertStateRepository(engine)
+        self.feed = TransitionFeedRepository(engine)
+        self.summaries = SummaryRepository(engine)
 
     async def ping(self) -> None:
         async with translated("ping"), self.engine.connect() as conn:

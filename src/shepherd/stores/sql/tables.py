@@ -103,6 +103,10 @@ executions = Table(
     Index("ix_executions_agent_status", "agent", "status"),
     Index("ix_executions_queue_order", "agent", "status", "queued_at_ms", "id"),
     Index("ix_executions_schedule_status", "schedule_id", "status"),
+    # The fleet page's hour of throughput: terminal rows by completion minute, index-only.
+    Index("ix_executions_completed", "completed_at_ms", "status"),
+    # The schedules page's last run of each schedule: max(id) per schedule without a scan.
+    Index("ix_executions_schedule_latest", "schedule_id", "id"),
 )
 
 execution_events = Table(
