@@ -1,0 +1,17 @@
+"""``shepherd agents``: the fleet's agents as the control plane sees them."""
+
+from __future__ import annotations
+
+import typer
+
+from shepherd.cli.options import JsonOpt, TokenOpt, UrlOpt, connect
+from shepherd.cli.output import emit_rows
+
+group = typer.Typer(no_args_is_help=True, help="The fleet's agents.")
+
+
+@group.command("ls")
+def agents_ls(url: UrlOpt = None, token_: TokenOpt = None, as_json: JsonOpt = False) -> None:
+    """Agents with their live slot usage and backlog."""
+    columns = ("name", "enabled", "slots_in_use", "max_parallel", "backlog", "url")
+    emit_rows("agents", columns, connect(url, token_).get("/api/agents"), as_json)
