@@ -1,19 +1,22 @@
-"""The commands that run processes on this machine: serve, agent, up, demo, migrate."""
+"""The commands that run processes on this machine: serve, agent, up, demo, migrate.
+
+Each command imports the control plane (FastAPI, SQLAlchemy, Redis) when it runs, never at import
+time: this module is loaded for every ``shepherd`` call, and a client command or ``--help`` must
+not pay for what only these commands use.
+"""
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import shlex
+from collections.abc import Coroutine
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from shepherd.app.plane import ControlPlane
-from shepherd.app.server import serve_plane
-from shepherd.app.up import run_up
-from shepherd.settings import Settings, load_settings
+if TYPE_CHECKING:
+    from shepherd.settings import Settings
 
 DataDirOpt = Annotated[
     Path | None, typer.Option("--data-dir", help="Data dir [SHEPHERD_DATA_DIR, ./.shepherd].")
@@ -22,7 +25,15 @@ PortOpt = Annotated[int | None, typer.Option("--port", min=1, max=65535, help="A
 DEMO_MANIFEST = Path(__file__).resolve().parent / "demo_fleet.yaml"
 
 
+def _run_loop(main: Coroutine[Any, Any, None]) -> None:
+    import asyncio
+
+    asyncio.run(main)
+
+
 def _settings(data_dir: Path | None, port: int | None = None, host: str | None = None) -> Settings:
+    from shepherd.settings import load_settings
+
     overrides: dict[str, object] = {}
     if data_dir is not None:
         overrides["data_dir"] = data_dir
@@ -46,12 +57,15 @@ def serve(
     data_dir: DataDirOpt = None,
 ) -> None:
     """Run the control plane: REST API and controllers."""
+    from shepherd.app.plane import ControlPlane
+    from shepherd.app.server import serve_plane
+
     settings = _settings(data_dir, port, host)
 
     async def _run() -> None:
         await serve_plane(await ControlPlane.open(settings))
 
-    asyncio.run(_run())
+    _run_loop(_run())
 
 
 def agent(
@@ -83,14 +97,18 @@ def up(
     data_dir: DataDirOpt = None,
 ) -> None:
     """Embedded stores + control plane + a local runtime for every agent with a command."""
+    from shepherd.app.up import run_up
+
     settings = _settings(data_dir, port)
-    asyncio.run(run_up(manifest, settings))
+    _run_loop(run_up(manifest, settings))
 
 
 def demo(port: PortOpt = None, data_dir: DataDirOpt = None) -> None:
     """`up` with a bundled synthetic fleet: echo, slow, flaky, burst and early-exit agents."""
+    from shepherd.app.up import run_up
+
     settings = _settings(data_dir or Path(".shepherd") / "demo", port)
-    asyncio.run(run_up(DEMO_MANIFEST, settings, demo=True))
+    _run_loop(run_up(DEMO_MANIFEST, settings, demo=True))
 
 
 def migrate(data_dir: DataDirOpt = None) -> None:
@@ -108,7 +126,7 @@ def migrate(data_dir: DataDirOpt = None) -> None:
         finally:
             await engine.dispose()
 
-    asyncio.run(_run())
+    _run_loop(_run())
     typer.echo("schema is up to date")
 
 

@@ -17,7 +17,7 @@ from shepherd.app.plane import ControlPlane, agent_token
 from shepherd.app.runtimes import LocalRuntimes
 from shepherd.app.server import serve_plane
 from shepherd.background import GuardedTask
-from shepherd.cli.remote import ADMIN_TOKEN_FILE
+from shepherd.cli.target import ADMIN_TOKEN_FILE
 from shepherd.manifest.load import load_manifest
 from shepherd.services.fleet import apply_manifest
 from shepherd.settings import Settings

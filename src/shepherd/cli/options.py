@@ -7,8 +7,8 @@ from typing import Annotated
 
 import typer
 
-from shepherd.cli.remote import Remote, resolve_target
-from shepherd.settings import load_settings
+from shepherd.cli.remote import CliError, Remote
+from shepherd.cli.target import TargetError, resolve_target
 
 UrlOpt = Annotated[str | None, typer.Option("--url", help="Control plane URL [SHEPHERD_URL].")]
 TokenOpt = Annotated[str | None, typer.Option("--token", help="API token [SHEPHERD_TOKEN].")]
@@ -17,4 +17,7 @@ JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")
 
 def connect(url: str | None, token: str | None) -> Remote:
     """The API client for this call: flags, else environment, else the local control plane."""
-    return Remote(resolve_target(url, token, load_settings()))
+    try:
+        return Remote(resolve_target(url, token))
+    except TargetError as exc:
+        raise CliError(str(exc), exit_code=2) from exc
