@@ -71,15 +71,17 @@ def serve(
 def agent(
     name: Annotated[str, typer.Option(help="Agent name.")],
     command: Annotated[str, typer.Option(help="Child command, split as a shell would.")],
-    port: Annotated[int, typer.Option(min=0, max=65535, help="0 picks a free port.")] = 0,
-    host: Annotated[str, typer.Option()] = "127.0.0.1",
+    port: Annotated[int, typer.Option(min=0, max=65535, help="Port; 0 picks a free one.")] = 0,
+    host: Annotated[str, typer.Option(help="Listen address.")] = "127.0.0.1",
     token: Annotated[
         str | None, typer.Option(help="Bearer token [SHEPHERD_AGENT_TOKEN].",
                                  envvar="SHEPHERD_AGENT_TOKEN")
     ] = None,
-    data_dir: DataDirOpt = None,
+    data_dir: Annotated[Path | None, typer.Option(
+        "--data-dir", help="Where results are kept until collected [./.shepherd/agents/NAME].")
+    ] = None,
 ) -> None:
-    """Run an agent runtime that supervises children of COMMAND."""
+    """Run an agent runtime on this host: it starts COMMAND for each execution it is sent."""
     from shepherd.agent_runtime.config import RuntimeConfig
     from shepherd.agent_runtime.server import run_runtime
 
@@ -96,7 +98,7 @@ def up(
     port: PortOpt = None,
     data_dir: DataDirOpt = None,
 ) -> None:
-    """Embedded stores + control plane + a local runtime for every agent with a command."""
+    """Run a whole fleet here: stores, control plane and a runtime per local agent."""
     from shepherd.app.up import run_up
 
     settings = _settings(data_dir, port)
@@ -104,7 +106,7 @@ def up(
 
 
 def demo(port: PortOpt = None, data_dir: DataDirOpt = None) -> None:
-    """`up` with a bundled synthetic fleet: echo, slow, flaky, burst and early-exit agents."""
+    """Run a synthetic fleet (echo, slow, flaky, burst, early-exit) and watch it."""
     from shepherd.app.up import run_up
 
     settings = _settings(data_dir or Path(".shepherd") / "demo", port)

@@ -37,4 +37,7 @@ def main(
                      help="Print the version and exit."),
     ] = False,
 ) -> None:
-    """Shepherd: a self-healing control plane for a fleet of agents."""
+    """Shepherd: a self-healing control plane for a fleet of agents.
+
+    Start with `shepherd up FLEET.yaml` or `shepherd demo`; run the others from the same directory.
+    """

@@ -14,6 +14,7 @@ from shepherd.cli.waiting import EXIT_CODES, wait_for_execution
 
 group = typer.Typer(no_args_is_help=True, help="List, show, cancel and retry executions.")
 
+IdArg = Annotated[str, typer.Argument(metavar="ID", help="Execution id.")]
 EXECUTION_COLUMNS = ("id", "agent", "status", "trigger", "attempt", "queued_at", "exit_code")
 EXECUTION_FIELDS = (
     "id", "agent", "status", "trigger", "attempt", "schedule_id", "retry_of", "timeout_s",
@@ -26,7 +27,9 @@ def run(
     agent: Annotated[str, typer.Argument(help="Agent to run on.")],
     input_: Annotated[str, typer.Argument(metavar="INPUT", help="Input for the child; - = stdin.")],
     wait: Annotated[bool, typer.Option("--wait", help="Wait and exit with the outcome.")] = False,
-    timeout_s: Annotated[int | None, typer.Option("--timeout-s", min=1)] = None,
+    timeout_s: Annotated[int | None, typer.Option(
+        "--timeout-s", min=1, help="Stop the run after this many seconds [the agent's timeout].")
+    ] = None,
     url: UrlOpt = None,
     token_: TokenOpt = None,
     as_json: JsonOpt = False,
@@ -52,7 +55,7 @@ def run(
 def executions_ls(
     status: Annotated[str | None, typer.Option(help="Filter by status.")] = None,
     agent: Annotated[str | None, typer.Option(help="Filter by agent.")] = None,
-    limit: Annotated[int, typer.Option(min=1, max=500)] = 50,
+    limit: Annotated[int, typer.Option(min=1, max=500, help="How many to show.")] = 50,
     url: UrlOpt = None,
     token_: TokenOpt = None,
     as_json: JsonOpt = False,
@@ -67,7 +70,7 @@ def executions_ls(
 
 @group.command("show")
 def executions_show(
-    execution_id: Annotated[str, typer.Argument(metavar="ID")],
+    execution_id: IdArg,
     url: UrlOpt = None,
     token_: TokenOpt = None,
     as_json: JsonOpt = False,
@@ -89,7 +92,7 @@ def executions_show(
 
 @group.command("cancel")
 def executions_cancel(
-    execution_id: Annotated[str, typer.Argument(metavar="ID")],
+    execution_id: IdArg,
     url: UrlOpt = None, token_: TokenOpt = None, as_json: JsonOpt = False,
 ) -> None:
     """Cancel a queued or running execution."""
@@ -99,7 +102,7 @@ def executions_cancel(
 
 @group.command("retry")
 def executions_retry(
-    execution_id: Annotated[str, typer.Argument(metavar="ID")],
+    execution_id: IdArg,
     url: UrlOpt = None, token_: TokenOpt = None, as_json: JsonOpt = False,
 ) -> None:
     """Queue a new attempt of a failed or cancelled execution."""

@@ -15,7 +15,7 @@ group = typer.Typer(no_args_is_help=True, help="API tokens (admin).")
 
 @group.command("create")
 def token_create(
-    name: Annotated[str, typer.Argument()],
+    name: Annotated[str, typer.Argument(help="A name to recognise the token by.")],
     role: Annotated[str, typer.Option(help="admin, operator or viewer.")] = "viewer",
     agent: Annotated[str | None, typer.Option(help="Scope the token to one agent.")] = None,
     url: UrlOpt = None, token_: TokenOpt = None, as_json: JsonOpt = False,
@@ -37,7 +37,7 @@ def token_ls(url: UrlOpt = None, token_: TokenOpt = None, as_json: JsonOpt = Fal
 
 @group.command("revoke")
 def token_revoke(
-    token_id: Annotated[str, typer.Argument(metavar="ID")],
+    token_id: Annotated[str, typer.Argument(metavar="ID", help="Token id (shepherd token ls).")],
     url: UrlOpt = None, token_: TokenOpt = None,
 ) -> None:
     """Revoke a token."""
