@@ -57,13 +57,15 @@ def serve(
     data_dir: DataDirOpt = None,
 ) -> None:
     """Run the control plane: REST API and controllers."""
+    from shepherd.app.claim import claimed
     from shepherd.app.plane import ControlPlane
     from shepherd.app.server import serve_plane
 
     settings = _settings(data_dir, port, host)
 
     async def _run() -> None:
-        await serve_plane(await ControlPlane.open(settings))
+        with claimed(settings.data_dir, settings.host, settings.port) as listener:
+            await serve_plane(await ControlPlane.open(settings), listener)
 
     _run_loop(_run())
 

@@ -9,32 +9,34 @@ controllers, then the runtimes (which terminate their children), leaving no proc
 from __future__ import annotations
 
 import asyncio
+import socket
 from pathlib import Path
 
 import typer
 
+from shepherd.app.banner import banner
+from shepherd.app.claim import claimed
 from shepherd.app.plane import ControlPlane, agent_token
 from shepherd.app.runtimes import LocalRuntimes
 from shepherd.app.server import serve_plane
 from shepherd.background import GuardedTask
 from shepherd.cli.target import ADMIN_TOKEN_FILE
 from shepherd.manifest.load import load_manifest
+from shepherd.manifest.schema import Manifest
 from shepherd.services.fleet import apply_manifest
 from shepherd.settings import Settings
-
-DEMO_HINTS = """\
-What to look at:
-  shepherd agents ls                 slots in use and backlog per agent
-  shepherd executions ls             echo succeeds, flaky fails now and then, slow takes ~75 s
-  shepherd executions ls --status failed
-                                     early-exit shows child_exited_early, flaky exit codes
-  shepherd run echo "hi" --wait      a run of your own, followed to its end
-  {url}/docs    the REST API
-Ctrl-C stops everything."""
 
 
 async def run_up(manifest_path: Path, settings: Settings, demo: bool = False) -> None:
     manifest = load_manifest(manifest_path)
+    with claimed(settings.data_dir, settings.host, settings.port) as listener:
+        await _run_up(manifest_path, manifest, settings, listener, demo)
+
+
+async def _run_up(
+    manifest_path: Path, manifest: Manifest, settings: Settings, listener: socket.socket,
+    demo: bool,
+) -> None:
     plane = await ControlPlane.open(settings)
     runtimes = LocalRuntimes(settings.data_dir, agent_token(settings))
     extra: list[GuardedTask] = []
@@ -52,15 +54,13 @@ async def run_up(manifest_path: Path, settings: Settings, demo: bool = False) ->
         async def announce(url: str) -> None:
             for task in extra:
                 task.start()
-            typer.echo(f"Shepherd is up: {len(manifest.agents)} agent(s) from {manifest_path}")
-            typer.echo(f"  API        {url}/api   (OpenAPI: {url}/docs)")
-            typer.echo(f"  dashboard  {url}/")
-            typer.echo(f"  token      {settings.data_dir.resolve() / ADMIN_TOKEN_FILE}")
-            typer.echo(f"  data dir   {settings.data_dir.resolve()}")
-            if demo:
-                typer.echo(DEMO_HINTS.format(url=url))
+            typer.echo(banner(
+                agents=len(manifest.agents), manifest=manifest_path, url=url,
+                data_dir=settings.data_dir.resolve(),
+                token_path=settings.data_dir.resolve() / ADMIN_TOKEN_FILE, demo=demo,
+            ), nl=True)
 
-        await serve_plane(plane, on_ready=announce)
+        await serve_plane(plane, listener, on_ready=announce)
     except BaseException:
         await plane.close()
         raise
