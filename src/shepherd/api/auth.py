@@ -12,8 +12,6 @@ need an unscoped admin token.
 
 from __future__ import annotations
 
-import os
-import tempfile
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,6 +23,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from shepherd.api.context import Ctx
 from shepherd.core.ids import AgentName
 from shepherd.errors import AgentNotFound, Forbidden, Unauthenticated
+from shepherd.private_files import write_private
 from shepherd.services.tokens import Role, create_token, verify_token
 from shepherd.stores.sql.database import Database
 
@@ -96,18 +95,5 @@ async def ensure_admin_token(
         now_ms=now_ms if now_ms is not None else db.clock.now_ms(),
     )
     path = data_dir / ADMIN_TOKEN_FILE
-    _write_private(path, created.secret + "\n")
+    write_private(path, created.secret + "\n")
     return path
-
-
-def _write_private(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    try:
-        os.fchmod(fd, 0o600)
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise

@@ -12,6 +12,7 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 
+from shepherd.api.hosting import LocalRuntimeHost
 from shepherd.controllers.base import Wakeup
 from shepherd.controllers.directory import AgentDirectory
 from shepherd.core.clock import Clock
@@ -34,6 +35,8 @@ class ApiContext:
     controller_ticks: Callable[[], dict[str, int | None]]
     # The process's own counters and histograms, rendered by /metrics beside the store gauges.
     telemetry: Telemetry = field(default_factory=Telemetry)
+    # The process's local runtimes under ``shepherd up``; None under ``serve`` (hosting.py).
+    local_runtimes: LocalRuntimeHost | None = None
 
 
 def get_context(request: Request) -> ApiContext:

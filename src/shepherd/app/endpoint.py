@@ -12,11 +12,11 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from shepherd.cli.target import ADMIN_TOKEN_FILE, DEFAULT_DATA_DIR, ENDPOINT_FILE, read_endpoint
+from shepherd.private_files import write_private
 
 
 @dataclass
@@ -46,19 +46,6 @@ def publish_endpoint(data_dir: Path, url: str) -> PublishedEndpoint:
     for directory in sorted(targets):
         path = directory / ENDPOINT_FILE
         with contextlib.suppress(OSError):  # a read-only working directory only loses the hint
-            _write(path, json.dumps(record, indent=2) + "\n")
+            write_private(path, json.dumps(record, indent=2) + "\n")
             published.paths.append(path)
     return published
-
-
-def _write(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    try:
-        os.fchmod(fd, 0o600)
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 
 from shepherd.agent_client.pool import AgentClientPool
 from shepherd.api.context import ApiContext
+from shepherd.api.hosting import LocalRuntimeHost
 from shepherd.background import GuardedTask, stop_all
 from shepherd.clock import SystemClock
 from shepherd.controllers.base import Controller, Wakeup
@@ -61,6 +62,8 @@ class ControlPlane:
     directory: PooledDirectory | None = None
     closed: bool = False
     telemetry: Telemetry = field(default_factory=Telemetry)
+    # Under ``up``: the local runtimes, which the API asks to follow a fleet apply.
+    local_runtimes: LocalRuntimeHost | None = None
 
     @classmethod
     async def open(cls, settings: Settings, clock: Clock | None = None) -> ControlPlane:
@@ -114,6 +117,7 @@ class ControlPlane:
             db=self.db, redis=self.redis, settings=self.settings, clock=self.clock,
             directory=self.directory, dispatch_wakeup=self.dispatch_wakeup,
             controller_ticks=self.controller_ticks, telemetry=self.telemetry,
+            local_runtimes=self.local_runtimes,
         )
 
     def controller_ticks(self) -> dict[str, int | None]:

@@ -1,9 +1,12 @@
-"""``shepherd up``: embedded stores, the control plane, and a local runtime for every manifest
-agent with a command — everything a fleet file describes, in one process tree on this machine.
+"""``shepherd up``: embedded stores, the control plane, and a local runtime for every agent with a
+command — everything a fleet file describes, in one process tree on this machine.
 
-Order: load and validate the manifest (fail before anything starts), open the stores, apply the
-manifest, start the runtimes and record their URLs, then serve. Ctrl-C stops the API and the
-controllers, then the runtimes (which terminate their children), leaving no process behind.
+Order: load and validate the manifest (fail before anything starts), claim the data dir and the
+port, open the stores, apply the manifest, adopt the runtimes a crashed ``up`` left (or start new
+ones) and record their URLs, then serve, keeping the runtimes in step with the agents as they are
+applied, created or deleted. Ctrl-C stops the API and the controllers, then the runtimes (which
+terminate their children), leaving no process behind. A SIGKILLed ``up`` leaves its runtimes and
+their runs alive; the next ``up`` on the data dir adopts them.
 """
 
 from __future__ import annotations
@@ -16,11 +19,13 @@ import typer
 
 from shepherd.app.banner import banner
 from shepherd.app.claim import claimed
+from shepherd.app.local_fleet import LocalFleet
 from shepherd.app.plane import ControlPlane, agent_token
 from shepherd.app.runtimes import LocalRuntimes
 from shepherd.app.server import serve_plane
 from shepherd.background import GuardedTask
 from shepherd.cli.target import ADMIN_TOKEN_FILE
+from shepherd.errors import ConfigError
 from shepherd.manifest.load import load_manifest
 from shepherd.manifest.schema import Manifest
 from shepherd.services.fleet import apply_manifest
@@ -39,13 +44,14 @@ async def _run_up(
 ) -> None:
     plane = await ControlPlane.open(settings)
     runtimes = LocalRuntimes(settings.data_dir, agent_token(settings))
-    extra: list[GuardedTask] = []
+    local = LocalFleet(plane.db, runtimes)
+    plane.local_runtimes = local
+    extra = [GuardedTask("local-runtimes", local.run_forever)]
     try:
         await apply_manifest(plane.db, manifest, plane.clock.now_ms())
-        for spec in manifest.agents:
-            if spec.command is not None:
-                runtime = await runtimes.start(spec)
-                await plane.db.agents.update(spec.name, url=runtime.url)
+        changes = await local.apply(manifest)
+        if changes.failed:
+            raise ConfigError("; ".join(changes.failed.values()))
         if demo:
             from shepherd.app.demo import drive_demo_traffic
 
@@ -58,7 +64,7 @@ async def _run_up(
                 agents=len(manifest.agents), manifest=manifest_path, url=url,
                 data_dir=settings.data_dir.resolve(),
                 token_path=settings.data_dir.resolve() / ADMIN_TOKEN_FILE, demo=demo,
-            ), nl=True)
+            ))
 
         await serve_plane(plane, listener, on_ready=announce)
     except BaseException:
