@@ -7,7 +7,8 @@ the circuit breaker is decided by the classification table in ``shepherd.core``,
 
     ShepherdError
     ├── ConfigError                 bad settings, manifest or CLI input (exit 2 / HTTP 422)
-    │   └── ManifestError           a fleet manifest that does not validate
+    │   ├── ManifestError           a fleet manifest that does not validate
+    │   └── PayloadTooLarge         a request body over the limit (HTTP 413)
     ├── StoreError                  a store failed or disagrees with itself
     │   ├── SqlStoreError
     │   ├── RedisStoreError
@@ -51,6 +52,10 @@ class ConfigError(ShepherdError):
 
 class ManifestError(ConfigError):
     code = "invalid_manifest"
+
+
+class PayloadTooLarge(ConfigError):
+    code = "payload_too_large"
 
 
 class StoreError(ShepherdError):

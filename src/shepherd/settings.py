@@ -28,6 +28,9 @@ DEFAULT_MAX_QUEUE_AGE_S = 24 * 3600
 # A slot without a running row is only reclaimed after this long, so the dispatcher's
 # acquire-then-CAS window is never mistaken for a leak (invariant S-01).
 DEFAULT_SLOT_RECLAIM_GRACE_S = 3.0
+# Room for the largest execution input (10 MiB of text) sent as JSON with escapes, while bounding
+# what one request can make the control plane hold in memory.
+DEFAULT_MAX_REQUEST_BODY_BYTES = 32 * 1024 * 1024
 
 
 class Settings(BaseSettings):
@@ -60,6 +63,7 @@ class Settings(BaseSettings):
     finalizer_interval_s: float = Field(default=1.0, gt=0)
     maintenance_interval_s: float = Field(default=5.0, gt=0)
     monitor_poll_wait_s: float = Field(default=20.0, gt=0, le=60)
+    max_request_body_bytes: int = Field(default=DEFAULT_MAX_REQUEST_BODY_BYTES, ge=1024)
 
     @field_validator("data_dir")
     @classmethod

@@ -7,12 +7,16 @@ so ``app.py`` decides their lifetime.
 
 from __future__ import annotations
 
+from functools import partial
+
 from fastapi import FastAPI
 
 import shepherd
 from shepherd.api.context import ApiContext
 from shepherd.api.errors import register_error_handlers
+from shepherd.api.guard import RequestGuard
 from shepherd.api.routers import agents, executions, fleet, health, home, schedules, tokens
+from shepherd.services.tokens import verify_token
 
 DESCRIPTION = (
     "Shepherd's control plane: agents, schedules, executions, fleet manifests and API tokens. "
@@ -28,6 +32,10 @@ def create_api(ctx: ApiContext) -> FastAPI:
     )
     api.state.ctx = ctx
     register_error_handlers(api)
+    api.add_middleware(
+        RequestGuard, verify=partial(verify_token, ctx.db),
+        max_body_bytes=ctx.settings.max_request_body_bytes,
+    )
     for module in (home, health, agents, schedules, executions, fleet, tokens):
         api.include_router(module.router)
     return api

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated
 
-from fastapi import Depends
+from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from shepherd.api.context import Ctx
@@ -54,11 +54,16 @@ def require(role: Role, *, fleet_wide: bool = False) -> Callable[..., Awaitable[
 
     async def authorize(
         ctx: Ctx,
+        request: Request,
         credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
     ) -> Principal:
-        if credentials is None or not credentials.credentials:
-            raise Unauthenticated("this endpoint needs a bearer token (Authorization: Bearer …)")
-        token = await verify_token(ctx.db, credentials.credentials)
+        # The request guard (guard.py) verified the token before the body was read.
+        token = getattr(request.state, "verified_token", None)
+        if token is None:
+            if credentials is None or not credentials.credentials:
+                raise Unauthenticated(
+                    "this endpoint needs a bearer token (Authorization: Bearer …)")
+            token = await verify_token(ctx.db, credentials.credentials)
         principal = Principal(
             token.id, token.name, Role(token.role),
             AgentName(token.agent) if token.agent else None,
