@@ -14,7 +14,6 @@ from shepherd.api.app import create_api
 from shepherd.settings import Settings
 from tests.api.conftest import Api
 
-
 LIMIT = 4096
 
 
