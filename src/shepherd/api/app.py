@@ -13,6 +13,7 @@ from fastapi import FastAPI
 
 import shepherd
 from shepherd.api.context import ApiContext
+from shepherd.api.docs import install_docs
 from shepherd.api.errors import register_error_handlers
 from shepherd.api.guard import RequestGuard
 from shepherd.api.routers import agents, executions, fleet, health, home, schedules, tokens
@@ -27,8 +28,10 @@ DESCRIPTION = (
 
 
 def create_api(ctx: ApiContext) -> FastAPI:
+    # /docs is served from the package (docs.py); ReDoc would load from a CDN.
     api = FastAPI(
         title="Shepherd", version=shepherd.__version__, description=DESCRIPTION,
+        docs_url=None, redoc_url=None,
     )
     api.state.ctx = ctx
     register_error_handlers(api)
@@ -36,6 +39,8 @@ def create_api(ctx: ApiContext) -> FastAPI:
         RequestGuard, verify=partial(verify_token, ctx.db),
         max_body_bytes=ctx.settings.max_request_body_bytes,
     )
-    for module in (home, health, agents, schedules, executions, fleet, tokens):
-        api.include_router(module.router)
+    routers = [m.router for m in (home, health, agents, schedules, executions, fleet, tokens)]
+    for router in routers:
+        api.include_router(router)
+    install_docs(api, routers)
     return api

@@ -49,6 +49,11 @@ class Principal:
         return self.agent is None or agent == self.agent
 
 
+# Each dependency ``require`` made -> (role, fleet_wide), so the OpenAPI document can say which
+# routes may answer 403 (docs.py).
+REQUIREMENTS: dict[Callable[..., Awaitable[Principal]], tuple[Role, bool]] = {}
+
+
 def require(role: Role, *, fleet_wide: bool = False) -> Callable[..., Awaitable[Principal]]:
     """The dependency a route uses to declare its minimum role."""
 
@@ -76,6 +81,7 @@ def require(role: Role, *, fleet_wide: bool = False) -> Callable[..., Awaitable[
             )
         return principal
 
+    REQUIREMENTS[authorize] = (role, fleet_wide)
     return authorize
 
 
