@@ -8,7 +8,8 @@ the circuit breaker is decided by the classification table in ``shepherd.core``,
     ShepherdError
     ├── ConfigError                 bad settings, manifest or CLI input (exit 2 / HTTP 422)
     │   ├── ManifestError           a fleet manifest that does not validate
-    │   └── PayloadTooLarge         a request body over the limit (HTTP 413)
+    │   ├── PayloadTooLarge         a request body over the limit (HTTP 413)
+    │   └── AmbiguousId             a short id that matches more than one thing
     ├── StoreError                  a store failed or disagrees with itself
     │   ├── SqlStoreError
     │   ├── RedisStoreError
@@ -56,6 +57,10 @@ class ManifestError(ConfigError):
 
 class PayloadTooLarge(ConfigError):
     code = "payload_too_large"
+
+
+class AmbiguousId(ConfigError):
+    code = "ambiguous_id"
 
 
 class StoreError(ShepherdError):

@@ -15,6 +15,7 @@ from shepherd.api.instants import to_iso
 from shepherd.core.models import Agent, Execution, ExecutionEvent, OverlapPolicy, Schedule
 from shepherd.core.status import Cause, ExecutionStatus
 from shepherd.services.fleet import FleetChanges, KindChanges
+from shepherd.services.output import ExecutionOutput, OutputSource
 from shepherd.services.tokens import Role
 from shepherd.stores.sql.tokens import ApiToken
 
@@ -149,6 +150,21 @@ class ExecutionDetail(ExecutionView):
     @classmethod
     def with_events(cls, e: Execution, events: list[ExecutionEvent]) -> ExecutionDetail:
         return cls(**ExecutionView.of(e).model_dump(), events=[EventView.of(ev) for ev in events])
+
+
+class ExecutionOutputView(BaseModel):
+    """What a child printed: live from its runtime while it runs, the stored tail after."""
+
+    execution_id: str
+    status: ExecutionStatus
+    complete: bool  # the execution ended: this output will not change any more
+    source: OutputSource
+    output: str
+
+    @classmethod
+    def of(cls, o: ExecutionOutput) -> ExecutionOutputView:
+        return cls(execution_id=o.execution.id, status=o.execution.status,
+                   complete=o.execution.status.is_terminal, source=o.source, output=o.output)
 
 
 class ExecutionPage(BaseModel):

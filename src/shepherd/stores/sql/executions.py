@@ -160,6 +160,19 @@ class ExecutionRepository:
                    ).mappings().first()
         return to_execution(row) if row else None
 
+    async def find_by_prefix(
+        self, prefix: str, *, agent: AgentName | None = None, limit: int = 2
+    ) -> ExecutionList:
+        """Up to ``limit`` executions whose id starts with ``prefix`` (hex digits only), oldest
+        first; callers resolve a short id with it and refuse an ambiguous one."""
+        if not prefix or any(ch not in "0123456789abcdef" for ch in prefix):
+            return []
+        c = executions.c
+        query = select(executions).where(c.id.like(f"{prefix}%"))
+        if agent is not None:
+            query = query.where(c.agent == agent)
+        return [to_execution(r) for r in await self._rows(query.order_by(c.id).limit(limit))]
+
     async def get(self, execution_id: str) -> Execution:
         found = await self.find(execution_id)
         if found is None:
