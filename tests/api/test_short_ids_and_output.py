@@ -3,8 +3,6 @@ names some of them), and ``/output`` answers what the child printed, saying wher
 
 from __future__ import annotations
 
-import os
-
 from shepherd.core.ids import ExecutionId
 from shepherd.core.models import TransitionFields
 from shepherd.core.status import Cause, ExecutionStatus
@@ -12,9 +10,15 @@ from tests.api.conftest import Api
 from tests.api.helpers import start_running, submit_on
 
 
+def _common(a: str, b: str) -> str:
+    n = 0
+    while n < min(len(a), len(b)) and a[n] == b[n]:
+        n += 1
+    return a[:n]
+
+
 def _shortest_unique(mine: str, other: str) -> str:
-    common = len(os.path.commonprefix([mine, other]))
-    return mine[: max(common + 1, 4)]
+    return mine[: max(len(_common(mine, other)) + 1, 4)]
 
 
 async def test_a_unique_prefix_names_the_execution_everywhere(api: Api) -> None:
@@ -31,7 +35,7 @@ async def test_a_unique_prefix_names_the_execution_everywhere(api: Api) -> None:
 
 async def test_an_ambiguous_prefix_is_a_422_naming_the_matches(api: Api) -> None:
     one, two = await submit_on(api, "alpha"), await submit_on(api, "alpha")
-    common = os.path.commonprefix([one.id, two.id])
+    common = _common(one.id, two.id)
     async with api.client("viewer") as client:
         response = await client.get(f"/api/executions/{common}")
     assert response.status_code == 422
