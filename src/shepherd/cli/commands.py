@@ -16,6 +16,7 @@ from shepherd.cli import agents, executions, fleet, status, tokens
 
 app = typer.Typer(add_completion=False, no_args_is_help=True)
 app.command()(executions.run)
+app.command()(executions.logs)
 app.command()(status.status)
 app.add_typer(executions.group, name="executions")
 app.add_typer(agents.group, name="agents")
