@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Annotated
+
 import typer
 
 from shepherd.cli.options import JsonOpt, TokenOpt, UrlOpt, connect
@@ -15,3 +17,13 @@ def agents_ls(url: UrlOpt = None, token_: TokenOpt = None, as_json: JsonOpt = Fa
     """Agents with their live slot usage and backlog."""
     columns = ("name", "enabled", "slots_in_use", "max_parallel", "backlog", "url")
     emit_rows("agents", columns, connect(url, token_).get("/api/agents"), as_json)
+
+
+@group.command("rm")
+def agents_rm(
+    name: Annotated[str, typer.Argument(help="Agent name.")],
+    url: UrlOpt = None, token_: TokenOpt = None,
+) -> None:
+    """Delete an agent (refused while it has work in flight); under `up`, its runtime stops."""
+    connect(url, token_).delete(f"/api/agents/{name}")
+    typer.echo(f"deleted agent {name}")

@@ -12,7 +12,7 @@ from typing import Annotated
 import typer
 
 from shepherd import __version__
-from shepherd.cli import agents, executions, fleet, status, tokens
+from shepherd.cli import agents, executions, fleet, schedules, status, tokens
 
 app = typer.Typer(add_completion=False, no_args_is_help=True)
 app.command()(executions.run)
@@ -20,6 +20,7 @@ app.command()(executions.logs)
 app.command()(status.status)
 app.add_typer(executions.group, name="executions")
 app.add_typer(agents.group, name="agents")
+app.add_typer(schedules.group, name="schedules")
 app.add_typer(fleet.group, name="fleet")
 app.add_typer(tokens.group, name="token")
 
