@@ -49,11 +49,8 @@ class LocalFleet:
             for name in sorted(self._runtimes.runtimes.keys() - agents.keys()):
                 await self._runtimes.stop_one(name)
                 changes.stopped.append(name)
-            for agent in agents.values():
-                try:
-                    await self._converge(agent, changes)
-                except ConfigError as exc:
-                    changes.failed[agent.name] = exc.message
+            # Runtimes start in parallel: each takes a second or two to import and listen.
+            await asyncio.gather(*(self._converge_one(a, changes) for a in agents.values()))
             changes.stopped += await self._runtimes.stop_unclaimed()
             return changes
 
@@ -68,6 +65,12 @@ class LocalFleet:
                 continue
             for name, why in changes.failed.items():
                 log.warning("agent %s: %s", name, why)
+
+    async def _converge_one(self, agent: Agent, changes: RuntimeChanges) -> None:
+        try:
+            await self._converge(agent, changes)
+        except ConfigError as exc:
+            changes.failed[agent.name] = exc.message
 
     async def _converge(self, agent: Agent, changes: RuntimeChanges) -> None:
         assert agent.command is not None

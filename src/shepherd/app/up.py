@@ -54,8 +54,11 @@ async def _run_up(
             raise ConfigError("; ".join(changes.failed.values()))
         if demo:
             from shepherd.app.demo import drive_demo_traffic
+            from shepherd.app.summary import print_summaries
 
             extra.append(GuardedTask("demo-traffic", lambda: drive_demo_traffic(plane.db)))
+            extra.append(GuardedTask("demo-summary", lambda: print_summaries(
+                plane.db, plane.clock, typer.echo)))
 
         async def announce(url: str) -> None:
             for task in extra:
