@@ -38,6 +38,7 @@ from shepherd.app.runtime_records import (
     save_records,
 )
 from shepherd.errors import ConfigError
+from shepherd.manifest.schema import AgentSpec
 
 log = logging.getLogger("shepherd.app.runtimes")
 
@@ -81,7 +82,9 @@ class LocalRuntimes:
                 "--port", "0", "--host", "127.0.0.1", "--command", shlex.join(spec.command),
                 "--data-dir", str(self.agent_dir(spec.name)))
 
-    async def start(self, spec: RuntimeSpec) -> LocalRuntime:
+    async def start(self, wanted: RuntimeSpec | AgentSpec) -> LocalRuntime:
+        """Start a runtime for ``wanted`` (a manifest entry is taken as its command and env)."""
+        spec = wanted if isinstance(wanted, RuntimeSpec) else _from_manifest(wanted)
         agent_dir = self.agent_dir(spec.name)
         agent_dir.mkdir(parents=True, exist_ok=True)
         log_path = agent_dir / "runtime.log"
@@ -175,6 +178,12 @@ class LocalRuntimes:
             return False
         return (health.status_code == 200 and health.json().get("name") == name
                 and registry.status_code == 200)
+
+
+def _from_manifest(spec: AgentSpec) -> RuntimeSpec:
+    if spec.command is None:
+        raise ConfigError(f"agent {spec.name}: has no command to run locally")
+    return RuntimeSpec.of(spec.name, spec.command, spec.env)
 
 
 async def _read_url(log_path: Path, offset: int, process: asyncio.subprocess.Process) -> str:
