@@ -31,7 +31,8 @@ LS_COLUMNS = ("id", "agent", "status", "error", "try", "queued", "took")
 INSTANTS = ("queued_at", "dispatched_at", "started_at", "finished_at", "completed_at")
 EXECUTION_FIELDS = (
     "id", "agent", "status", "error_class", "error", "exit_code", "trigger", "attempt",
-    "schedule_id", "retry_of", "timeout_s", *INSTANTS, "took", "created_by",
+    "schedule_id", "retry_of", "timeout_s", *INSTANTS, "took", "input_unread", "leftovers",
+    "created_by",
 )
 
 
@@ -161,6 +162,8 @@ def _show(row: dict[str, Any], with_output: bool = False) -> None:
     for name in INSTANTS:
         shown[name] = local_time(row.get(f"{name}_ms"))
     shown["took"] = duration(row.get("started_at_ms"), row.get("finished_at_ms"))
+    leftovers = ", ".join(f"{x['pid']} ({x['name']})" for x in row.get("leftovers") or [])
+    shown["leftovers"] = leftovers or None
     emit_record(f"execution {row['id']}", shown, EXECUTION_FIELDS)
     if with_output and row.get("output_tail"):
         typer.echo("output (tail):")
