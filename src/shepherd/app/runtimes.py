@@ -106,6 +106,9 @@ class LocalRuntimes:
             raise ConfigError(
                 f"agent {spec.name}: its runtime did not start; see {log_path}"
             ) from None
+        except BaseException:  # cancelled mid-start (shutdown): never leave it running unowned
+            await asyncio.shield(_stop(process.pid, process, 0))
+            raise
         runtime = LocalRuntime(spec, url, process.pid, create_time_of(process.pid), argv,
                                log_path, process)
         self._keep(runtime)
