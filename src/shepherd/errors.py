@@ -7,7 +7,9 @@ the circuit breaker is decided by the classification table in ``shepherd.core``,
 
     ShepherdError
     ├── ConfigError                 bad settings, manifest or CLI input (exit 2 / HTTP 422)
-    │   └── ManifestError           a fleet manifest that does not validate
+    │   ├── ManifestError           a fleet manifest that does not validate
+    │   ├── PayloadTooLarge         a request body over the limit (HTTP 413)
+    │   └── AmbiguousId             a short id that matches more than one thing
     ├── StoreError                  a store failed or disagrees with itself
     │   ├── SqlStoreError
     │   ├── RedisStoreError
@@ -52,6 +54,14 @@ class ConfigError(ShepherdError):
 
 class ManifestError(ConfigError):
     code = "invalid_manifest"
+
+
+class PayloadTooLarge(ConfigError):
+    code = "payload_too_large"
+
+
+class AmbiguousId(ConfigError):
+    code = "ambiguous_id"
 
 
 class StoreError(ShepherdError):

@@ -36,5 +36,6 @@ def given_or_stored_token(given: str | None, path: Path) -> str:
         return given
     token, created = read_or_create_token(path)
     if created:
-        log.warning("no token given: generated one at %s (mode 0600)", path)
+        # A first start is expected to generate it: worth a line, not a warning.
+        log.info("no token given: generated one at %s (mode 0600)", path)
     return token

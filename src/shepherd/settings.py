@@ -67,6 +67,9 @@ DEFAULT_SIGNIN_LINK_TTL_S = 600
 # Live updates reach viewers within this; each replica pays one indexed query per interval while
 # anyone listens, whatever the number of viewers.
 DEFAULT_EVENTS_POLL_INTERVAL_S = 0.2
+# Room for the largest execution input (10 MiB of text) sent as JSON with escapes, while bounding
+# what one request can make the control plane hold in memory.
+DEFAULT_MAX_REQUEST_BODY_BYTES = 32 * 1024 * 1024
 
 
 class Settings(BaseSettings):
@@ -122,6 +125,7 @@ class Settings(BaseSettings):
     session_ttl_s: int = Field(default=DEFAULT_SESSION_TTL_S, ge=60)
     signin_link_ttl_s: int = Field(default=DEFAULT_SIGNIN_LINK_TTL_S, ge=10)
     events_poll_interval_s: float = Field(default=DEFAULT_EVENTS_POLL_INTERVAL_S, gt=0, le=10)
+    max_request_body_bytes: int = Field(default=DEFAULT_MAX_REQUEST_BODY_BYTES, ge=1024)
 
     @field_validator("data_dir")
     @classmethod

@@ -6,31 +6,13 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import pytest
-
-from shepherd.app import main
 from tests.fixtures.fleet import LiveFleet
-
-
-@pytest.fixture
-def cli(live: LiveFleet, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]):  # type: ignore[no-untyped-def]
-    monkeypatch.setenv("SHEPHERD_DATA_DIR", str(live.data_dir))
-    monkeypatch.setenv("SHEPHERD_URL", live.url)
-    monkeypatch.delenv("SHEPHERD_TOKEN", raising=False)
-
-    def run(*args: str) -> tuple[int, str, str]:
-        capsys.readouterr()
-        code = main(list(args))
-        out, err = capsys.readouterr()
-        return code, out, err
-
-    return run
 
 
 def test_agents_ls_shows_the_fleet(cli) -> None:  # type: ignore[no-untyped-def]
     code, out, _ = cli("agents", "ls", "--json")
     assert code == 0
-    assert {a["name"] for a in json.loads(out)} == {"echo", "sad", "sleepy"}
+    assert {a["name"] for a in json.loads(out)} == {"echo", "sad", "sleepy", "ticker"}
     code, out, _ = cli("agents", "ls")
     assert code == 0 and "echo" in out
 

@@ -39,18 +39,20 @@ START_TIMEOUT_S = 60.0
 
 @contextmanager
 def replicas(tmp_path: Path, redis_socket: Path, count: int) -> Iterator[list[str]]:
-    """``count`` ``shepherd serve`` processes on one data dir, one SQLite file and one Redis."""
-    env = {**os.environ, **REPLICA_ENV, "SHEPHERD_DATA_DIR": str(tmp_path / "data"),
-           "SHEPHERD_REDIS_URL": f"unix://{redis_socket}",
+    """``count`` ``shepherd serve`` processes sharing one SQLite file, one Redis and the fleet's
+    agent token; each has a data dir of its own (a data dir holds one control plane)."""
+    env = {**os.environ, **REPLICA_ENV, "SHEPHERD_REDIS_URL": f"unix://{redis_socket}",
+           "SHEPHERD_AGENT_TOKEN": "replica-test-agent-token-0123456789",
            "SHEPHERD_DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path / 'shared.db'}"}
     processes: list[subprocess.Popen[bytes]] = []
     urls: list[str] = []
     try:
-        for _ in range(count):  # one after the other: the first creates tokens and schema
+        for index in range(count):  # one after the other: the first creates tokens and schema
             port = free_port()
             processes.append(subprocess.Popen(
                 [sys.executable, "-m", "shepherd", "serve", "--port", str(port)],
-                env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                env={**env, "SHEPHERD_DATA_DIR": str(tmp_path / f"data-{index}")},
+                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
             ))
             urls.append(f"http://127.0.0.1:{port}")
             wait_ready(urls[-1], processes[-1])
@@ -84,7 +86,7 @@ async def test_two_replicas_sharing_redis_make_exactly_one_probe_per_cooldown(
     circuits = redis_handle.circuits
     async with serve(slow_close) as agent:
         with replicas(tmp_path, redis_socket, 2) as urls:
-            token = (tmp_path / "data" / "admin.token").read_text().strip()
+            token = (tmp_path / "data-0" / "admin.token").read_text().strip()
             async with httpx.AsyncClient(headers={"Authorization": f"Bearer {token}"}) as api:
                 created = await api.post(f"{urls[0]}/api/agents",
                                          json={"name": "target", "url": agent.url})

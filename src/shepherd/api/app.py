@@ -8,11 +8,15 @@ so ``app.py`` decides their lifetime.
 
 from __future__ import annotations
 
+from functools import partial
+
 from fastapi import FastAPI
 
 import shepherd
 from shepherd.api.context import ApiContext
+from shepherd.api.docs import install_docs
 from shepherd.api.errors import register_error_handlers
+from shepherd.api.guard import RequestGuard
 from shepherd.api.routers import (
     agents,
     alerts,
@@ -25,6 +29,7 @@ from shepherd.api.routers import (
     schedules,
     tokens,
 )
+from shepherd.services.tokens import verify_token
 
 DESCRIPTION = (
     "Shepherd's control plane: agents, schedules, executions, fleet manifests and API tokens. "
@@ -35,12 +40,20 @@ DESCRIPTION = (
 
 
 def create_api(ctx: ApiContext) -> FastAPI:
+    # /docs is served from the package (docs.py); ReDoc would load from a CDN.
     api = FastAPI(
         title="Shepherd", version=shepherd.__version__, description=DESCRIPTION,
+        docs_url=None, redoc_url=None,
     )
     api.state.ctx = ctx
     register_error_handlers(api)
-    for module in (health, agents, circuits, schedules, executions, fleet, tokens, outbox,
-                   alerts, events):
-        api.include_router(module.router)
+    api.add_middleware(
+        RequestGuard, verify=partial(verify_token, ctx.db),
+        max_body_bytes=ctx.settings.max_request_body_bytes,
+    )
+    routers = [m.router for m in (health, agents, circuits, schedules, executions, fleet, tokens,
+                                  outbox, alerts, events)]
+    for router in routers:
+        api.include_router(router)
+    install_docs(api, routers)
     return api

@@ -12,19 +12,18 @@ need an unscoped admin token.
 
 from __future__ import annotations
 
-import os
-import tempfile
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated
 
-from fastapi import Depends
+from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from shepherd.api.context import Ctx
 from shepherd.core.ids import AgentName
 from shepherd.errors import AgentNotFound, Forbidden, Unauthenticated
+from shepherd.private_files import write_private
 from shepherd.services.tokens import Role, create_token, verify_token
 from shepherd.stores.sql.database import Database
 from shepherd.stores.sql.tokens import ApiToken
@@ -56,16 +55,27 @@ class Principal:
                    AgentName(token.agent) if token.agent else None)
 
 
+# Each dependency ``require`` made -> (role, fleet_wide), so the OpenAPI document can say which
+# routes may answer 403 (docs.py).
+REQUIREMENTS: dict[Callable[..., Awaitable[Principal]], tuple[Role, bool]] = {}
+
+
 def require(role: Role, *, fleet_wide: bool = False) -> Callable[..., Awaitable[Principal]]:
     """The dependency a route uses to declare its minimum role."""
 
     async def authorize(
         ctx: Ctx,
+        request: Request,
         credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
     ) -> Principal:
-        if credentials is None or not credentials.credentials:
-            raise Unauthenticated("this endpoint needs a bearer token (Authorization: Bearer …)")
-        principal = Principal.of(await verify_token(ctx.db, credentials.credentials))
+        # The request guard (guard.py) verified the token before the body was read.
+        token = getattr(request.state, "verified_token", None)
+        if token is None:
+            if credentials is None or not credentials.credentials:
+                raise Unauthenticated(
+                    "this endpoint needs a bearer token (Authorization: Bearer …)")
+            token = await verify_token(ctx.db, credentials.credentials)
+        principal = Principal.of(token)
         if not principal.role.allows(role):
             raise Forbidden(f"this needs the {role.value} role; the token has {principal.role}")
         if fleet_wide and principal.agent is not None:
@@ -74,6 +84,7 @@ def require(role: Role, *, fleet_wide: bool = False) -> Callable[..., Awaitable[
             )
         return principal
 
+    REQUIREMENTS[authorize] = (role, fleet_wide)
     return authorize
 
 
@@ -98,18 +109,5 @@ async def ensure_admin_token(
         now_ms=now_ms if now_ms is not None else db.clock.now_ms(),
     )
     path = data_dir / ADMIN_TOKEN_FILE
-    _write_private(path, created.secret + "\n")
+    write_private(path, created.secret + "\n")
     return path
-
-
-def _write_private(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    try:
-        os.fchmod(fd, 0o600)
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise

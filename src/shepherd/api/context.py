@@ -13,6 +13,7 @@ from typing import Annotated
 from fastapi import Depends, Request
 
 from shepherd.alerts.service import AlertService
+from shepherd.api.hosting import LocalRuntimeHost
 from shepherd.controllers.base import Wakeup
 from shepherd.controllers.directory import AgentDirectory
 from shepherd.core.clock import Clock
@@ -40,6 +41,8 @@ class ApiContext:
     alerts: AlertService | None = None
     # Live events for ``/api/events`` and the dashboard; None where nothing follows the stores.
     events: EventHub | None = None
+    # The process's local runtimes under ``shepherd up``; None under ``serve`` (hosting.py).
+    local_runtimes: LocalRuntimeHost | None = None
 
 
 def get_context(request: Request) -> ApiContext:

@@ -23,6 +23,7 @@ from shepherd.errors import (
     Conflict,
     Forbidden,
     NotFound,
+    PayloadTooLarge,
     ShepherdError,
     Unauthenticated,
 )
@@ -36,6 +37,7 @@ STATUS_BY_ERROR: tuple[tuple[type[ShepherdError], int], ...] = (
     (AuthError, 401),
     (NotFound, 404),
     (Conflict, 409),
+    (PayloadTooLarge, 413),
     (ConfigError, 422),
 )
 # Store and agent failures are not the caller's fault, and may pass: try again later.

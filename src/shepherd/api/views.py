@@ -10,11 +10,13 @@ from __future__ import annotations
 
 from pydantic import BaseModel
 
+from shepherd.api.hosting import RuntimeChanges
 from shepherd.api.instants import to_iso
 from shepherd.core.circuit import Circuit, CircuitEvent, CircuitState, TransitionKind
 from shepherd.core.models import Agent, Execution, ExecutionEvent, OverlapPolicy, Schedule
 from shepherd.core.status import Cause, ExecutionStatus
 from shepherd.services.fleet import FleetChanges, KindChanges
+from shepherd.services.output import ExecutionOutput, OutputSource
 from shepherd.services.tokens import Role
 from shepherd.stores.sql.tokens import ApiToken
 
@@ -216,6 +218,21 @@ class ExecutionDetail(ExecutionView):
         return cls(**ExecutionView.of(e).model_dump(), events=[EventView.of(ev) for ev in events])
 
 
+class ExecutionOutputView(BaseModel):
+    """What a child printed: live from its runtime while it runs, the stored tail after."""
+
+    execution_id: str
+    status: ExecutionStatus
+    complete: bool  # the execution ended: this output will not change any more
+    source: OutputSource
+    output: str
+
+    @classmethod
+    def of(cls, o: ExecutionOutput) -> ExecutionOutputView:
+        return cls(execution_id=o.execution.id, status=o.execution.status,
+                   complete=o.execution.status.is_terminal, source=o.source, output=o.output)
+
+
 class ExecutionPage(BaseModel):
     items: list[ExecutionView]
     next_cursor: str | None
@@ -249,23 +266,48 @@ class KindChangesView(BaseModel):
     updated: list[str]
     unchanged: list[str]
     deleted: list[str]
+    details: dict[str, list[str]] = {}  # updated name -> "field: old -> new" per changed field
 
     @classmethod
     def of(cls, k: KindChanges) -> KindChangesView:
         return cls(created=list(k.created), updated=list(k.updated),
-                   unchanged=list(k.unchanged), deleted=list(k.deleted))
+                   unchanged=list(k.unchanged), deleted=list(k.deleted), details=k.details)
+
+
+class RuntimeChangesView(BaseModel):
+    """Local runtimes started, restarted, adopted or stopped to follow an apply (``up`` only)."""
+
+    started: list[str]
+    restarted: list[str]
+    adopted: list[str]
+    stopped: list[str]
+    pending: dict[str, str]  # agent -> why its runtime was not (re)started yet
+    failed: dict[str, str]  # agent -> why its runtime could not start
+
+    @classmethod
+    def of(cls, r: RuntimeChanges) -> RuntimeChangesView:
+        return cls(started=r.started, restarted=r.restarted, adopted=r.adopted,
+                   stopped=r.stopped, pending=r.pending, failed=r.failed)
 
 
 class FleetChangesView(BaseModel):
     changed: bool
+    dry_run: bool = False  # true: nothing was written, this is what an apply would change
     agents: KindChangesView
     schedules: KindChangesView
     unmanaged: list[str]  # agents in the store that the manifest does not mention
+    runtimes: RuntimeChangesView | None = None  # null when this process starts no runtimes
+    notes: list[str] = []  # what the caller should know, such as agents nothing will run here
 
     @classmethod
-    def of(cls, c: FleetChanges) -> FleetChangesView:
-        return cls(changed=c.changed, agents=KindChangesView.of(c.agents),
-                   schedules=KindChangesView.of(c.schedules), unmanaged=list(c.unmanaged))
+    def of(
+        cls, c: FleetChanges, *, dry_run: bool = False, runtimes: RuntimeChanges | None = None,
+        notes: list[str] | None = None,
+    ) -> FleetChangesView:
+        return cls(changed=c.changed, dry_run=dry_run, agents=KindChangesView.of(c.agents),
+                   schedules=KindChangesView.of(c.schedules), unmanaged=list(c.unmanaged),
+                   runtimes=RuntimeChangesView.of(runtimes) if runtimes else None,
+                   notes=notes or [])
 
 
 class Health(BaseModel):

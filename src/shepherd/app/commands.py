@@ -1,19 +1,22 @@
-"""The commands that run processes on this machine: serve, agent, up, demo, migrate."""
+"""The commands that run processes on this machine: serve, agent, up, demo, migrate.
+
+Each command imports the control plane (FastAPI, SQLAlchemy, Redis) when it runs, never at import
+time: this module is loaded for every ``shepherd`` call, and a client command or ``--help`` must
+not pay for what only these commands use.
+"""
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import shlex
+from collections.abc import Coroutine
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from shepherd.app.plane import ControlPlane
-from shepherd.app.server import serve_plane
-from shepherd.app.up import run_up
-from shepherd.settings import Settings, load_settings
+if TYPE_CHECKING:
+    from shepherd.settings import Settings
 
 DataDirOpt = Annotated[
     Path | None, typer.Option("--data-dir", help="Data dir [SHEPHERD_DATA_DIR, ./.shepherd].")
@@ -22,7 +25,15 @@ PortOpt = Annotated[int | None, typer.Option("--port", min=1, max=65535, help="A
 DEMO_MANIFEST = Path(__file__).resolve().parent / "demo_fleet.yaml"
 
 
+def _run_loop(main: Coroutine[Any, Any, None]) -> None:
+    import asyncio
+
+    asyncio.run(main)
+
+
 def _settings(data_dir: Path | None, port: int | None = None, host: str | None = None) -> Settings:
+    from shepherd.settings import load_settings
+
     overrides: dict[str, object] = {}
     if data_dir is not None:
         overrides["data_dir"] = data_dir
@@ -46,29 +57,36 @@ def serve(
     data_dir: DataDirOpt = None,
 ) -> None:
     """Run the control plane: REST API and controllers."""
+    from shepherd.app.claim import claimed
+    from shepherd.app.plane import ControlPlane
+    from shepherd.app.server import serve_plane
+
     settings = _settings(data_dir, port, host)
 
     async def _run() -> None:
-        await serve_plane(await ControlPlane.open(settings))
+        with claimed(settings.data_dir, settings.host, settings.port) as listener:
+            await serve_plane(await ControlPlane.open(settings), listener)
 
-    asyncio.run(_run())
+    _run_loop(_run())
 
 
 def agent(
     name: Annotated[str, typer.Option(help="Agent name.")],
     command: Annotated[str, typer.Option(help="Child command, split as a shell would.")],
-    port: Annotated[int, typer.Option(min=0, max=65535, help="0 picks a free port.")] = 0,
-    host: Annotated[str, typer.Option()] = "127.0.0.1",
+    port: Annotated[int, typer.Option(min=0, max=65535, help="Port; 0 picks a free one.")] = 0,
+    host: Annotated[str, typer.Option(help="Listen address.")] = "127.0.0.1",
     token: Annotated[
         str | None, typer.Option(help="Bearer token [SHEPHERD_AGENT_TOKEN].",
                                  envvar="SHEPHERD_AGENT_TOKEN")
     ] = None,
-    data_dir: DataDirOpt = None,
+    data_dir: Annotated[Path | None, typer.Option(
+        "--data-dir", help="Where results are kept until collected [./.shepherd/agents/NAME].")
+    ] = None,
     env_file: Annotated[
         Path | None, typer.Option(help="JSON object of variables every child gets.")
     ] = None,
 ) -> None:
-    """Run an agent runtime that supervises children of COMMAND."""
+    """Run an agent runtime on this host: it starts COMMAND for each execution it is sent."""
     from shepherd.agent_runtime.config import RuntimeConfig
     from shepherd.agent_runtime.environment import load_env_file
     from shepherd.agent_runtime.server import run_runtime
@@ -87,15 +105,19 @@ def up(
     port: PortOpt = None,
     data_dir: DataDirOpt = None,
 ) -> None:
-    """Embedded stores + control plane + a local runtime for every agent with a command."""
+    """Run a whole fleet here: stores, control plane and a runtime per local agent."""
+    from shepherd.app.up import run_up
+
     settings = _settings(data_dir, port)
-    asyncio.run(run_up(manifest, settings))
+    _run_loop(run_up(manifest, settings))
 
 
 def demo(port: PortOpt = None, data_dir: DataDirOpt = None) -> None:
-    """`up` with a bundled synthetic fleet: echo, slow, flaky, burst and early-exit agents."""
+    """Run a synthetic fleet (echo, slow, flaky, burst, early-exit) and watch it."""
+    from shepherd.app.up import run_up
+
     settings = _settings(data_dir or Path(".shepherd") / "demo", port)
-    asyncio.run(run_up(DEMO_MANIFEST, settings, demo=True))
+    _run_loop(run_up(DEMO_MANIFEST, settings, demo=True))
 
 
 def migrate(data_dir: DataDirOpt = None) -> None:
@@ -113,7 +135,7 @@ def migrate(data_dir: DataDirOpt = None) -> None:
         finally:
             await engine.dispose()
 
-    asyncio.run(_run())
+    _run_loop(_run())
     typer.echo("schema is up to date")
 
 

@@ -20,6 +20,7 @@ from shepherd.agent_client.pool import AgentClientPool
 from shepherd.alerts.service import AlertService
 from shepherd.alerts.sinks import AlertDelivery, configured_sinks
 from shepherd.api.context import ApiContext
+from shepherd.api.hosting import LocalRuntimeHost
 from shepherd.background import GuardedTask, stop_all
 from shepherd.clock import SystemClock
 from shepherd.controllers.base import Controller, Wakeup
@@ -76,6 +77,8 @@ class ControlPlane:
     telemetry: Telemetry = field(default_factory=lambda: Telemetry(process_metrics=True))
     breaker: RedisBreaker | None = None
     events: EventHub | None = None
+    # Under ``up``: the local runtimes, which the API asks to follow a fleet apply.
+    local_runtimes: LocalRuntimeHost | None = None
 
     @classmethod
     async def open(cls, settings: Settings, clock: Clock | None = None) -> ControlPlane:
@@ -170,7 +173,7 @@ class ControlPlane:
             db=self.db, redis=self.redis, settings=self.settings, clock=self.clock,
             directory=self.directory, dispatch_wakeup=self.dispatch_wakeup,
             controller_ticks=self.controller_ticks, telemetry=self.telemetry,
-            alerts=self.alerts, events=self.events,
+            alerts=self.alerts, events=self.events, local_runtimes=self.local_runtimes,
         )
 
     def controller_ticks(self) -> dict[str, int | None]:

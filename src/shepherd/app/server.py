@@ -1,19 +1,24 @@
 """Serving the control plane: the REST API under uvicorn, with the controllers running beside it.
 
-``serve_plane`` blocks until uvicorn stops (Ctrl-C / SIGTERM), then stops the controllers and
-closes the stores, in that order, so no loop outlives the stores it writes to.
+``serve_plane`` serves on a socket already bound (``claim.py``), tells local clients where it is
+(``endpoint.py``) once it listens, and blocks until uvicorn stops (Ctrl-C / SIGTERM); then it stops
+the controllers and closes the stores, in that order, so no loop outlives the stores it writes to.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import socket
 from collections.abc import Awaitable, Callable
 
 import uvicorn
 
 from shepherd.api.app import create_api
 from shepherd.api.auth import ensure_admin_token
+from shepherd.app.endpoint import PublishedEndpoint, publish_endpoint
 from shepherd.app.plane import ControlPlane
+from shepherd.cli.target import local_url
 from shepherd.shutdown import signals_absorbed
 from shepherd.web import install_dashboard
 
@@ -24,6 +29,7 @@ GRACEFUL_SHUTDOWN_S = 5
 
 async def serve_plane(
     plane: ControlPlane,
+    listener: socket.socket,
     *,
     on_ready: Callable[[str], Awaitable[None]] | None = None,
 ) -> None:
@@ -39,25 +45,19 @@ async def serve_plane(
         lifespan="off", access_log=False, timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_S,
     )
     server = uvicorn.Server(config)
+    published = PublishedEndpoint()
     plane.start()
     with signals_absorbed():
         try:
-            if on_ready is None:
-                await server.serve()
-            else:
-                await _serve_announcing(server, on_ready, settings.host, settings.port)
+            serving = asyncio.create_task(server.serve(sockets=[listener]))
+            while not server.started and not serving.done():
+                await asyncio.sleep(0.05)
+            if server.started:
+                url = local_url(settings.host, settings.port)
+                published = publish_endpoint(settings.data_dir, url)
+                if on_ready is not None:
+                    await on_ready(url)
+            await serving
         finally:
+            published.withdraw()
             await plane.close()
-
-
-async def _serve_announcing(
-    server: uvicorn.Server, on_ready: Callable[[str], Awaitable[None]], host: str, port: int
-) -> None:
-    import asyncio
-
-    serving = asyncio.create_task(server.serve())
-    while not server.started and not serving.done():
-        await asyncio.sleep(0.05)
-    if server.started:
-        await on_ready(f"http://{host}:{port}")
-    await serving

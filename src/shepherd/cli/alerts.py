@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import typer
 
-from shepherd.cli.options import JsonOpt, TokenOpt, UrlOpt, remote_for
+from shepherd.cli.options import JsonOpt, TokenOpt, UrlOpt, connect
 from shepherd.cli.output import emit_json, emit_rows, emit_table
 
 alerts = typer.Typer(no_args_is_help=True, help="Alert incidents, deliveries and sinks.")
@@ -22,7 +22,7 @@ SINK_COLUMNS = ("name", "kind", "state", "reason")
 @alerts.command("ls")
 def alerts_ls(url: UrlOpt = None, token_: TokenOpt = None, as_json: JsonOpt = False) -> None:
     """Open incidents, sink states, and alerts not delivered (yet)."""
-    found = remote_for(url, token_).get("/api/alerts")
+    found = connect(url, token_).get("/api/alerts")
     if as_json:
         emit_json(found)
         return
@@ -38,7 +38,7 @@ def alerts_ls(url: UrlOpt = None, token_: TokenOpt = None, as_json: JsonOpt = Fa
 @alerts.command("sinks")
 def alerts_sinks(url: UrlOpt = None, token_: TokenOpt = None, as_json: JsonOpt = False) -> None:
     """Configured sinks with their URLs masked (admin)."""
-    sinks = remote_for(url, token_).get("/api/alerts/sinks")
+    sinks = connect(url, token_).get("/api/alerts/sinks")
     if as_json:
         emit_json(sinks)
         return

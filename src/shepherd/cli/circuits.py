@@ -8,15 +8,13 @@ from typing import Annotated, Any
 
 import typer
 
+from shepherd.cli.options import JsonOpt, TokenOpt, UrlOpt
 from shepherd.cli.output import emit_json, emit_record, emit_table
 from shepherd.cli.remote import Remote
 
 CIRCUIT_FIELDS = ("agent", "state", "failures", "failed_probes", "opened_at", "next_probe_at",
                   "changed_at", "reason")
 RemoteFactory = Callable[[str | None, str | None], Remote]
-UrlOpt = Annotated[str | None, typer.Option("--url", help="Control plane URL [SHEPHERD_URL].")]
-TokenOpt = Annotated[str | None, typer.Option("--token", help="API token [SHEPHERD_TOKEN].")]
-JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")]
 NameArg = Annotated[str, typer.Argument(metavar="NAME", help="Agent name.")]
 
 

@@ -1,39 +1,30 @@
-"""The ``shepherd`` command tree. Remote commands talk to the REST API through ``Remote``."""
-# The module docstring is internal; what ``shepherd --help`` shows is the callback's docstring.
+"""The ``shepherd`` command tree, assembled from one module per resource.
+
+Each ``cli/<resource>.py`` defines its commands (a Typer ``group`` for a command group); this module
+only registers them, so adding a command touches its resource module and, for a new group, one
+line here. The commands that run processes on this machine are added by ``shepherd.app``.
+"""
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 
 from shepherd import __version__
-from shepherd.cli import circuits
+from shepherd.cli import agents, executions, fleet, schedules, status, tokens
 from shepherd.cli.alerts import alerts
-from shepherd.cli.options import JsonOpt, TokenOpt, UrlOpt, remote_for
-from shepherd.cli.output import emit_json, emit_record, emit_rows, emit_table
-from shepherd.cli.remote import CliError
-from shepherd.cli.waiting import EXIT_CODES, wait_for_execution
 
 app = typer.Typer(add_completion=False, no_args_is_help=True)
-executions = typer.Typer(no_args_is_help=True, help="List, show, cancel and retry executions.")
-agents = typer.Typer(no_args_is_help=True, help="The fleet's agents.")
-fleet = typer.Typer(no_args_is_help=True, help="Apply a fleet manifest.")
-token = typer.Typer(no_args_is_help=True, help="API tokens (admin).")
-app.add_typer(executions, name="executions")
-app.add_typer(agents, name="agents")
-app.add_typer(fleet, name="fleet")
-app.add_typer(token, name="token")
+app.command()(executions.run)
+app.command()(executions.logs)
+app.command()(status.status)
+app.add_typer(executions.group, name="executions")
+app.add_typer(agents.group, name="agents")
+app.add_typer(schedules.group, name="schedules")
+app.add_typer(fleet.group, name="fleet")
+app.add_typer(tokens.group, name="token")
 app.add_typer(alerts, name="alerts")
-
-EXECUTION_COLUMNS = ("id", "agent", "status", "trigger", "attempt", "queued_at", "exit_code")
-EXECUTION_FIELDS = (
-    "id", "agent", "status", "trigger", "attempt", "schedule_id", "retry_of", "timeout_s",
-    "queued_at", "dispatched_at", "started_at", "finished_at", "completed_at", "exit_code",
-    "error_class", "error", "input_unread", "leftovers", "created_by",
-)
 
 
 def _show_version(value: bool) -> None:
@@ -50,177 +41,7 @@ def main(
                      help="Print the version and exit."),
     ] = False,
 ) -> None:
-    """Shepherd: a self-healing control plane for a fleet of agents."""
+    """Shepherd: a self-healing control plane for a fleet of agents.
 
-
-_remote = remote_for
-
-
-@app.command()
-def run(
-    agent: Annotated[str, typer.Argument(help="Agent to run on.")],
-    input_: Annotated[str, typer.Argument(metavar="INPUT", help="Input for the child; - = stdin.")],
-    wait: Annotated[bool, typer.Option("--wait", help="Wait and exit with the outcome.")] = False,
-    timeout_s: Annotated[int | None, typer.Option("--timeout-s", min=1)] = None,
-    url: UrlOpt = None,
-    token_: TokenOpt = None,
-    as_json: JsonOpt = False,
-) -> None:
-    """Queue an execution; with --wait, follow it and exit 0 success, 1 failed, 3 otherwise."""
-    text = sys.stdin.read() if input_ == "-" else input_
-    remote = _remote(url, token_)
-    body: dict[str, Any] = {"agent": agent, "input": text}
-    if timeout_s is not None:
-        body["timeout_s"] = timeout_s
-    row = remote.post("/api/executions", body)
-    if wait and row["status"] in ("queued", "running", "finalizing"):
-        row = wait_for_execution(remote, row["id"], quiet=as_json)
-    if as_json:
-        emit_json(row)
-    else:
-        emit_record(f"execution {row['id']}", row, EXECUTION_FIELDS)
-    if wait:
-        raise typer.Exit(EXIT_CODES.get(row["status"], 3))
-
-
-@executions.command("ls")
-def executions_ls(
-    status: Annotated[str | None, typer.Option(help="Filter by status.")] = None,
-    agent: Annotated[str | None, typer.Option(help="Filter by agent.")] = None,
-    limit: Annotated[int, typer.Option(min=1, max=500)] = 50,
-    url: UrlOpt = None,
-    token_: TokenOpt = None,
-    as_json: JsonOpt = False,
-) -> None:
-    """Newest executions first."""
-    page = _remote(url, token_).get("/api/executions", status=status, agent=agent, limit=limit)
-    if as_json:
-        emit_json(page)
-        return
-    emit_rows("executions", EXECUTION_COLUMNS, page["items"], as_json=False)
-
-
-@executions.command("show")
-def executions_show(
-    execution_id: Annotated[str, typer.Argument(metavar="ID")],
-    url: UrlOpt = None,
-    token_: TokenOpt = None,
-    as_json: JsonOpt = False,
-) -> None:
-    """One execution with its event timeline and output tail."""
-    row = _remote(url, token_).get(f"/api/executions/{execution_id}")
-    if as_json:
-        emit_json(row)
-        return
-    leftovers = ", ".join(f"{x['pid']} ({x['name']})" for x in row.get("leftovers") or [])
-    emit_record(f"execution {execution_id}", {**row, "leftovers": leftovers or None},
-                EXECUTION_FIELDS)
-    events = row.get("events") or []
-    emit_table("timeline", ("at", "from", "to", "cause", "actor", "reason"), [
-        [e.get("at"), e.get("from_status"), e.get("to_status"), e.get("cause"), e.get("actor"),
-         e.get("reason")] for e in events
-    ])
-    if row.get("output_tail"):
-        typer.echo(row["output_tail"])
-
-
-@executions.command("cancel")
-def executions_cancel(
-    execution_id: Annotated[str, typer.Argument(metavar="ID")],
-    url: UrlOpt = None, token_: TokenOpt = None, as_json: JsonOpt = False,
-) -> None:
-    """Cancel a queued or running execution."""
-    row = _remote(url, token_).post(f"/api/executions/{execution_id}/cancel")
-    emit_json(row) if as_json else typer.echo(f"{row['id']}: {row['status']}")
-
-
-@executions.command("retry")
-def executions_retry(
-    execution_id: Annotated[str, typer.Argument(metavar="ID")],
-    url: UrlOpt = None, token_: TokenOpt = None, as_json: JsonOpt = False,
-) -> None:
-    """Queue a new attempt of a failed or cancelled execution."""
-    row = _remote(url, token_).post(f"/api/executions/{execution_id}/retry")
-    emit_json(row) if as_json else typer.echo(f"{row['id']}: {row['status']} (retry)")
-
-
-@agents.command("ls")
-def agents_ls(url: UrlOpt = None, token_: TokenOpt = None, as_json: JsonOpt = False) -> None:
-    """Agents with their live slot usage, backlog and circuit breaker."""
-    columns = ("name", "enabled", "slots_in_use", "max_parallel", "backlog", "circuit",
-               "next_probe", "url")
-    items = _remote(url, token_).get("/api/agents")
-    emit_rows("agents", columns,
-              items if as_json else [circuits.with_circuit_columns(a) for a in items], as_json)
-
-
-@fleet.command("apply")
-def fleet_apply(
-    file: Annotated[Path, typer.Argument(help="Fleet manifest (YAML).")],
-    url: UrlOpt = None, token_: TokenOpt = None, as_json: JsonOpt = False,
-) -> None:
-    """Make the fleet match FILE; applying it twice changes nothing the second time."""
-    from shepherd.manifest.load import load_manifest
-
-    load_manifest(file)  # fail here, naming the file, before anything is sent
-    text = file.read_text(encoding="utf-8")
-    changes = _remote(url, token_).post("/api/fleet/apply", content=text,
-                                        content_type="application/yaml")
-    if as_json:
-        emit_json(changes)
-        return
-    rows = []
-    for kind in ("agents", "schedules"):
-        part = changes.get(kind) or {}
-        for what in ("created", "updated", "deleted"):
-            rows.append([f"{kind} {what}", ", ".join(part.get(what) or []) or "-"])
-    emit_table(f"applied {file}", ("change", "names"), rows)
-
-
-@token.command("create")
-def token_create(
-    name: Annotated[str, typer.Argument()],
-    role: Annotated[str, typer.Option(help="admin, operator or viewer.")] = "viewer",
-    agent: Annotated[str | None, typer.Option(help="Scope the token to one agent.")] = None,
-    url: UrlOpt = None, token_: TokenOpt = None, as_json: JsonOpt = False,
-) -> None:
-    """Create a token; its secret is printed once."""
-    if role not in ("admin", "operator", "viewer"):
-        raise CliError(f"--role: {role!r} is not one of admin, operator, viewer", exit_code=2)
-    created = _remote(url, token_).post("/api/tokens", {"name": name, "role": role,
-                                                        "agent": agent})
-    emit_json(created) if as_json else typer.echo(created["token"])
-
-
-@token.command("ls")
-def token_ls(url: UrlOpt = None, token_: TokenOpt = None, as_json: JsonOpt = False) -> None:
-    """Tokens (never their secrets)."""
-    columns = ("id", "name", "role", "agent", "created_at", "revoked_at")
-    emit_rows("tokens", columns, _remote(url, token_).get("/api/tokens"), as_json)
-
-
-@token.command("revoke")
-def token_revoke(
-    token_id: Annotated[str, typer.Argument(metavar="ID")],
-    url: UrlOpt = None, token_: TokenOpt = None,
-) -> None:
-    """Revoke a token."""
-    _remote(url, token_).delete(f"/api/tokens/{token_id}")
-    typer.echo(f"revoked {token_id}")
-
-
-@app.command()
-def status(url: UrlOpt = None, token_: TokenOpt = None, as_json: JsonOpt = False) -> None:
-    """Is the control plane up, and how is the fleet doing."""
-    remote = _remote(url, token_)
-    ready = remote.get("/readyz")
-    fleet_agents = remote.get("/api/agents")
-    if as_json:
-        emit_json({"ready": ready, "agents": fleet_agents})
-        return
-    typer.echo(f"control plane {remote.target.url}: {ready.get('status', 'unknown')}")
-    columns = ("name", "enabled", "slots_in_use", "max_parallel", "backlog")
-    emit_rows("agents", columns, fleet_agents, as_json=False)
-
-
-circuits.register(agents, _remote)
+    Start with `shepherd up FLEET.yaml` or `shepherd demo`; run the others from the same directory.
+    """

@@ -1,22 +1,24 @@
-"""The CLI's HTTP client for the control plane's REST API.
+"""The CLI's HTTP client for the control plane's REST API (where to connect: ``target.py``).
 
-Where to connect: ``--url``/``--token``, else ``SHEPHERD_URL``/``SHEPHERD_TOKEN``, else the local
-control plane of the data dir (``SHEPHERD_HOST``/``SHEPHERD_PORT``) with the admin token kept in
-``<data_dir>/admin.token``. Every failure becomes one ``CliError`` line: what went wrong, where.
+Built on the standard library's ``http.client`` rather than httpx: a client command makes one or
+a few requests, and importing httpx and building its TLS context cost more CPU than the rest of
+the command together (bench/cli_startup.py). Every failure becomes one ``CliError`` line: what
+went wrong, where.
 """
 
 from __future__ import annotations
 
-import os
-from dataclasses import dataclass
-from pathlib import Path
-from typing import Any
+import json
+from typing import TYPE_CHECKING, Any
+from urllib.parse import quote, urlencode, urlsplit
 
-import httpx
+from shepherd.cli.target import Target
 
-from shepherd.settings import Settings
+if TYPE_CHECKING:
+    import http.client
 
-ADMIN_TOKEN_FILE = "admin.token"
+# A control plane on the same network answers in milliseconds; a long-poll asks for its own wait.
+DEFAULT_TIMEOUT_S = 30.0
 
 
 class CliError(Exception):
@@ -28,75 +30,82 @@ class CliError(Exception):
         self.exit_code = exit_code
 
 
-@dataclass(frozen=True)
-class Target:
-    url: str
-    token: str | None
-
-
-def resolve_target(url: str | None, token: str | None, settings: Settings) -> Target:
-    url = url or os.environ.get("SHEPHERD_URL") or f"http://{settings.host}:{settings.port}"
-    token = token or os.environ.get("SHEPHERD_TOKEN") or _local_admin_token(settings.data_dir)
-    return Target(url.rstrip("/"), token)
-
-
-def _local_admin_token(data_dir: Path) -> str | None:
-    try:
-        return (data_dir / ADMIN_TOKEN_FILE).read_text(encoding="utf-8").strip() or None
-    except OSError:
-        return None
-
-
 class Remote:
     """A thin synchronous client: JSON in, JSON out, ``CliError`` on anything else."""
 
-    def __init__(self, target: Target, timeout_s: float = 30.0) -> None:
-        headers = {"Authorization": f"Bearer {target.token}"} if target.token else {}
+    def __init__(self, target: Target, timeout_s: float = DEFAULT_TIMEOUT_S) -> None:
         self.target = target
-        self._http = httpx.Client(base_url=target.url, headers=headers, timeout=timeout_s)
-
-    def close(self) -> None:
-        self._http.close()
+        self._timeout_s = timeout_s
+        parts = urlsplit(target.url)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise CliError(f"{target.url}: not an http(s) URL (--url / SHEPHERD_URL)", exit_code=2)
+        self._parts = parts
+        self._headers = {"Accept": "application/json", "User-Agent": "shepherd-cli"}
+        if target.token:
+            self._headers["Authorization"] = f"Bearer {target.token}"
 
     def get(self, path: str, **params: Any) -> Any:
         clean = {k: v for k, v in params.items() if v is not None}
-        return self._call("GET", path, params=clean)
+        return self._call("GET", path + (f"?{urlencode(clean)}" if clean else ""))
 
     def post(self, path: str, body: Any = None, *, content: str | None = None,
              content_type: str | None = None) -> Any:
         if content is not None:
-            return self._call("POST", path, content=content,
-                              headers={"Content-Type": content_type or "text/plain"})
-        return self._call("POST", path, json=body if body is not None else {})
+            return self._call("POST", path, content.encode("utf-8"), content_type or "text/plain")
+        payload = json.dumps(body if body is not None else {}).encode("utf-8")
+        return self._call("POST", path, payload, "application/json")
 
     def delete(self, path: str) -> Any:
         return self._call("DELETE", path)
 
-    def _call(self, method: str, path: str, **kwargs: Any) -> Any:
+    def _call(self, method: str, path: str, body: bytes | None = None,
+              content_type: str | None = None) -> Any:
+        import http.client  # here, not at import time: ``shepherd --help`` never needs it
+
+        headers = dict(self._headers)
+        if content_type is not None:
+            headers["Content-Type"] = content_type
+        route, _, query = path.partition("?")
+        # Ids typed by a person may hold anything; quoted, they reach the API as a plain 404.
+        target = self._parts.path.rstrip("/") + quote(route, safe="/")
+        target += f"?{query}" if query else ""
+        connection = self._connect()
         try:
-            response = self._http.request(method, path, **kwargs)
-        except httpx.TimeoutException as exc:
+            connection.request(method, target, body, headers)
+            response = connection.getresponse()
+            data = response.read()
+        except TimeoutError as exc:
             raise CliError(f"{self.target.url}: no answer in time ({type(exc).__name__})") from exc
-        except httpx.HTTPError as exc:
+        except (OSError, http.client.HTTPException) as exc:
             raise CliError(
                 f"cannot reach the control plane at {self.target.url} ({type(exc).__name__}); "
                 "is `shepherd serve` or `shepherd up` running? (--url / SHEPHERD_URL)"
             ) from exc
-        if response.status_code == 204:
+        finally:
+            connection.close()
+        if response.status == 204:
             return None
-        if response.is_success:
-            return response.json()
-        raise CliError(_describe_failure(response))
+        if 200 <= response.status < 300:
+            return json.loads(data)
+        raise CliError(describe_failure(method, path, response.status, response.reason, data))
+
+    def _connect(self) -> http.client.HTTPConnection:
+        import http.client
+
+        host, port = self._parts.hostname or "", self._parts.port
+        if self._parts.scheme == "https":
+            return http.client.HTTPSConnection(host, port, timeout=self._timeout_s)
+        return http.client.HTTPConnection(host, port, timeout=self._timeout_s)
 
 
-def _describe_failure(response: httpx.Response) -> str:
+def describe_failure(method: str, path: str, status: int, reason: str, data: bytes) -> str:
+    """``GET /api/x: 404 no execution 'y'``, with a hint where the fix is the caller's."""
+    text = data.decode("utf-8", errors="replace").strip()
     try:
-        body = response.json()
-        message = body.get("message") or body.get("detail") or response.text
+        body = json.loads(text)
+        message = (body.get("message") or body.get("detail") or text) if isinstance(body, dict) \
+            else text
     except ValueError:
-        message = response.text.strip() or response.reason_phrase
-    hint = ""
-    if response.status_code == 401:
-        hint = " (give a token with --token or SHEPHERD_TOKEN)"
-    return f"{response.request.method} {response.request.url.path}: " \
-           f"{response.status_code} {message}{hint}"
+        message = text or reason
+    hint = " (give a token with --token or SHEPHERD_TOKEN)" if status == 401 else ""
+    return f"{method} {path.split('?')[0]}: {status} {message}{hint}"

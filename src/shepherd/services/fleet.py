@@ -4,7 +4,8 @@
 manifest, arms new schedules, and deletes schedules of manifest agents that the manifest no longer
 lists. It never deletes an agent the manifest does not mention; those are reported as
 ``unmanaged``. A created agent starts with a closed circuit, whatever was left under its name.
-Applying the same manifest twice reports no change the second time.
+Applying the same manifest twice reports no change the second time. With ``dry_run`` it reports
+the same changes and writes nothing.
 A local agent (``command``, no ``url``) keeps the URL its runtime registered: the manifest does
 not know it, so it must not clear it.
 """
@@ -21,6 +22,9 @@ from shepherd.services.schedules import ScheduleFields, create_schedule, update_
 from shepherd.stores.redis.circuits import CircuitStore
 from shepherd.stores.sql.database import Database
 
+# Store column -> the manifest's (and the API's) name for it.
+MANIFEST_NAMES = {"max_parallel_tasks": "max_parallel", "execution_timeout_s": "timeout_s"}
+
 
 @dataclass(slots=True)
 class KindChanges:
@@ -28,6 +32,8 @@ class KindChanges:
     updated: list[str] = field(default_factory=list)
     unchanged: list[str] = field(default_factory=list)
     deleted: list[str] = field(default_factory=list)
+    # Updated name -> each changed field as ``field: old -> new``, in the manifest's words.
+    details: dict[str, list[str]] = field(default_factory=dict)
 
     @property
     def changed(self) -> bool:
@@ -46,18 +52,20 @@ class FleetChanges:
 
 
 async def apply_manifest(
-    db: Database, manifest: Manifest, now_ms: int, circuits: CircuitStore | None = None
+    db: Database, manifest: Manifest, now_ms: int, circuits: CircuitStore | None = None, *,
+    dry_run: bool = False
 ) -> FleetChanges:
     changes = FleetChanges()
     existing = {a.name: a for a in await db.agents.list()}
+    write = not dry_run
     for spec in manifest.agents:
-        await _apply_agent(db, spec, existing.get(AgentName(spec.name)), changes.agents)
-    if circuits is not None:
+        await _apply_agent(db, spec, existing.get(AgentName(spec.name)), changes.agents, write)
+    if circuits is not None and write:
         for name in changes.agents.created:
             await circuits.clear(name)
     listed = {spec.name for spec in manifest.agents}
     changes.unmanaged = sorted(name for name in existing if name not in listed)
-    await _apply_schedules(db, manifest, listed, now_ms, changes.schedules)
+    await _apply_schedules(db, manifest, listed, now_ms, changes.schedules, write)
     return changes
 
 
@@ -79,19 +87,22 @@ def agent_columns(spec: AgentSpec) -> dict[str, Any]:
 
 
 async def _apply_agent(
-    db: Database, spec: AgentSpec, current: Agent | None, out: KindChanges
+    db: Database, spec: AgentSpec, current: Agent | None, out: KindChanges, write: bool
 ) -> None:
     columns = agent_columns(spec)
     name = AgentName(spec.name)
     if current is None:
         url = columns.pop("url", None)
-        await db.agents.create(name=name, url=url, **columns)
+        if write:
+            await db.agents.create(name=name, url=url, **columns)
         out.created.append(name)
         return
     differing = {k: v for k, v in columns.items() if getattr(current, k) != v}
     if differing:
-        await db.agents.update(name, **differing)
+        if write:
+            await db.agents.update(name, **differing)
         out.updated.append(name)
+        out.details[name] = describe_changes(current, differing)
     else:
         out.unchanged.append(name)
 
@@ -104,7 +115,8 @@ def schedule_fields(spec: ScheduleSpec, key: str) -> ScheduleFields:
 
 
 async def _apply_schedules(
-    db: Database, manifest: Manifest, agents: set[str], now_ms: int, out: KindChanges
+    db: Database, manifest: Manifest, agents: set[str], now_ms: int, out: KindChanges,
+    write: bool,
 ) -> None:
     current: dict[str, Schedule] = {}
     for s in await db.schedules.list():
@@ -115,23 +127,48 @@ async def _apply_schedules(
         key = schedule_key(spec, index)
         wanted[key] = schedule_fields(spec, key)
     for key, fields in wanted.items():
-        existing = current.get(key)
-        if existing is None or existing.agent != fields.agent:
+        await _apply_schedule(db, key, fields, current.get(key), now_ms, out, write)
+    for s in await db.schedules.list():
+        if s.agent in agents and (s.name is None or s.name not in wanted):
+            if write:
+                await db.schedules.delete(s.id)
+            out.deleted.append(s.name or s.id)
+
+
+async def _apply_schedule(
+    db: Database, key: str, fields: ScheduleFields, existing: Schedule | None, now_ms: int,
+    out: KindChanges, write: bool,
+) -> None:
+    if existing is None or existing.agent != fields.agent:
+        if write:
             if existing is not None:
                 await db.schedules.delete(existing.id)
             await create_schedule(db, fields, now_ms)
-            out.created.append(key)
-            continue
-        changes = {k: v for k, v in _columns(fields).items() if getattr(existing, k) != v}
-        if changes:
-            await update_schedule(db, existing.id, changes, now_ms)
-            out.updated.append(key)
-        else:
-            out.unchanged.append(key)
-    for s in await db.schedules.list():
-        if s.agent in agents and (s.name is None or s.name not in wanted):
-            await db.schedules.delete(s.id)
-            out.deleted.append(s.name or s.id)
+        out.created.append(key)
+        return
+    changes = {k: v for k, v in _columns(fields).items() if getattr(existing, k) != v}
+    if not changes:
+        out.unchanged.append(key)
+        return
+    if write:
+        await update_schedule(db, existing.id, changes, now_ms)
+    out.updated.append(key)
+    out.details[key] = describe_changes(existing, changes)
+
+
+def describe_changes(current: object, changes: dict[str, Any]) -> list[str]:
+    """``max_parallel: 2 -> 4`` for each changed column, named as the manifest names it."""
+    return [
+        f"{MANIFEST_NAMES.get(column, column)}: {_shown(getattr(current, column))} -> "
+        f"{_shown(value)}"
+        for column, value in sorted(changes.items())
+    ]
+
+
+def _shown(value: Any) -> str:
+    if isinstance(value, tuple | list):
+        return "[" + ", ".join(str(v) for v in value) + "]"
+    return "null" if value is None else str(value)
 
 
 def _columns(fields: ScheduleFields) -> dict[str, Any]:

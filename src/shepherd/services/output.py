@@ -1,55 +1,68 @@
-"""The output tail of an execution: the stored one once it finished, the runtime's while it runs.
+"""An execution's output as it is now: from its runtime while it runs, from SQL once it ended.
 
-The finalizer stores the tail with the result; until then the only copy is in the agent's
-runtime, which keeps the last bytes of the child's output as it writes them. Asking for a
-running execution's tail is one call to its runtime, made when someone looks (the dashboard
-polls it while the page is open), never on a schedule.
-
-Guarantees: never raises because a runtime is down; says where the text came from.
-Must not: write anything.
+A running (or finalizing) execution's output lives on its runtime, which keeps the tail of what
+the child printed so far; once the result is stored, SQL holds the final tail. A runtime that
+cannot be reached is not an error here: the stored tail (possibly empty) is answered with its
+source, so a client following a run keeps following. Must not: write anything.
 """
 
 from __future__ import annotations
 
-import logging
 from dataclasses import dataclass
+from enum import StrEnum
 from typing import Protocol
 
-from shepherd.agent_client.protocol import ExecutionState
 from shepherd.core.models import Agent, Execution
 from shepherd.core.status import ExecutionStatus
 from shepherd.errors import AgentError, NotFound
 from shepherd.stores.sql.database import Database
 
-log = logging.getLogger("shepherd.services.output")
+LIVE = frozenset({ExecutionStatus.RUNNING, ExecutionStatus.FINALIZING})
 
 
-class _TailSource(Protocol):
-    async def get(self, execution_id: str, wait_s: float = 0) -> ExecutionState: ...
+class OutputSource(StrEnum):
+    RUNTIME = "runtime"  # read from the runtime now: the child may still be printing
+    STORED = "stored"  # the tail stored with the result
+    NONE = "none"  # nothing yet (queued), or the runtime could not be reached
 
 
-class RuntimeTails(Protocol):
-    """Where the live tail comes from (``controllers.directory`` provides one)."""
+class _HasTail(Protocol):
+    @property
+    def output_tail(self) -> str | None: ...
 
-    def client_for(self, agent: Agent) -> _TailSource | None: ...
+
+class _Reading(Protocol):
+    async def get(self, execution_id: str, wait_s: float = 0) -> _HasTail: ...
+
+
+class OutputDirectory(Protocol):
+    """Where to find an agent's runtime (``controllers.directory`` provides one)."""
+
+    def client_for(self, agent: Agent) -> _Reading | None: ...
 
 
 @dataclass(frozen=True, slots=True)
-class OutputTail:
-    text: str | None
-    live: bool  # read from the runtime just now, the child still running
-    note: str | None = None  # why there is no live text
+class ExecutionOutput:
+    execution: Execution
+    output: str
+    source: OutputSource
 
 
-async def output_tail(db: Database, directory: RuntimeTails, row: Execution) -> OutputTail:
-    if row.status is not ExecutionStatus.RUNNING:
-        return OutputTail(row.output_tail, live=False)
+async def read_output(db: Database, directory: OutputDirectory, row: Execution) -> ExecutionOutput:
+    if row.status in LIVE:
+        live = await _from_runtime(db, directory, row)
+        if live is not None:
+            return ExecutionOutput(row, live, OutputSource.RUNTIME)
+    if row.output_tail is not None:
+        return ExecutionOutput(row, row.output_tail, OutputSource.STORED)
+    return ExecutionOutput(row, "", OutputSource.NONE)
+
+
+async def _from_runtime(db: Database, directory: OutputDirectory, row: Execution) -> str | None:
     try:
         client = directory.client_for(await db.agents.get(row.agent))
         if client is None:
-            return OutputTail(None, False, "the agent has no runtime URL")
-        state = await client.get(row.id)
-    except (AgentError, NotFound) as exc:
-        log.info("output of %s: runtime not asked: %s", row.id, exc)
-        return OutputTail(None, False, "the runtime did not answer")
-    return OutputTail(state.output_tail, live=True)
+            return None
+        return (await client.get(row.id)).output_tail or ""
+    except (AgentError, NotFound):
+        return None

@@ -24,7 +24,7 @@ from shepherd.api.routers.executions import (
     visible_execution,
 )
 from shepherd.core.status import ExecutionStatus
-from shepherd.services.output import output_tail
+from shepherd.services.output import read_output
 from shepherd.web.rendering import render
 from shepherd.web.routing import FormOperator, PageRoute, PageViewer
 
@@ -79,7 +79,7 @@ async def execution_page(
     tail = None
     if fragment != "live":
         row = await visible_execution(ctx, viewer.principal, execution_id)
-        tail = await output_tail(ctx.db, ctx.directory, row)
+        tail = await read_output(ctx.db, ctx.directory, row)
     return render(request, template, viewer=viewer, page="executions", e=detail, tail=tail,
                   now_ms=ctx.clock.now_ms())
 
@@ -89,7 +89,7 @@ async def execution_output(
     request: Request, ctx: Ctx, viewer: PageViewer, execution_id: str
 ) -> Response:
     row = await visible_execution(ctx, viewer.principal, execution_id)
-    tail = await output_tail(ctx.db, ctx.directory, row)
+    tail = await read_output(ctx.db, ctx.directory, row)
     return render(request, "execution_output.html", e=row, tail=tail)
 
 

@@ -2,6 +2,8 @@
 
 A scoped token sees its agent's executions only; another agent's execution answers 404.
 Paging is newest first; ``next_cursor`` is opaque to clients and ``null`` on the last page.
+Every route that names an execution also accepts a unique prefix of its id (at least
+``MIN_PREFIX`` characters); a prefix that matches several answers 422 naming some of them.
 """
 
 from __future__ import annotations
@@ -14,12 +16,13 @@ from shepherd.api.auth import Operator, Principal, Viewer
 from shepherd.api.bodies import ExecutionCreate
 from shepherd.api.context import Ctx
 from shepherd.api.instants import InstantQuery
-from shepherd.api.views import ExecutionDetail, ExecutionPage, ExecutionView
+from shepherd.api.views import ExecutionDetail, ExecutionOutputView, ExecutionPage, ExecutionView
 from shepherd.core.ids import AgentName, ExecutionId, ScheduleId
 from shepherd.core.models import Execution, Trigger
 from shepherd.core.status import ExecutionStatus
-from shepherd.errors import ExecutionNotFound
+from shepherd.errors import AmbiguousId, ExecutionNotFound
 from shepherd.services import executions as service
+from shepherd.services.output import read_output
 
 router = APIRouter(prefix="/api/executions", tags=["executions"])
 
@@ -27,11 +30,22 @@ DEFAULT_PAGE = 50
 MAX_PAGE = 500
 # Execution ids are 13 digits of epoch ms and 10 hex chars; a cursor is the last id of a page.
 CURSOR_PATTERN = r"^[0-9]{13}[0-9a-f]{10}$"
+ID_LENGTH = 23
+# Shorter prefixes match whole days of executions; they would only ever be ambiguous.
+MIN_PREFIX = 4
 
 
 async def visible_execution(ctx: Ctx, principal: Principal, execution_id: str) -> Execution:
-    """The execution, or 404 when it does not exist or lies outside the token's scope."""
+    """The execution named by its id or a unique prefix of it; 404 when none is visible."""
     row = await ctx.db.executions.find(ExecutionId(execution_id))
+    if row is None and MIN_PREFIX <= len(execution_id) < ID_LENGTH:
+        scope = principal.agent
+        found = await ctx.db.executions.find_by_prefix(execution_id, agent=scope, limit=4)
+        if len(found) > 1:
+            shown = ", ".join(r.id for r in found[:3])
+            raise AmbiguousId(f"id prefix {execution_id!r} matches more than one execution "
+                              f"({shown}, ...); give more characters")
+        row = found[0] if found else None
     if row is None or not principal.sees(row.agent):
         raise ExecutionNotFound(f"no execution {execution_id!r}")
     return row
@@ -67,6 +81,13 @@ async def list_executions(
 async def get_execution(ctx: Ctx, principal: Viewer, execution_id: str) -> ExecutionDetail:
     row = await visible_execution(ctx, principal, execution_id)
     return ExecutionDetail.with_events(row, list(await ctx.db.executions.events(row.id)))
+
+
+@router.get("/{execution_id}/output", response_model=ExecutionOutputView,
+            summary="What the child printed: live while it runs, the stored tail after")
+async def get_output(ctx: Ctx, principal: Viewer, execution_id: str) -> ExecutionOutputView:
+    row = await visible_execution(ctx, principal, execution_id)
+    return ExecutionOutputView.of(await read_output(ctx.db, ctx.directory, row))
 
 
 @router.post(

@@ -2,18 +2,21 @@
 
 Idempotent: applying the same manifest twice reports no change the second time. A manifest that
 does not validate is a 422 naming the path inside it (``agents[2].max_parallel``) and changes
-nothing.
+nothing. ``?dry_run=true`` reports the changes without making them. Under ``shepherd up`` the
+local runtimes follow the applied agents (``hosting.py``) and the response says how; under
+``serve`` it says which agents with a command nothing here will run.
 """
 
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Query, Request
 
 from shepherd.api.auth import FleetAdmin
 from shepherd.api.context import Ctx
+from shepherd.api.hosting import unhosted_notes
 from shepherd.api.views import FleetChangesView
 from shepherd.errors import ManifestError
 from shepherd.manifest.load import parse_manifest, validate_manifest
@@ -61,8 +64,19 @@ async def read_manifest(request: Request) -> Manifest:
 
 
 @router.post("/apply", response_model=FleetChangesView, openapi_extra=_request_body_doc(),
-             summary="Make agents and schedules match a manifest")
-async def apply(ctx: Ctx, principal: FleetAdmin, request: Request) -> FleetChangesView:
+             summary="Make agents and schedules match a manifest (or, dry, say what would change)")
+async def apply(
+    ctx: Ctx, principal: FleetAdmin, request: Request,
+    dry_run: Annotated[bool, Query(description="Report the changes; write nothing.")] = False,
+) -> FleetChangesView:
     manifest = await read_manifest(request)
-    changes = await apply_manifest(ctx.db, manifest, ctx.clock.now_ms(), ctx.redis.circuits)
-    return FleetChangesView.of(changes)
+    changes = await apply_manifest(ctx.db, manifest, ctx.clock.now_ms(), ctx.redis.circuits,
+                                   dry_run=dry_run)
+    if dry_run:
+        return FleetChangesView.of(changes, dry_run=True)
+    if ctx.local_runtimes is None:
+        return FleetChangesView.of(changes, notes=unhosted_notes(manifest))
+    runtimes = await ctx.local_runtimes.apply(manifest)
+    notes = [f"agent {name}: {why}" for name, why in {**runtimes.pending,
+                                                       **runtimes.failed}.items()]
+    return FleetChangesView.of(changes, runtimes=runtimes, notes=notes)

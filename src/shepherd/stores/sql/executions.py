@@ -36,6 +36,21 @@ ACTIVE = (S.QUEUED.value, S.RUNNING.value, S.FINALIZING.value)
 
 # ``list`` is also a method name below; this alias keeps annotations readable.
 ExecutionList = list[Execution]
+TransitionList = list["TransitionRecord"]
+
+
+@dataclass(frozen=True, slots=True)
+class TransitionRecord:
+    """One recorded status change with what a watcher needs about its execution."""
+
+    event_id: int
+    execution_id: ExecutionId
+    agent: AgentName
+    to_status: ExecutionStatus
+    cause: Cause | None
+    error_class: str | None
+    exit_code: int | None
+    at_ms: int
 
 class ExecutionRepository:
     def __init__(self, engine: AsyncEngine, clock: Clock, default_timeout_s: int) -> None:
@@ -164,6 +179,19 @@ class ExecutionRepository:
                    ).mappings().first()
         return to_execution(row) if row else None
 
+    async def find_by_prefix(
+        self, prefix: str, *, agent: AgentName | None = None, limit: int = 2
+    ) -> ExecutionList:
+        """Up to ``limit`` executions whose id starts with ``prefix`` (hex digits only), oldest
+        first; callers resolve a short id with it and refuse an ambiguous one."""
+        if not prefix or any(ch not in "0123456789abcdef" for ch in prefix):
+            return []
+        c = executions.c
+        query = select(executions).where(c.id.like(f"{prefix}%"))
+        if agent is not None:
+            query = query.where(c.agent == agent)
+        return [to_execution(r) for r in await self._rows(query.order_by(c.id).limit(limit))]
+
     async def get(self, execution_id: str) -> Execution:
         found = await self.find(execution_id)
         if found is None:
@@ -200,6 +228,29 @@ class ExecutionRepository:
         ]
         query = select(executions).where(and_(True, *conditions)).order_by(c.id.desc())
         return [to_execution(r) for r in await self._rows(query.limit(limit))]
+
+    async def transitions_after(self, after_event_id: int, limit: int = 1000) -> TransitionList:
+        """Status changes recorded after ``after_event_id``, oldest first (a cursor over the event
+        log, for watchers that follow what happens without rescanning it)."""
+        e, c = execution_events.c, executions.c
+        query = (
+            select(e.id, e.execution_id, c.agent, e.to_status, e.cause, c.error_class,
+                   c.exit_code, e.at_ms)
+            .join(executions, executions.c.id == e.execution_id)
+            .where(e.id > after_event_id).order_by(e.id).limit(limit)
+        )
+        return [
+            TransitionRecord(
+                r["id"], ExecutionId(r["execution_id"]), AgentName(r["agent"]),
+                ExecutionStatus(r["to_status"]), Cause(r["cause"]) if r["cause"] else None,
+                r["error_class"], r["exit_code"], r["at_ms"])
+            for r in await self._rows(query)
+        ]
+
+    async def last_event_id(self) -> int:
+        """Where ``transitions_after`` starts for a watcher that wants only what comes next."""
+        async with translated("read events"), self._engine.connect() as conn:
+            return int((await conn.execute(select(func.max(execution_events.c.id)))).scalar() or 0)
 
     async def peek_queued(self, agent: str, limit: int) -> ExecutionList:
         """The oldest queued rows of ``agent``, in dispatch order."""

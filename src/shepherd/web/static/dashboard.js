@@ -186,7 +186,6 @@
 
   /* -- the connection ------------------------------------------------------------------ */
   var backoff = 500;
-  var everOpened = false;
 
   function toSignIn() {
     location.href = "/signin?next=" + encodeURIComponent(location.pathname + location.search);
@@ -225,8 +224,9 @@
       opened = true;
       backoff = 500;
       setState("live", "live");
-      if (everOpened) { refreshAll(); }  // anything missed while away
-      everOpened = true;
+      // Anything that changed between rendering the page (or losing the connection) and this
+      // subscription is not in the stream: read it once.
+      refreshAll();
     };
     ws.onmessage = onMessage;
     ws.onclose = function (event) {
