@@ -33,6 +33,8 @@ class AgentView(BaseModel):
     created_at_ms: int
     slots_in_use: int
     backlog: int
+    max_attempts: int = 1
+    retry_on_failure: bool = False
 
     @classmethod
     def of(cls, agent: Agent, *, slots_in_use: int, backlog: int) -> AgentView:
@@ -44,7 +46,8 @@ class AgentView(BaseModel):
             tags=list(agent.tags), success_exit_codes=list(agent.success_exit_codes),
             has_completion_webhook=agent.completion_webhook_url is not None,
             created_at=to_iso(agent.created_at_ms), created_at_ms=agent.created_at_ms,
-            slots_in_use=slots_in_use, backlog=backlog,
+            slots_in_use=slots_in_use, backlog=backlog, max_attempts=agent.max_attempts,
+            retry_on_failure=agent.retry_on_failure,
         )
 
 
@@ -64,6 +67,8 @@ class ScheduleView(BaseModel):
     last_run_at_ms: int | None
     created_at: str | None
     created_at_ms: int
+    max_attempts: int | None = None  # None: the agent's
+    retry_on_failure: bool | None = None  # None: the agent's
 
     @classmethod
     def of(cls, s: Schedule) -> ScheduleView:
@@ -73,6 +78,7 @@ class ScheduleView(BaseModel):
             next_run_at=to_iso(s.next_run_at_ms), next_run_at_ms=s.next_run_at_ms,
             last_run_at=to_iso(s.last_run_at_ms), last_run_at_ms=s.last_run_at_ms,
             created_at=to_iso(s.created_at_ms), created_at_ms=s.created_at_ms,
+            max_attempts=s.max_attempts, retry_on_failure=s.retry_on_failure,
         )
 
 
@@ -106,6 +112,9 @@ class ExecutionView(BaseModel):
     completed_at_ms: int | None
     created_at: str | None
     created_at_ms: int
+    retry_on_failure: bool = False
+    not_before: str | None = None  # a queued retry waits for its backoff until then
+    not_before_ms: int | None = None
 
     @classmethod
     def of(cls, e: Execution) -> ExecutionView:
@@ -121,6 +130,8 @@ class ExecutionView(BaseModel):
             finished_at=to_iso(e.finished_at_ms), finished_at_ms=e.finished_at_ms,
             completed_at=to_iso(e.completed_at_ms), completed_at_ms=e.completed_at_ms,
             created_at=to_iso(e.created_at_ms), created_at_ms=e.created_at_ms,
+            retry_on_failure=e.retry_on_failure, not_before=to_iso(e.not_before_ms),
+            not_before_ms=e.not_before_ms,
         )
 
 

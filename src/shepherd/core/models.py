@@ -35,6 +35,8 @@ class Agent:
     tags: tuple[str, ...] = ()
     success_exit_codes: tuple[int, ...] = (0,)
     completion_webhook_url: str | None = None
+    max_attempts: int = 1
+    retry_on_failure: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,6 +53,8 @@ class Schedule:
     last_run_at_ms: int | None
     created_at_ms: int
     name: str | None = None
+    max_attempts: int | None = None  # None: the agent's
+    retry_on_failure: bool | None = None  # None: the agent's
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,6 +82,8 @@ class Execution:
     pid: int | None = None
     created_by: str | None = None
     created_at_ms: int = 0
+    retry_on_failure: bool = False
+    not_before_ms: int | None = None  # a queued retry waits for its backoff until then
 
 
 @dataclass(frozen=True, slots=True)

@@ -27,6 +27,10 @@ DEFAULT_RETRY_BACKOFF_BASE_S = 2.0
 DEFAULT_RETRY_BACKOFF_MAX_S = 300.0
 # Half of each delay is spread by the draw, so a burst of retries does not start in one instant.
 RETRY_JITTER = 0.5
+# One attempt unless a fleet says otherwise: a second run is a choice, never a surprise.
+DEFAULT_MAX_ATTEMPTS = 1
+# No work is worth more tries than this; the bound keeps a typo from retrying for days.
+MAX_ATTEMPTS_LIMIT = 20
 
 
 class FailureKind(StrEnum):

@@ -64,6 +64,8 @@ def agent_columns(spec: AgentSpec) -> dict[str, Any]:
         "enabled": spec.enabled,
         "tags": spec.tags,
         "success_exit_codes": spec.success_exit_codes,
+        "max_attempts": spec.max_attempts,
+        "retry_on_failure": spec.retry_on_failure,
     }
     if spec.url is not None:
         columns["url"] = spec.url
@@ -92,6 +94,7 @@ def schedule_fields(spec: ScheduleSpec, key: str) -> ScheduleFields:
     return ScheduleFields(
         agent=AgentName(spec.agent), cron=spec.cron, timezone=spec.timezone, input=spec.input,
         timeout_s=spec.timeout_s, overlap=spec.overlap, enabled=spec.enabled, name=key,
+        max_attempts=spec.max_attempts, retry_on_failure=spec.retry_on_failure,
     )
 
 
@@ -130,4 +133,5 @@ def _columns(fields: ScheduleFields) -> dict[str, Any]:
     return {
         "cron": fields.cron, "timezone": fields.timezone, "input": fields.input,
         "timeout_s": fields.timeout_s, "overlap": fields.overlap, "enabled": fields.enabled,
+        "max_attempts": fields.max_attempts, "retry_on_failure": fields.retry_on_failure,
     }

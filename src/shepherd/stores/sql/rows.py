@@ -34,6 +34,8 @@ def to_agent(row: RowMapping, tags: Iterable[str] = ()) -> Agent:
         tags=tuple(sorted(tags)),
         success_exit_codes=tuple(row["success_exit_codes"]),
         completion_webhook_url=row["completion_webhook_url"],
+        max_attempts=row["max_attempts"],
+        retry_on_failure=bool(row["retry_on_failure"]),
     )
 
 
@@ -60,6 +62,8 @@ def to_schedule(row: RowMapping) -> Schedule:
         last_run_at_ms=row["last_run_at_ms"],
         created_at_ms=row["created_at_ms"],
         name=row["name"],
+        max_attempts=row["max_attempts"],
+        retry_on_failure=_optional_bool(row["retry_on_failure"]),
     )
 
 
@@ -88,6 +92,8 @@ def to_execution(row: RowMapping) -> Execution:
         pid=row["pid"],
         created_by=row["created_by"],
         created_at_ms=row["created_at_ms"],
+        retry_on_failure=bool(row["retry_on_failure"]),
+        not_before_ms=row["not_before_ms"],
     )
 
 
@@ -102,3 +108,7 @@ def to_event(row: RowMapping) -> ExecutionEvent:
         reason=row["reason"],
         at_ms=row["at_ms"],
     )
+
+
+def _optional_bool(value: Any) -> bool | None:
+    return None if value is None else bool(value)

@@ -43,6 +43,10 @@ agents = Table(
     Column("completion_webhook_url", Text),
     Column("created_at_ms", BigInteger, nullable=False),
     Column("deleted_at_ms", BigInteger),
+    # Retry policy (revision retry_policy): attempts in all, and whether a child's own failure
+    # is retried too.
+    Column("max_attempts", Integer, nullable=False, server_default="1"),
+    Column("retry_on_failure", Boolean, nullable=False, server_default="0"),
 )
 
 agent_tags = Table(
@@ -67,6 +71,8 @@ schedules = Table(
     Column("next_run_at_ms", BigInteger),
     Column("last_run_at_ms", BigInteger),
     Column("created_at_ms", BigInteger, nullable=False),
+    Column("max_attempts", Integer),  # NULL: the agent's
+    Column("retry_on_failure", Boolean),  # NULL: the agent's
 )
 
 executions = Table(
@@ -95,6 +101,8 @@ executions = Table(
     Column("pid", Integer),
     Column("created_by", String(200)),
     Column("created_at_ms", BigInteger, nullable=False),
+    Column("retry_on_failure", Boolean, nullable=False, server_default="0"),
+    Column("not_before_ms", BigInteger),  # a queued retry is not dispatched before this
     Index("ix_executions_status", "status"),
     Index("ix_executions_agent_status", "agent", "status"),
     Index("ix_executions_queue_order", "agent", "status", "queued_at_ms", "id"),
