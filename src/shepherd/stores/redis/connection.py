@@ -1,8 +1,9 @@
 """Connecting to Redis: an external server by URL, or the embedded one under the data dir.
 
 ``RedisHandle`` bundles the client (``decode_responses=True``, connections named
-``shepherd-<pid>``) with the key registry, slots and leases. Closing it closes the client and,
-for the embedded server, stops the server when this was its last user (see ``embedded``).
+``shepherd-<pid>``) with the key registry and the stores (slots, leases, agent health, reconcile
+requests, controller reports). Closing it closes the client and, for the embedded server, stops
+the server when this was its last user (see ``embedded``).
 
 Guarantees: a handle returned by ``connect_redis`` has answered PING; any failure to get there is
 a ``RedisStoreError`` naming the URL (password redacted) or the socket.
@@ -19,10 +20,13 @@ from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
 from shepherd.errors import RedisStoreError
+from shepherd.stores.redis.agent_health import AgentHealthStore
 from shepherd.stores.redis.embedded import EmbeddedRedis, client_name
 from shepherd.stores.redis.errors import translated
 from shepherd.stores.redis.keys import Keys
 from shepherd.stores.redis.leases import LeaseStore
+from shepherd.stores.redis.reconcile import ReconcileRequests
+from shepherd.stores.redis.reports import ControllerReports
 from shepherd.stores.redis.scripts import Scripts
 from shepherd.stores.redis.slots import SlotStore
 
@@ -38,6 +42,9 @@ class RedisHandle:
     keys: Keys
     slots: SlotStore
     leases: LeaseStore
+    health: AgentHealthStore
+    reconcile: ReconcileRequests
+    reports: ControllerReports
     embedded: EmbeddedRedis | None = None
 
     async def ping(self) -> None:
@@ -58,7 +65,9 @@ def handle_for(client: Redis, prefix: str, embedded: EmbeddedRedis | None = None
     keys = Keys(prefix)
     scripts = Scripts(client)
     return RedisHandle(client, keys, SlotStore(client, keys, scripts),
-                       LeaseStore(client, scripts), embedded)
+                       LeaseStore(client, scripts), AgentHealthStore(client, keys, scripts),
+                       ReconcileRequests(client, keys, scripts), ControllerReports(client, keys),
+                       embedded)
 
 
 async def connect_redis(redis_url: str | None, data_dir: Path, prefix: str) -> RedisHandle:

@@ -19,6 +19,7 @@ from redis.commands.core import AsyncScript
 SCRIPT_NAMES = (
     "slot_acquire", "slot_release", "slot_reclaim_candidates",
     "lease_acquire", "lease_renew", "lease_release",
+    "health_unreachable", "health_reachable", "reconcile_request", "reconcile_take",
 )
 
 
