@@ -12,7 +12,15 @@ from typing import Any
 from pydantic import Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from shepherd.core.retry import DEFAULT_RETRY_BACKOFF_BASE_S, DEFAULT_RETRY_BACKOFF_MAX_S
 from shepherd.core.timeouts import DEFAULT_EXECUTION_TIMEOUT_S
+from shepherd.core.watchdog import (
+    DEFAULT_AGENT_LOST_AFTER_S,
+    DEFAULT_DISPATCH_GRACE_S,
+    DEFAULT_PROBE_TIMEOUT_S,
+    DEFAULT_TIMEOUT_SLACK_S,
+    DEFAULT_WATCHDOG_INTERVAL_S,
+)
 from shepherd.errors import ConfigError
 from shepherd.stores.redis.keys import DEFAULT_PREFIX
 
@@ -60,6 +68,13 @@ class Settings(BaseSettings):
     finalizer_interval_s: float = Field(default=1.0, gt=0)
     maintenance_interval_s: float = Field(default=5.0, gt=0)
     monitor_poll_wait_s: float = Field(default=20.0, gt=0, le=60)
+    watchdog_interval_s: float = Field(default=DEFAULT_WATCHDOG_INTERVAL_S, gt=0)
+    watchdog_agent_lost_after_s: float = Field(default=DEFAULT_AGENT_LOST_AFTER_S, gt=0)
+    watchdog_dispatch_grace_s: float = Field(default=DEFAULT_DISPATCH_GRACE_S, ge=0)
+    watchdog_timeout_slack_s: float = Field(default=DEFAULT_TIMEOUT_SLACK_S, ge=0)
+    watchdog_probe_timeout_s: float = Field(default=DEFAULT_PROBE_TIMEOUT_S, gt=0, le=60)
+    retry_backoff_base_s: float = Field(default=DEFAULT_RETRY_BACKOFF_BASE_S, ge=0)
+    retry_backoff_max_s: float = Field(default=DEFAULT_RETRY_BACKOFF_MAX_S, ge=0)
 
     @field_validator("data_dir")
     @classmethod

@@ -14,6 +14,7 @@ import logging
 import os
 import socket
 from dataclasses import dataclass, field
+from functools import partial
 
 from shepherd.agent_client.pool import AgentClientPool
 from shepherd.api.context import ApiContext
@@ -27,7 +28,11 @@ from shepherd.controllers.loop import ControllerLoop, LoopConfig
 from shepherd.controllers.maintenance import Maintenance
 from shepherd.controllers.monitor import Monitor
 from shepherd.controllers.scheduler import Scheduler
+from shepherd.controllers.triggers import WatchdogTriggers
+from shepherd.controllers.watchdog import Watchdog, WatchdogConfig
 from shepherd.core.clock import Clock
+from shepherd.core.retry import BackoffPolicy
+from shepherd.core.watchdog import WatchdogPolicy
 from shepherd.secrets import given_or_stored_token
 from shepherd.settings import Settings
 from shepherd.stores.redis.connection import RedisHandle, connect_redis
@@ -58,6 +63,7 @@ class ControlPlane:
     loops: list[ControllerLoop] = field(default_factory=list)
     tasks: list[GuardedTask] = field(default_factory=list)
     monitor: Monitor | None = None
+    watchdog_triggers: WatchdogTriggers = field(default_factory=WatchdogTriggers)
     directory: PooledDirectory | None = None
     closed: bool = False
     telemetry: Telemetry = field(default_factory=Telemetry)
@@ -98,10 +104,15 @@ class ControlPlane:
                         max_queue_age_s=s.max_queue_age_s),
              LoopConfig(s.dispatcher_interval_s), self.dispatch_wakeup),
             (self.monitor, LoopConfig(s.monitor_interval_s, singleton=False), None),
-            (Finalizer(self.db, self.redis, directory, self.clock, owner=self.owner),
+            (Finalizer(self.db, self.redis, directory, self.clock, owner=self.owner,
+                       backoff=retry_backoff(s)),
              LoopConfig(s.finalizer_interval_s), self.finalize_wakeup),
             (Maintenance(self.db, self.redis, self.clock, reclaim_grace_s=s.slot_reclaim_grace_s),
              LoopConfig(s.maintenance_interval_s), None),
+            (Watchdog(self.db, self.redis, directory, self.clock, config=watchdog_config(s),
+                      triggers=self.watchdog_triggers, finalizer_wakeup=self.finalize_wakeup,
+                      dispatch_wakeup=self.dispatch_wakeup, telemetry=self.telemetry),
+             LoopConfig(s.watchdog_interval_s), self.watchdog_triggers),
         ]
         self.loops = [
             ControllerLoop(c, cfg, self.redis, self.clock, self.owner, wakeup, self.telemetry)
@@ -120,8 +131,10 @@ class ControlPlane:
         return {loop.name: loop.last_tick_ms for loop in self.loops}
 
     def start(self) -> None:
-        for loop in self.loops:
-            task = GuardedTask(f"controller:{loop.name}", loop.run)
+        listener = GuardedTask("watchdog:requests", partial(self.watchdog_triggers.listen,
+                                                            self.redis))
+        for task in [listener, *(GuardedTask(f"controller:{loop.name}", loop.run)
+                                 for loop in self.loops)]:
             task.start()
             self.tasks.append(task)
         log.info("control plane %s started (%d controllers)", self.owner, len(self.loops))
@@ -138,6 +151,20 @@ class ControlPlane:
         await self.pool.aclose()
         await self.redis.close()
         await self.db.close()
+
+
+def watchdog_config(s: Settings) -> WatchdogConfig:
+    policy = WatchdogPolicy(
+        agent_lost_after_ms=round(s.watchdog_agent_lost_after_s * 1000),
+        dispatch_grace_ms=round(s.watchdog_dispatch_grace_s * 1000),
+        timeout_slack_ms=round(s.watchdog_timeout_slack_s * 1000),
+        backoff=retry_backoff(s),
+    )
+    return WatchdogConfig(s.watchdog_interval_s, s.watchdog_probe_timeout_s, policy)
+
+
+def retry_backoff(s: Settings) -> BackoffPolicy:
+    return BackoffPolicy(base_s=s.retry_backoff_base_s, max_s=s.retry_backoff_max_s)
 
 
 def _owner_id() -> str:

@@ -5,7 +5,9 @@ the runtime (exit code, output tail), applies the success criteria (``core.outco
 ``finalizing -> success|failed`` storing the result, then sends the completion webhook and acks
 the runtime. The CAS comes before the ack so a crash in between never loses a result: the runtime
 still holds it and the row is already terminal. Every step is idempotent; a lost CAS means another
-finalizer already did the work, and this one does nothing more.
+finalizer already did the work, and this one does nothing more. A failure the retry policy grants
+another attempt (``core.retry``: the runtime restarted under it, or its own failure with
+``retry_on_failure``) queues that attempt in the same transaction as the CAS.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from shepherd.controllers.webhook import send_completion_webhook
 from shepherd.core.clock import Clock
 from shepherd.core.models import Agent, Execution, TransitionFields
 from shepherd.core.outcome import decide_outcome
+from shepherd.core.retry import Attempt, BackoffPolicy, decide_retry
 from shepherd.core.status import Cause, ExecutionStatus
 from shepherd.errors import AgentError, AgentNotFound, ExecutionNotFound
 from shepherd.stores.redis.connection import RedisHandle
@@ -45,8 +48,9 @@ class Finalizer:
 
     def __init__(
         self, db: Database, redis: RedisHandle, directory: AgentDirectory, clock: Clock, *,
-        owner: str,
+        owner: str, backoff: BackoffPolicy | None = None,
     ) -> None:
+        self._backoff = backoff or BackoffPolicy()
         self._db = db
         self._redis = redis
         self._directory = directory
@@ -109,8 +113,12 @@ class Finalizer:
         error = state.error if state else row.error
         codes = agent.success_exit_codes if agent else (0,)
         outcome = decide_outcome(exit_code, error_class, error, codes)
+        now = self._clock.now_ms()
+        attempt = Attempt(row.id, row.attempt, row.max_attempts, row.retry_on_failure)
+        retry = (decide_retry(attempt, outcome.error_class, now, self._backoff)
+                 if outcome.status is ExecutionStatus.FAILED else None)
         return await self._db.executions.transition(
-            row.id, outcome.status, Cause.FINALIZED, actor=ACTOR, now_ms=self._clock.now_ms(),
+            row.id, outcome.status, Cause.FINALIZED, actor=ACTOR, now_ms=now, retry=retry,
             reason=outcome.error,
             fields=TransitionFields(
                 exit_code=exit_code,

@@ -35,6 +35,9 @@ from shepherd.core.cycle import Fault, judge_each
 from shepherd.core.retry import Attempt, BackoffPolicy, RetryPlan, decide_retry
 from shepherd.core.status import ExecutionStatus
 
+# A full cycle this often catches what no trigger announced (a hung child, a run the runtime
+# forgot without restarting); one registry GET per agent, so cheap.
+DEFAULT_WATCHDOG_INTERVAL_S = 15.0
 # Declared lost after a minute without an answer: longer than a runtime restart or a network
 # blip, short enough that lost work is retried within minutes.
 DEFAULT_AGENT_LOST_AFTER_S = 60.0
@@ -44,6 +47,9 @@ DEFAULT_DISPATCH_GRACE_S = 15.0
 # The runtime enforces the timeout itself; the watchdog steps in only this long after it should
 # have, so the two never race on a healthy runtime.
 DEFAULT_TIMEOUT_SLACK_S = 30.0
+# A healthy runtime lists its registry in milliseconds; this much silence counts as a miss, and
+# bounds how long one sick agent can hold up a cycle.
+DEFAULT_PROBE_TIMEOUT_S = 5.0
 # The fleet-wide fault threshold: more than half of the agents probed, and at least two.
 SYSTEMIC_MIN_AGENTS = 2
 
@@ -88,6 +94,7 @@ class AgentFacts:
     runs: Mapping[str, RuntimeRun] = field(default_factory=dict)
     boot_id: str | None = None
     problem: str | None = None  # why it is unreachable or unusable, for people
+    came_back: bool = False  # it answers again after an outage
 
 
 @dataclass(frozen=True, slots=True)

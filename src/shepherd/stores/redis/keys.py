@@ -23,6 +23,7 @@ All keys start with the configured prefix (default ``shepherd:``).
 |                            |        |                     | message = agent name (not a key: nothing is stored)             |
 | ``controller:{c}:tick_at`` | string | none                | controller loop             | /metrics, canary G-02            |
 | ``controller:{c}:last_report`` | string | none            | controller loop (JSON: tick_at_ms, duration_ms, report counts) | API status views |
+| ``controller:{c}:last_detail`` | string | none            | a controller's own last-pass detail (JSON; the watchdog's: skipped agents and why) | API status views |
 | ``canary:{part}``          | any    | per part            | canary                      | canary                           |
 
 Agent names never contain ``:`` (see ``core.ids.validate_agent_name``), so ``slot:{agent}:{eid}``
@@ -86,6 +87,9 @@ class Keys:
 
     def controller_report(self, controller: str) -> str:
         return f"{self.prefix}controller:{controller}:last_report"
+
+    def controller_detail(self, controller: str) -> str:
+        return f"{self.prefix}controller:{controller}:last_detail"
 
     def canary(self, part: str) -> str:
         return f"{self.prefix}canary:{part}"
