@@ -105,3 +105,13 @@ def test_an_unreachable_control_plane_is_one_readable_line(cli) -> None:  # type
 def test_status_reports_ready(cli) -> None:  # type: ignore[no-untyped-def]
     code, out, _ = cli("status", "--json")
     assert code == 0 and json.loads(out)["ready"]["status"] == "ready"
+
+
+def test_watchdog_status_shows_the_last_cycle(cli) -> None:  # type: ignore[no-untyped-def]
+    code, out, _ = cli("watchdog", "status", "--json")
+    found = json.loads(out)
+    assert code == 0 and found["last_cycle"]["scope"] == "full"  # a full cycle at startup
+    assert found["last_cycle"]["systemic"] is False
+    code, out, _ = cli("watchdog", "status")
+    assert code == 0 and out.startswith("watchdog: last full cycle at ")
+    assert "0 orphaned" in out and "actions" in out

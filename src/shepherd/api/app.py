@@ -12,7 +12,16 @@ from fastapi import FastAPI
 import shepherd
 from shepherd.api.context import ApiContext
 from shepherd.api.errors import register_error_handlers
-from shepherd.api.routers import agents, executions, fleet, health, home, schedules, tokens
+from shepherd.api.routers import (
+    agents,
+    executions,
+    fleet,
+    health,
+    home,
+    schedules,
+    tokens,
+    watchdog,
+)
 
 DESCRIPTION = (
     "Shepherd's control plane: agents, schedules, executions, fleet manifests and API tokens. "
@@ -28,6 +37,6 @@ def create_api(ctx: ApiContext) -> FastAPI:
     )
     api.state.ctx = ctx
     register_error_handlers(api)
-    for module in (home, health, agents, schedules, executions, fleet, tokens):
+    for module in (home, health, agents, schedules, executions, fleet, tokens, watchdog):
         api.include_router(module.router)
     return api

@@ -13,6 +13,7 @@ from shepherd import __version__
 from shepherd.cli.output import emit_json, emit_record, emit_rows, emit_table
 from shepherd.cli.remote import CliError, Remote, resolve_target
 from shepherd.cli.waiting import EXIT_CODES, wait_for_execution
+from shepherd.cli.watchdog import watchdog
 from shepherd.settings import load_settings
 
 app = typer.Typer(add_completion=False, no_args_is_help=True)
@@ -24,6 +25,7 @@ app.add_typer(executions, name="executions")
 app.add_typer(agents, name="agents")
 app.add_typer(fleet, name="fleet")
 app.add_typer(token, name="token")
+app.add_typer(watchdog, name="watchdog")
 
 UrlOpt = Annotated[str | None, typer.Option("--url", help="Control plane URL [SHEPHERD_URL].")]
 TokenOpt = Annotated[str | None, typer.Option("--token", help="API token [SHEPHERD_TOKEN].")]
