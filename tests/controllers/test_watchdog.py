@@ -399,3 +399,20 @@ async def test_the_dispatcher_wakes_when_a_retry_is_queued(
     c.clock.advance(11)
     await watchdog(c, dispatch_wakeup=wakeup).run_cycle()
     assert await wakeup.wait(0.1)
+
+
+async def test_a_stopped_monitor_gives_back_the_leases_of_the_agents_it_watched(
+    controllers: Controllers, start_runtime: StartRuntime
+) -> None:
+    c = controllers
+    runtime = await start_runtime("leased", SLEEPER)
+    await agent(c, "leased", runtime.url)
+    await c.monitor.run_once()
+    key = c.redis.keys.monitor_lease("leased")
+    for _ in range(100):
+        if await c.redis.leases.owner(key):
+            break
+        await asyncio.sleep(0.02)
+    assert await c.redis.leases.owner(key) == "test-plane"
+    await c.monitor.stop()
+    assert await c.redis.leases.owner(key) is None
