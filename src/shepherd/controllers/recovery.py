@@ -93,8 +93,8 @@ class Recovery:
             return
         await self._redis.slots.release(decision.agent, decision.execution_id)
         out.record(decision.action, decision.execution_id)
-        log.warning("watchdog: %s %s on %s: %s", decision.action.value, decision.execution_id,
-                    decision.agent, decision.reason)
+        log.info("watchdog: %s %s on %s: %s", decision.action.value, decision.execution_id,
+                 decision.agent, decision.reason)
         if decision.retry is not None:
             out.retried.append(decision.execution_id)
             self._poke(self._dispatch_wakeup)
@@ -116,8 +116,8 @@ class Recovery:
             out.unclean.add(decision.agent)
             return
         out.record(Action.STRAY, decision.execution_id)
-        log.warning("watchdog: stray %s on %s: %s", decision.execution_id, decision.agent,
-                    decision.reason)
+        log.info("watchdog: stray %s on %s: %s", decision.execution_id, decision.agent,
+                 decision.reason)
         if decision.status is not None:
             await self._db.executions.note(
                 decision.execution_id, Cause.STRAY_TERMINATED, actor=ACTOR,

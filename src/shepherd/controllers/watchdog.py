@@ -212,6 +212,9 @@ class Watchdog:
         )
         for action, ids in out.done.items():
             getattr(report, REPORTED[action]).extend(ids)
+            log.warning("watchdog: %d execution(s) %s (%s retried): %s", len(ids), action.value,
+                        sum(1 for i in ids if i in out.retried), ", ".join(sorted(ids)[:5])
+                        + (" ..." if len(ids) > 5 else ""))
         report.retried, report.lost_race = out.retried, out.lost_race
         report.terminate_failed = out.terminate_failed
         report.finished_meanwhile = out.finished_meanwhile
