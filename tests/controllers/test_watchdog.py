@@ -416,3 +416,18 @@ async def test_a_stopped_monitor_gives_back_the_leases_of_the_agents_it_watched(
     assert await c.redis.leases.owner(key) == "test-plane"
     await c.monitor.stop()
     assert await c.redis.leases.owner(key) is None
+
+
+async def test_the_triggers_end_a_wait_at_the_due_instant_then_forget_it() -> None:
+    from shepherd.controllers.triggers import WatchdogTriggers
+
+    triggers = WatchdogTriggers()
+    triggers.wake_in(0.05)
+    assert await asyncio.wait_for(triggers.wait(60), 5) is False  # ended by the due instant
+    await asyncio.sleep(0.01)
+    waited = asyncio.create_task(triggers.wait(60))
+    await asyncio.sleep(0.1)
+    assert not waited.done()  # the due instant passed: back to the interval
+    triggers.note("a")
+    assert await asyncio.wait_for(waited, 5) is True  # a request ends it at once
+    assert triggers.take() == {"a"} and triggers.take() == set()

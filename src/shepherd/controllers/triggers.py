@@ -34,12 +34,18 @@ class WatchdogTriggers(Wakeup):
         return taken
 
     def wake_in(self, seconds: float | None) -> None:
-        """End the next wait after ``seconds`` at the latest (None: only the interval)."""
+        """End the waits after ``seconds`` at the latest, until then (None: only the interval)."""
         self._due_monotonic = None if seconds is None else time.monotonic() + max(0.0, seconds)
 
     async def wait(self, timeout_s: float) -> bool:
+        """Like ``Wakeup.wait``, but no later than the due instant; a due instant that has
+        passed is dropped (the pass it woke has run)."""
         if self._due_monotonic is not None:
-            timeout_s = min(timeout_s, max(0.0, self._due_monotonic - time.monotonic()))
+            remaining = self._due_monotonic - time.monotonic()
+            if remaining <= 0:
+                self._due_monotonic = None
+            else:
+                timeout_s = min(timeout_s, remaining)
         return await super().wait(timeout_s)
 
     async def listen(self, redis: RedisHandle) -> None:

@@ -60,6 +60,9 @@ from shepherd.stores.sql.database import Database
 from shepherd.telemetry import Telemetry
 
 log = logging.getLogger("shepherd.controllers.watchdog")
+# Wake this long after a due instant: the clocks of the loop (monotonic) and the cycle (wall)
+# must not make the woken pass find it a hair early.
+WAKE_MARGIN_S = 0.05
 
 
 @dataclass(frozen=True, slots=True)
@@ -139,7 +142,7 @@ class Watchdog:
         plan = decide_watchdog(snapshot, self.config.policy, self._judge)
         report = await self.apply(plan, snapshot)
         report.requests = requests
-        self._schedule(plan)
+        self._schedule(plan, full)
         duration_s = time.perf_counter() - started
         self._metrics.cycle(report, plan, duration_s)
         detail = {"at_ms": self._clock.now_ms(), **_detail(report, plan, duration_s)}
@@ -244,13 +247,15 @@ class Watchdog:
                 log.info("watchdog: reconciled %s on request (%s)", agent, request.reason)
         return consumed
 
-    def _schedule(self, plan: Plan) -> None:
-        """Wake for a full cycle when the first unreachable agent would turn lost."""
-        if plan.next_check_ms is None:
+    def _schedule(self, plan: Plan, full: bool) -> None:
+        """Bring the next full cycle forward to when an unreachable agent would turn lost."""
+        if full:
             self.triggers.wake_in(None)
-            return
-        self._next_full_ms = min(self._next_full_ms, plan.next_check_ms)
-        self.triggers.wake_in((plan.next_check_ms - self._clock.now_ms()) / 1000)
+        due = plan.next_check_ms
+        if due is not None and due <= self._next_full_ms:
+            self._next_full_ms = due
+            # Just after the instant, so the pass it wakes finds the full cycle due.
+            self.triggers.wake_in((due - self._clock.now_ms()) / 1000 + WAKE_MARGIN_S)
 
 
 def _row_facts(row: Execution) -> RowFacts:
