@@ -17,6 +17,7 @@ from shepherd.core.timeouts import DEFAULT_EXECUTION_TIMEOUT_S
 from shepherd.core.watchdog import (
     DEFAULT_AGENT_LOST_AFTER_S,
     DEFAULT_DISPATCH_GRACE_S,
+    DEFAULT_HANDOVER_GRACE_S,
     DEFAULT_PROBE_TIMEOUT_S,
     DEFAULT_TIMEOUT_SLACK_S,
     DEFAULT_WATCHDOG_INTERVAL_S,
@@ -73,6 +74,7 @@ class Settings(BaseSettings):
     watchdog_dispatch_grace_s: float = Field(default=DEFAULT_DISPATCH_GRACE_S, ge=0)
     watchdog_timeout_slack_s: float = Field(default=DEFAULT_TIMEOUT_SLACK_S, ge=0)
     watchdog_probe_timeout_s: float = Field(default=DEFAULT_PROBE_TIMEOUT_S, gt=0, le=60)
+    watchdog_handover_grace_s: float = Field(default=DEFAULT_HANDOVER_GRACE_S, ge=0)
     retry_backoff_base_s: float = Field(default=DEFAULT_RETRY_BACKOFF_BASE_S, ge=0)
     retry_backoff_max_s: float = Field(default=DEFAULT_RETRY_BACKOFF_MAX_S, ge=0)
 

@@ -24,7 +24,7 @@ async def test_before_any_cycle_the_status_says_so_with_the_settings(api: Api) -
     assert found["last_cycle"] is None and found["unhealthy_agents"] == []
     assert found["settings"] == {"interval_s": 15.0, "agent_lost_after_s": 60.0,
                                  "dispatch_grace_s": 15.0, "timeout_slack_s": 30.0,
-                                 "probe_timeout_s": 5.0}
+                                 "probe_timeout_s": 5.0, "handover_grace_s": 5.0}
 
 
 async def test_the_status_shows_the_last_cycle_and_the_unhealthy_agents(api: Api) -> None:

@@ -34,7 +34,8 @@ from tests.controllers.conftest import Controllers
 from tests.fixtures.runtimes import StartRuntime
 
 POLICY = WatchdogPolicy(agent_lost_after_ms=60_000, dispatch_grace_ms=10_000,
-                        timeout_slack_ms=30_000, backoff=BackoffPolicy(2.0, 300.0, 0.0))
+                        timeout_slack_ms=30_000, backoff=BackoffPolicy(2.0, 300.0, 0.0),
+                        handover_grace_ms=5_000)
 SLEEPER = ["sh", "-c", "cat >/dev/null; sleep 30"]
 
 
@@ -63,6 +64,14 @@ async def claimed(c: Controllers, name: str) -> Execution:
     await c.redis.slots.acquire(name, row.id, max_parallel=10, timeout_s=row.timeout_s,
                                 now_ms=c.clock.now_ms(), holder="t")
     assert await c.db.executions.claim_queued(row.id, c.clock.now_ms(), "t")
+    return row
+
+
+async def hung(c: Controllers, name: str, url: str) -> Execution:
+    """A run started on a real runtime with an hour's timeout whose SQL row says 1 s."""
+    await agent(c, name, url, execution_timeout_s=3600)
+    row = await dispatched(c, name)
+    await set_timeout(c, row.id, 1)
     return row
 
 
@@ -101,9 +110,7 @@ async def test_a_child_its_runtime_does_not_stop_is_terminated_then_failed_and_i
 ) -> None:
     c = controllers
     runtime = await start_runtime("hang", SLEEPER)
-    await agent(c, "hang", runtime.url, execution_timeout_s=3600)
-    row = await dispatched(c, "hang")
-    await set_timeout(c, row.id, 1)
+    row = await hung(c, "hang", runtime.url)
     wd = watchdog(c)
     c.clock.advance(31)  # 1 s timeout + 30 s slack: not yet
     assert (await wd.run_cycle()).ok == [row.id]
@@ -123,9 +130,7 @@ async def test_a_terminate_that_fails_leaves_the_row_running_with_its_slot(
 ) -> None:
     c = controllers
     runtime = await start_runtime("gone", SLEEPER)
-    await agent(c, "gone", runtime.url, execution_timeout_s=3600)
-    row = await dispatched(c, "gone")
-    await set_timeout(c, row.id, 1)
+    row = await hung(c, "gone", runtime.url)
     c.clock.advance(60)
     wd = watchdog(c)
     snapshot, _ = await wd.collect()
@@ -147,7 +152,10 @@ async def test_a_finished_run_nobody_collected_ends_success_through_the_finalize
     assert client is not None
     await client.get(row.id, wait_s=20)  # finished; no monitor is watching
     c.clock.advance(3600)  # however old: a run that finished is never failed
-    report = await watchdog(c).run_cycle()
+    wd = watchdog(c)
+    assert (await wd.run_cycle()).waiting == [row.id]  # the monitor may be collecting it
+    c.clock.advance(5)
+    report = await wd.run_cycle()
     assert report.handed_over == [row.id]
     assert await last_event(c, row.id) == (S.RUNNING, S.FINALIZING, Cause.CHILD_EXITED,
                                            "watchdog")
@@ -310,7 +318,12 @@ async def test_a_run_completing_while_the_watchdog_acts_ends_once_with_one_relea
     snapshot, _ = await wd.collect()
     if path == "hand_over":
         await client.get(row.id, wait_s=20)
+        await wd.collect()  # seen finished: past the hand-over grace by the next look
+        c.clock.advance(5)
         snapshot, _ = await wd.collect()
+    plan = decide_watchdog(snapshot, POLICY)
+    assert [d.action.value for d in plan.actions] == [
+        "timed_out" if path == "timeout" else "handed_to_finalizer"]
     await client.get(row.id, wait_s=20)  # the child completes normally meanwhile
     releases: list[bool] = []
     real_release = c.redis.slots.release
@@ -321,7 +334,7 @@ async def test_a_run_completing_while_the_watchdog_acts_ends_once_with_one_relea
         return released
 
     c.redis.slots.release = counted  # type: ignore[method-assign]
-    await asyncio.gather(wd.apply(decide_watchdog(snapshot, POLICY), snapshot),
+    await asyncio.gather(wd.apply(plan, snapshot),
                          c.monitor.sync_agent(racer, client))
     await c.finalizer.run_once()
     events = await c.db.executions.events(row.id)

@@ -25,7 +25,8 @@ from shepherd.core.watchdog import (
 
 NOW = 1_000_000_000
 POLICY = WatchdogPolicy(agent_lost_after_ms=60_000, dispatch_grace_ms=10_000,
-                        timeout_slack_ms=30_000, backoff=BackoffPolicy(2.0, 300.0, 0.0))
+                        timeout_slack_ms=30_000, backoff=BackoffPolicy(2.0, 300.0, 0.0),
+                        handover_grace_ms=5_000)
 
 
 def row(eid: str = "e1", agent: str = "a", age_s: float = 5, timeout_s: int = 100,
@@ -48,8 +49,10 @@ def running(eid: str = "e1") -> RuntimeRun:
     return RuntimeRun(eid, finished=False)
 
 
-def finished(eid: str = "e1", exit_code: int | None = 0) -> RuntimeRun:
-    return RuntimeRun(eid, finished=True, exit_code=exit_code, finished_at_ms=NOW - 1)
+def finished(eid: str = "e1", exit_code: int | None = 0, seen_s: float = 5) -> RuntimeRun:
+    """A run the runtime reports finished, first seen so by the watchdog ``seen_s`` ago."""
+    return RuntimeRun(eid, finished=True, exit_code=exit_code, finished_at_ms=NOW - 1,
+                      seen_finished_at_ms=NOW - round(seen_s * 1000))
 
 
 def snap(*agents: AgentFacts, rows: tuple[RowFacts, ...] = (), full: bool = True,
@@ -117,6 +120,17 @@ def test_a_finished_run_still_running_in_sql_is_handed_to_the_finalizer_never_fa
     for age_s in (1, 500):  # within or far past its timeout and the grace: never failed
         decision = only_action(decide(snap(reachable("a", run), rows=(row(age_s=age_s),))))
         assert (decision.action, decision.run, decision.retry) == (Action.HAND_OVER, run, None)
+
+
+@pytest.mark.parametrize("seen_s", [None, 0, 4.999])
+def test_a_finished_run_is_left_to_the_monitor_within_the_hand_over_grace(
+    seen_s: float | None,
+) -> None:
+    run = finished("e1", seen_s=seen_s or 0)
+    if seen_s is None:
+        run = replace(run, seen_finished_at_ms=None)  # never seen before: seen now
+    plan = decide(snap(reachable("a", run), rows=(row(age_s=500),)))
+    assert plan.actions == () and plan.waiting == ("e1",)
 
 
 def test_a_run_unknown_to_the_runtime_within_the_dispatch_grace_waits() -> None:

@@ -96,15 +96,33 @@ def kill_runtime_with_children(process: psutil.Process) -> None:
     psutil.wait_procs(doomed, timeout=10)
 
 
+@dataclass(frozen=True)
+class KilledRuntime:
+    """What it takes to start a killed runtime again as it was."""
+
+    cmdline: list[str]
+    env: dict[str, str]
+    port: int
+
+    @property
+    def state_dir(self) -> Path:
+        return Path(self.cmdline[self.cmdline.index("--data-dir") + 1]) / "executions"
+
+
+def kill_runtime(fleet: LiveFleet, agent: str) -> KilledRuntime:
+    """SIGKILL the agent's runtime, then its children."""
+    runtime = runtime_process(fleet, agent)
+    killed = KilledRuntime(runtime.cmdline(), runtime.environ(), agent_port(fleet, agent))
+    kill_runtime_with_children(runtime)
+    return killed
+
+
 @contextmanager
-def restarted_runtime(
-    process_info: tuple[list[str], dict[str, str]], port: int, log_path: Path
-) -> Iterator[subprocess.Popen[bytes]]:
-    """A runtime started again with the same command line and environment, on ``port``; on exit
+def restarted_runtime(killed: KilledRuntime, log_path: Path) -> Iterator[subprocess.Popen[bytes]]:
+    """A runtime started again with the same command line and environment, on its port; on exit
     it is stopped as ``shepherd up`` stops one (SIGTERM: it terminates its children)."""
-    cmdline, env = process_info
-    argv = list(cmdline)
-    argv[argv.index("--port") + 1] = str(port)
+    argv, env = list(killed.cmdline), killed.env
+    argv[argv.index("--port") + 1] = str(killed.port)
     with log_path.open("ab") as log:
         process = subprocess.Popen(argv, env=env, stdout=subprocess.DEVNULL, stderr=log,
                                    start_new_session=True)

@@ -7,6 +7,7 @@ execution retried or failed per policy, slots freed, and no child run twice or b
 
 from __future__ import annotations
 
+import shutil
 import signal
 import time
 from pathlib import Path
@@ -16,11 +17,10 @@ import httpx
 from tests.faults.recovery import (
     WATCHDOG_ENV,
     ChildLog,
-    agent_port,
     child_log,
     execution,
     executions,
-    kill_runtime_with_children,
+    kill_runtime,
     manifest,
     restarted_runtime,
     retries_of,
@@ -41,12 +41,9 @@ def test_a_runtime_killed_with_its_children_and_restarted_on_its_port_retries_ea
     with running_fleet(tmp_path, manifest(log, {"a": 2}), WATCHDOG_ENV) as fleet:
         ids = submit(fleet, "a", 4)
         wait_running(fleet, ids, log)
-        runtime = runtime_process(fleet, "a")
-        info = (runtime.cmdline(), runtime.environ())
-        port = agent_port(fleet, "a")
-        kill_runtime_with_children(runtime)
+        killed = kill_runtime(fleet, "a")
         killed_ns = time.time_ns()
-        with restarted_runtime(info, port, tmp_path / "restarted.log"):
+        with restarted_runtime(killed, tmp_path / "restarted.log"):
             wait_until(lambda: all(execution(fleet, i)["status"] == "failed" for i in ids)
                        and all(retries_of(fleet, "a", i) for i in ids), SETTLE_S,
                        "every lost run to fail with a retry queued")
@@ -70,7 +67,7 @@ def test_a_runtime_that_never_returns_is_lost_and_its_runs_fail_after_the_thresh
     with running_fleet(tmp_path, manifest(log, {"a": 1, "b": 1}), WATCHDOG_ENV) as fleet:
         ids = submit(fleet, "a", 2)
         wait_running(fleet, ids, log)
-        kill_runtime_with_children(runtime_process(fleet, "a"))
+        kill_runtime(fleet, "a")
         wait_until(lambda: all(execution(fleet, i)["status"] == "failed" for i in ids),
                    SETTLE_S, "the lost agent's runs to fail")
         for i in ids:
@@ -121,16 +118,9 @@ def test_a_runtime_restarted_without_its_state_has_its_runs_recovered_as_orphans
     with running_fleet(tmp_path, manifest(log, {"a": 2}), WATCHDOG_ENV) as fleet:
         ids = submit(fleet, "a", 3)
         wait_running(fleet, ids, log)
-        runtime = runtime_process(fleet, "a")
-        info = (runtime.cmdline(), runtime.environ())
-        port = agent_port(fleet, "a")
-        state = Path(info[0][info[0].index("--data-dir") + 1]) / "executions"
-        kill_runtime_with_children(runtime)
-        for record in state.iterdir():  # the host was replaced: nothing of the old state
-            for item in record.iterdir():
-                item.unlink()
-            record.rmdir()
-        with restarted_runtime(info, port, tmp_path / "restarted.log"):
+        killed = kill_runtime(fleet, "a")
+        shutil.rmtree(killed.state_dir)  # the host was replaced: nothing of the old state
+        with restarted_runtime(killed, tmp_path / "restarted.log"):
             wait_until(lambda: all(execution(fleet, i)["status"] == "failed" for i in ids),
                        SETTLE_S, "the forgotten runs to be recovered")
             for i in ids:
@@ -150,7 +140,7 @@ def test_the_whole_fleet_down_at_once_recovers_nothing_and_says_it_is_systemic(
         ids = submit(fleet, "a", 1) + submit(fleet, "b", 1)
         wait_running(fleet, ids, log)
         for agent in ("a", "b"):
-            kill_runtime_with_children(runtime_process(fleet, agent))
+            kill_runtime(fleet, agent)
 
         def systemic() -> bool:
             with fleet.api() as api:

@@ -159,6 +159,7 @@ def watchdog_config(s: Settings) -> WatchdogConfig:
         dispatch_grace_ms=round(s.watchdog_dispatch_grace_s * 1000),
         timeout_slack_ms=round(s.watchdog_timeout_slack_s * 1000),
         backoff=retry_backoff(s),
+        handover_grace_ms=round(s.watchdog_handover_grace_s * 1000),
     )
     return WatchdogConfig(s.watchdog_interval_s, s.watchdog_probe_timeout_s, policy)
 

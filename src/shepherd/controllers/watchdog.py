@@ -121,6 +121,8 @@ class Watchdog:
                                   dispatch_wakeup=dispatch_wakeup)
         self._judge = judge
         self._next_full_ms = 0
+        # agent -> finished run -> when this watchdog first saw it finished (hand-over grace).
+        self._seen_finished: dict[str, dict[str, int]] = {}
         self._metrics = _Metrics(telemetry or Telemetry())
 
     async def run_once(self) -> WatchdogReport:
@@ -193,7 +195,12 @@ class Watchdog:
         if back_from is not None:
             log.warning("watchdog: agent %s answers again after %.1f s", agent.name,
                         (now_ms - back_from) / 1000)
-        return _reachable(agent.name, registry, health.fenced, came_back=back_from is not None)
+        earlier = self._seen_finished.get(agent.name, {})
+        seen = {e.execution_id: earlier.get(e.execution_id, now_ms)
+                for e in registry.executions if e.state is RunState.FINISHED}
+        self._seen_finished[agent.name] = seen
+        return _reachable(agent.name, registry, health.fenced, seen,
+                          came_back=back_from is not None)
 
     # -- apply --------------------------------------------------------------------------------
 
@@ -263,10 +270,12 @@ def _row_facts(row: Execution) -> RowFacts:
                     row.max_attempts, row.retry_on_failure, row.runtime_boot_id)
 
 
-def _reachable(name: str, registry: Registry, fenced: bool, came_back: bool) -> AgentFacts:
+def _reachable(
+    name: str, registry: Registry, fenced: bool, seen: dict[str, int], came_back: bool
+) -> AgentFacts:
     runs = {
         e.execution_id: RuntimeRun(e.execution_id, e.state is RunState.FINISHED, e.exit_code,
-                                   e.error_class, e.finished_at_ms)
+                                   e.error_class, e.finished_at_ms, seen.get(e.execution_id))
         for e in registry.executions
     }
     return AgentFacts(name, Reach.REACHABLE, fenced=fenced, runs=runs, boot_id=registry.boot_id,

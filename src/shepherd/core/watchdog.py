@@ -10,7 +10,7 @@ and when to look again. The table (DESIGN.md section 6, issue "watchdog reconcil
 | unreachable | -                            | >= agent_lost_after| LOST: fail or retry rows   |
 | reachable   | running                      | <= timeout + slack | ok                         |
 | reachable   | running                      | > timeout + slack  | TIME_OUT: terminate first  |
-| reachable   | finished, row running        | -                  | HAND_OVER to the finalizer |
+| reachable   | finished, row running        | >= hand-over grace | HAND_OVER to the finalizer |
 | reachable   | unknown                      | < dispatch grace   | wait                       |
 | reachable   | unknown                      | >= dispatch grace  | ORPHAN: fail or retry      |
 | reachable   | running, row terminal/absent | -                  | STRAY: terminate it        |
@@ -19,7 +19,10 @@ Guards: an agent is declared lost only in a full cycle (one that probed the whol
 never when more than half of the probed agents (and at least two) are unreachable at once: then
 the fault is the control plane's own network, and nothing at all is recovered (``systemic``).
 Ages are measured on the control plane's clock from ``dispatched_at_ms``, never from instants a
-runtime reported, so clock skew between hosts cannot time out or orphan a run.
+runtime reported, so clock skew between hosts cannot time out or orphan a run. A finished run is
+handed over only once the watchdog has seen it finished for ``handover_grace`` (the monitor
+collects an exit within a second): the watchdog steps in for exits the monitor missed, and never
+races it for the ones it is collecting.
 
 Pure: no I/O, no clock. Each row is judged on its own (``core.cycle.judge_each``): a row that
 cannot be judged becomes a fault and the others are still judged.
@@ -50,6 +53,8 @@ DEFAULT_TIMEOUT_SLACK_S = 30.0
 # A healthy runtime lists its registry in milliseconds; this much silence counts as a miss, and
 # bounds how long one sick agent can hold up a cycle.
 DEFAULT_PROBE_TIMEOUT_S = 5.0
+# The monitor collects an exit within a second of it; one still uncollected after this was missed.
+DEFAULT_HANDOVER_GRACE_S = 5.0
 # The fleet-wide fault threshold: more than half of the agents probed, and at least two.
 SYSTEMIC_MIN_AGENTS = 2
 
@@ -63,7 +68,7 @@ class Reach(StrEnum):
 
 class Action(StrEnum):
     OK = "ok"
-    WAIT = "within_dispatch_grace"
+    WAIT = "waiting"  # unknown within the dispatch grace, or finished within the hand-over grace
     TIME_OUT = "timed_out"
     HAND_OVER = "handed_to_finalizer"
     ORPHAN = "orphaned"
@@ -83,6 +88,7 @@ class RuntimeRun:
     exit_code: int | None = None
     error_class: str | None = None
     finished_at_ms: int | None = None
+    seen_finished_at_ms: int | None = None  # when the watchdog first saw it finished (its clock)
 
 
 @dataclass(frozen=True, slots=True)
@@ -127,6 +133,7 @@ class WatchdogPolicy:
     dispatch_grace_ms: int = round(DEFAULT_DISPATCH_GRACE_S * 1000)
     timeout_slack_ms: int = round(DEFAULT_TIMEOUT_SLACK_S * 1000)
     backoff: BackoffPolicy = field(default_factory=BackoffPolicy)
+    handover_grace_ms: int = round(DEFAULT_HANDOVER_GRACE_S * 1000)
 
 
 @dataclass(frozen=True, slots=True)
@@ -210,6 +217,9 @@ def judge_row(row: RowFacts, agent: AgentFacts, now_ms: int, policy: WatchdogPol
         return _failing(Action.LOSE, row, "agent_lost", why, now_ms, policy)
     run = agent.runs.get(row.id)
     if run is not None and run.finished:
+        seen = run.seen_finished_at_ms if run.seen_finished_at_ms is not None else now_ms
+        if now_ms - seen < policy.handover_grace_ms:
+            return RowDecision(Action.WAIT, row.id, row.agent, "exited; the monitor collects it")
         code = "no exit code" if run.exit_code is None else f"exit code {run.exit_code}"
         return RowDecision(Action.HAND_OVER, row.id, row.agent,
                            f"the runtime reports the child exited ({code}) but its exit was "

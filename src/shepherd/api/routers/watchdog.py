@@ -55,6 +55,7 @@ class WatchdogSettings(BaseModel):
     dispatch_grace_s: float
     timeout_slack_s: float
     probe_timeout_s: float
+    handover_grace_s: float
 
 
 class WatchdogStatus(BaseModel):
@@ -83,6 +84,7 @@ async def watchdog_status(ctx: Ctx, principal: Viewer) -> WatchdogStatus:
             dispatch_grace_s=s.watchdog_dispatch_grace_s,
             timeout_slack_s=s.watchdog_timeout_slack_s,
             probe_timeout_s=s.watchdog_probe_timeout_s,
+            handover_grace_s=s.watchdog_handover_grace_s,
         ),
     )
 
