@@ -226,12 +226,18 @@ async def clean_run(tmp: Path, minutes: float) -> dict[str, Any]:
             await asyncio.sleep(1)
         rows = [await fleet.plane.db.executions.get(e) for e in submitted]
         false = [r.id for r in rows if r.error_class in RECOVERIES]
-        detail = await fleet.plane.redis.reports.detail("watchdog") or {}
         twice, overlaps = await duplicates(fleet)
+        registry = fleet.plane.telemetry.registry
+        actions = {kind: registry.get_sample_value("shepherd_watchdog_actions_total",
+                                                   {"kind": kind}) or 0
+                   for kind in ("timed_out", "orphaned", "lost", "strays", "retried",
+                                "handed_over")}
+        cycles = registry.get_sample_value("shepherd_watchdog_cycle_seconds_count",
+                                           {"scope": "full"}) or 0
         return {"minutes": minutes, "submitted": len(rows), "succeeded": sum(
             1 for r in rows if r.status is ExecutionStatus.SUCCESS), "false": len(false),
-            "twice": twice, "overlaps": overlaps, "last_cycle": json.dumps(
-                detail.get("counts", {}), sort_keys=True)}
+            "twice": twice, "overlaps": overlaps, "cycles": int(cycles),
+            "actions": json.dumps({k: int(v) for k, v in actions.items()}, sort_keys=True)}
     finally:
         await fleet.close()
 
@@ -256,6 +262,8 @@ def record(f: dict[str, Any], c: dict[str, Any]) -> str:
         f"| untouched agents' executions succeeded | {f['healthy_ok']}/{f['healthy']} | all |\n"
         f"| clean run, watchdog every 1 s: {c['minutes']:g} min, {c['submitted']} executions "
         f"of `sleep 90` | {c['false']} false recoveries, {c['twice']} started twice | 0 |\n"
+        f"| clean run: watchdog actions over {c['cycles']} full cycles | `{c['actions']}` "
+        "| all 0 |\n"
         f"| clean run succeeded (the rest were in flight at the end) | {c['succeeded']}"
         f"/{c['submitted']} | — |\n"
     )

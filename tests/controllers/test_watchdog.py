@@ -236,6 +236,18 @@ async def test_an_unreachable_agent_is_skipped_then_lost_fenced_and_unfenced_onc
     assert (await c.dispatcher.run_once()).dispatched == [again.id]
 
 
+async def test_the_outage_clock_survives_a_control_plane_restart(
+    controllers: Controllers, unused_tcp_port: int
+) -> None:
+    c = controllers
+    await agent(c, "far", f"http://127.0.0.1:{unused_tcp_port}")
+    row = await claimed(c, "far")
+    await watchdog(c).run_cycle()  # the outage starts; then this control plane goes away
+    c.clock.advance(60)
+    report = await watchdog(c).run_cycle()  # a new one (or another replica) counts from then
+    assert report.lost == [row.id]
+
+
 async def test_most_of_the_fleet_unreachable_at_once_recovers_nothing(
     controllers: Controllers, unused_tcp_port: int
 ) -> None:

@@ -38,10 +38,10 @@ from shepherd.stores.sql.database import Database
 
 log = logging.getLogger("shepherd.controllers.monitor")
 ACTOR = "monitor"
-# A broken stream is retried at once-ish, then backs off to a probe every 2 s while the runtime
-# stays away: a restarted runtime is seen within a fraction of a second.
+# A broken stream is retried at once-ish, then backs off to a probe a second while the runtime
+# stays away (a refused connect costs nothing): a restarted runtime is seen within a second.
 RETRY_BASE_S = 0.1
-RETRY_MAX_S = 2.0
+RETRY_MAX_S = 1.0
 
 
 @dataclass(slots=True)
