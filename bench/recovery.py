@@ -24,6 +24,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import platform
 import subprocess
 import tempfile
@@ -34,6 +35,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import httpx
 import psutil
 
 from shepherd.app.plane import ControlPlane, agent_token
@@ -163,6 +165,18 @@ async def time_to_recover(fleet: Fleet, agent: str, ids: list[str], since: float
     return list(done.values())
 
 
+async def time_to_answer(url: str, since: float) -> float:
+    """Seconds from ``since`` until the restarted runtime answers ``/health`` (its start-up)."""
+    async with httpx.AsyncClient(base_url=url, timeout=1.0) as client:
+        while True:
+            try:
+                if (await client.get("/health")).is_success:
+                    return time.time() - since
+            except httpx.HTTPError:
+                pass
+            await asyncio.sleep(0.02)
+
+
 async def duplicates(fleet: Fleet) -> tuple[int, int]:
     """(executions started twice, retries started before the attempt they replace ended). A
     child killed with SIGKILL logs no end; the callers check those retries against the kill."""
@@ -188,7 +202,9 @@ async def faults(tmp: Path) -> dict[str, Any]:
         killed_ns = time.time_ns()
         restarted_at = time.time()
         fleet.extra.append(restart(info, first.url, tmp / "restarted.log"))
+        answering = asyncio.create_task(time_to_answer(first.url, restarted_at))
         restart_s = await time_to_recover(fleet, "bench-0", ids["bench-0"], restarted_at, 60)
+        up_s = await answering
         kill_with_children(second.process.pid)
         lost_at = time.time()
         lost_s = await time_to_recover(fleet, "bench-1", ids["bench-1"], lost_at,
@@ -202,7 +218,7 @@ async def faults(tmp: Path) -> dict[str, Any]:
                            if row.retry_of in ids["bench-0"] and row.id in starts
                            and starts[row.id][0] < killed_ns)
         return {
-            "restart_s": restart_s, "lost_s": lost_s, "lost_after_s":
+            "restart_s": restart_s, "up_s": up_s, "lost_s": lost_s, "lost_after_s":
                 settings.watchdog_agent_lost_after_s, "twice": twice, "overlaps": overlaps
                 + late_retries, "healthy_ok": sum(1 for s in statuses.values()
                                                   if s is ExecutionStatus.SUCCESS),
@@ -242,7 +258,7 @@ async def clean_run(tmp: Path, minutes: float) -> dict[str, Any]:
         await fleet.close()
 
 
-def record(f: dict[str, Any], c: dict[str, Any]) -> str:
+def record(f: dict[str, Any], c: dict[str, Any], load: float) -> str:
     when = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
     r, lost = f["restart_s"], f["lost_s"]
     target_lost = f["lost_after_s"] + 5
@@ -250,10 +266,13 @@ def record(f: dict[str, Any], c: dict[str, Any]) -> str:
         f"\n### recovery — {when} — {platform.machine()}, {platform.python_version()}\n\n"
         f"`python bench/recovery.py --clean-minutes {c['minutes']:g}` — {AGENTS} local agents x "
         f"{PER_AGENT} executions of `sleep 30` in flight, max_attempts 2, default watchdog "
-        "settings, SQLite + embedded Redis.\n\n"
+        f"settings, SQLite + embedded Redis; load average {load:.1f} on "
+        f"{os.cpu_count()} cores when it started.\n\n"
         "| figure | value | target |\n|---|---|---|\n"
         f"| runtime restarted: {len(r)} lost, to next state + slot freed, p50 / p95 / max "
         f"| {percentile(r, .5):.2f} / {percentile(r, .95):.2f} / {max(r):.2f} s | p95 ≤ 5 s |\n"
+        f"| of which the new runtime process starting until it answers `/health` "
+        f"| {f['up_s']:.2f} s | — |\n"
         f"| runtime never returns: {len(lost)} lost, from the kill, p50 / p95 / max "
         f"| {percentile(lost, .5):.1f} / {percentile(lost, .95):.1f} / {max(lost):.1f} s "
         f"| ≤ {target_lost:g} s |\n"
@@ -270,12 +289,13 @@ def record(f: dict[str, Any], c: dict[str, Any]) -> str:
 
 
 async def main(args: argparse.Namespace) -> str:
+    load = os.getloadavg()[0]
     with tempfile.TemporaryDirectory(prefix="shepherd-bench-") as tmp:
         f = await faults(Path(tmp))
         print(f"restart p95 {percentile(f['restart_s'], .95):.2f} s, never-returns max "
               f"{max(f['lost_s']):.1f} s; clean run of {args.clean_minutes} min next", flush=True)
         c = await clean_run(Path(tmp), args.clean_minutes)
-    return record(f, c)
+    return record(f, c, load)
 
 
 if __name__ == "__main__":

@@ -26,6 +26,7 @@ from shepherd.agent_client.client import AgentClient
 from shepherd.agent_client.protocol import EventKind, ExecutionState, RunState, RuntimeEvent
 from shepherd.background import GuardedTask
 from shepherd.controllers.base import Wakeup
+from shepherd.controllers.cycle import run_each
 from shepherd.controllers.directory import AgentDirectory
 from shepherd.controllers.exits import Exit, settle_exit
 from shepherd.core.backoff import compute_backoff
@@ -38,10 +39,11 @@ from shepherd.stores.sql.database import Database
 
 log = logging.getLogger("shepherd.controllers.monitor")
 ACTOR = "monitor"
-# A broken stream is retried at once-ish, then backs off to a probe a second while the runtime
-# stays away (a refused connect costs nothing): a restarted runtime is seen within a second.
+# A broken stream is retried at once-ish, then backs off to two probes a second while the
+# runtime stays away (a refused connect costs nothing, an open circuit not even that): a
+# restarted runtime is seen within half a second of answering.
 RETRY_BASE_S = 0.1
-RETRY_MAX_S = 1.0
+RETRY_MAX_S = 0.5
 
 
 @dataclass(slots=True)
@@ -105,24 +107,27 @@ class Monitor:
         registry = await client.list_executions()
         known = {e.execution_id: e for e in registry.executions}
         report = SyncReport()
+        exited = []
         for row in await self._db.executions.list_by_status(ExecutionStatus.RUNNING, agent.name):
             entry = known.get(row.id)
             if entry is None:
                 report.unknown.append(row.id)
-            elif entry.state is RunState.FINISHED and await self._settle(agent, entry):
-                report.settled.append(row.id)
-        for entry in known.values():
-            if entry.state is RunState.FINISHED and await self._is_terminal(entry.execution_id):
+            elif entry.state is RunState.FINISHED:
+                exited.append(entry)
+        # Side by side: after a runtime restart every one of its runs exited at once.
+        settled, _ = await run_each(exited, partial(self._settle, agent),
+                                    lambda e: e.execution_id, stage="settle", log=log)
+        report.settled = sorted(eid for eid, won in settled.items() if won)
+        finished = [e.execution_id for e in known.values() if e.state is RunState.FINISHED]
+        statuses = await self._db.executions.statuses(finished)
+        for execution_id in finished:
+            if execution_id in statuses and statuses[execution_id].is_terminal:
                 with contextlib.suppress(ExecutionNotFound):  # the finalizer acked it first
-                    await client.ack(entry.execution_id)
-                report.acked.append(entry.execution_id)
+                    await client.ack(execution_id)
+                report.acked.append(execution_id)
         if report.unknown:
             await self._request_reconcile(agent.name, f"unknown to runtime: {report.unknown}")
         return report
-
-    async def _is_terminal(self, execution_id: str) -> bool:
-        row = await self._db.executions.find(execution_id)
-        return row is not None and row.status.is_terminal
 
     async def _settle(self, agent: Agent, state: ExecutionState | RuntimeEvent) -> bool:
         """``running -> finalizing`` for a child that exited; the slot goes only if we won."""
