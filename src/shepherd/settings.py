@@ -20,7 +20,16 @@ from shepherd.core.circuit import (
     DEFAULT_FAILURE_THRESHOLD,
     DEFAULT_QUORUM_WINDOW_S,
 )
+from shepherd.core.retry import DEFAULT_RETRY_BACKOFF_BASE_S, DEFAULT_RETRY_BACKOFF_MAX_S
 from shepherd.core.timeouts import DEFAULT_EXECUTION_TIMEOUT_S
+from shepherd.core.watchdog import (
+    DEFAULT_AGENT_LOST_AFTER_S,
+    DEFAULT_DISPATCH_GRACE_S,
+    DEFAULT_HANDOVER_GRACE_S,
+    DEFAULT_PROBE_TIMEOUT_S,
+    DEFAULT_TIMEOUT_SLACK_S,
+    DEFAULT_WATCHDOG_INTERVAL_S,
+)
 from shepherd.errors import ConfigError
 from shepherd.stores.redis.keys import DEFAULT_PREFIX
 
@@ -126,6 +135,14 @@ class Settings(BaseSettings):
     signin_link_ttl_s: int = Field(default=DEFAULT_SIGNIN_LINK_TTL_S, ge=10)
     events_poll_interval_s: float = Field(default=DEFAULT_EVENTS_POLL_INTERVAL_S, gt=0, le=10)
     max_request_body_bytes: int = Field(default=DEFAULT_MAX_REQUEST_BODY_BYTES, ge=1024)
+    watchdog_interval_s: float = Field(default=DEFAULT_WATCHDOG_INTERVAL_S, gt=0)
+    watchdog_agent_lost_after_s: float = Field(default=DEFAULT_AGENT_LOST_AFTER_S, gt=0)
+    watchdog_dispatch_grace_s: float = Field(default=DEFAULT_DISPATCH_GRACE_S, ge=0)
+    watchdog_timeout_slack_s: float = Field(default=DEFAULT_TIMEOUT_SLACK_S, ge=0)
+    watchdog_probe_timeout_s: float = Field(default=DEFAULT_PROBE_TIMEOUT_S, gt=0, le=60)
+    watchdog_handover_grace_s: float = Field(default=DEFAULT_HANDOVER_GRACE_S, ge=0)
+    retry_backoff_base_s: float = Field(default=DEFAULT_RETRY_BACKOFF_BASE_S, ge=0)
+    retry_backoff_max_s: float = Field(default=DEFAULT_RETRY_BACKOFF_MAX_S, ge=0)
 
     @field_validator("data_dir")
     @classmethod

@@ -118,3 +118,15 @@ async def test_metrics_export_each_agents_circuit_state_and_failures(api: Api) -
     assert 'shepherd_circuit_state{agent="alpha",state="closed"} 0.0' in text
     assert 'shepherd_circuit_state{agent="beta",state="closed"} 1.0' in text
     assert 'shepherd_circuit_failures{agent="alpha"} 3.0' in text
+
+
+async def test_moving_an_agent_to_a_new_url_closes_its_circuit(api: Api) -> None:
+    """Failures of the old address say nothing of the new one (a runtime restarted elsewhere)."""
+    await open_circuit(api.redis.circuits, "alpha", api.clock.now_ms())
+    async with api.client("admin") as client:
+        same = await client.patch("/api/agents/alpha", json={"max_parallel": 4})
+        assert same.json()["circuit"]["state"] == "open"
+        moved = await client.patch("/api/agents/alpha", json={"url": "http://127.0.0.1:9/"})
+        body = (await client.get("/api/agents/alpha/circuit")).json()
+    assert moved.json()["circuit"]["state"] == "closed"
+    assert body["events"][0]["reason"] == "the agent moved to a new URL"

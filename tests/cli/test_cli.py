@@ -109,3 +109,11 @@ def test_agents_show_their_circuit_and_an_admin_resets_it(cli) -> None:  # type:
     assert (code, out.strip()) == (0, "circuit of echo: closed")
     code, _, err = cli("agents", "reset-circuit", "nobody")
     assert code == 1 and "404" in err and len(err.strip().splitlines()) == 1
+def test_watchdog_status_shows_the_last_cycle(cli) -> None:  # type: ignore[no-untyped-def]
+    code, out, _ = cli("watchdog", "status", "--json")
+    found = json.loads(out)
+    assert code == 0 and found["last_cycle"]["scope"] == "full"  # a full cycle at startup
+    assert found["last_cycle"]["systemic"] is False
+    code, out, _ = cli("watchdog", "status")
+    assert code == 0 and out.startswith("watchdog: last full cycle at ")
+    assert "0 orphaned" in out and "actions" in out

@@ -35,7 +35,6 @@ EXPECTED = {
     (S.RUNNING, S.FAILED, Cause.BACKSTOP),
     (S.RUNNING, S.FAILED, Cause.DISPATCH_REJECTED),
     (S.RUNNING, S.CANCELLED, Cause.CANCEL),
-    (S.RUNNING, S.QUEUED, Cause.RETRY),
     (S.RUNNING, S.QUEUED, Cause.DISPATCH_REFUSED),
     (S.FINALIZING, S.SUCCESS, Cause.FINALIZED),
     (S.FINALIZING, S.FAILED, Cause.FINALIZED),
@@ -60,9 +59,14 @@ def test_cancelled_is_sticky() -> None:
     assert not any(is_allowed(S.CANCELLED, to, c) for _, to, c in ALL)
 
 
-def test_running_goes_back_to_queued_only_as_a_retry_or_a_refused_dispatch() -> None:
+def test_running_goes_back_to_queued_only_as_a_refused_dispatch() -> None:
     causes = {c for c in Cause if is_allowed(S.RUNNING, S.QUEUED, c)}
-    assert causes == {Cause.RETRY, Cause.DISPATCH_REFUSED}
+    assert causes == {Cause.DISPATCH_REFUSED}
+
+
+def test_a_retry_and_a_stray_note_are_never_transitions() -> None:
+    assert not any(Cause.RETRY in causes or Cause.STRAY_TERMINATED in causes
+                   for causes in TRANSITIONS.values())
 
 
 def test_no_transition_stays_in_place() -> None:

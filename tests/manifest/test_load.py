@@ -83,6 +83,15 @@ def test_a_command_list_is_taken_as_argv_without_a_shell() -> None:
             " - {agent: a, cron: '* * * * *', overlap: maybe}\n",
             "schedules[0].overlap: Input should be 'skip' or 'queue'",
         ),
+        (
+            "agents:\n - name: a\n   command: x\n   max_attempts: 0\n",
+            "agents[0].max_attempts: Input should be greater than or equal to 1",
+        ),
+        (
+            "agents:\n - name: a\n   command: x\nschedules:\n"
+            " - {agent: a, cron: '* * * * *', retry_on_failure: perhaps}\n",
+            "schedules[0].retry_on_failure: Input should be a valid boolean",
+        ),
         ("agents: [", "fleet.yaml: not valid YAML"),
         ("- a\n- b\n", "the top level must be a mapping"),
         ("agents:\n - name: a\n   command: x\nextra: 1\n", "extra: unknown key"),
@@ -124,3 +133,13 @@ def test_the_bundled_demo_fleet_is_valid() -> None:
 def test_a_per_agent_token_is_refused_rather_than_ignored() -> None:
     with pytest.raises(ManifestError, match=r"agents\[0\]\.token: unknown key"):
         parse_manifest("agents:\n - name: a\n   url: http://h:1\n   token: x\n", "f.yaml")
+
+
+def test_the_retry_policy_defaults_to_one_attempt_and_schedules_inherit_it() -> None:
+    manifest = parse_manifest(
+        "agents:\n - name: a\n   command: x\n   max_attempts: 3\n   retry_on_failure: true\n"
+        "schedules:\n - {agent: a, cron: '* * * * *'}\n"
+        " - {agent: a, cron: '* * * * *', max_attempts: 1, name: once}\n", "fleet.yaml")
+    assert (manifest.agents[0].max_attempts, manifest.agents[0].retry_on_failure) == (3, True)
+    assert [s.max_attempts for s in manifest.schedules] == [None, 1]
+    assert parse_manifest("agents:\n - name: b\n   command: x\n", "f").agents[0].max_attempts == 1

@@ -28,6 +28,7 @@ from shepherd.api.routers import (
     outbox,
     schedules,
     tokens,
+    watchdog,
 )
 from shepherd.services.tokens import verify_token
 
@@ -52,7 +53,7 @@ def create_api(ctx: ApiContext) -> FastAPI:
         max_body_bytes=ctx.settings.max_request_body_bytes,
     )
     routers = [m.router for m in (health, agents, circuits, schedules, executions, fleet, tokens,
-                                  outbox, alerts, events)]
+                                  outbox, alerts, events, watchdog)]
     for router in routers:
         api.include_router(router)
     install_docs(api, routers)

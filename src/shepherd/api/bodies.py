@@ -14,7 +14,8 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validat
 
 from shepherd.core.ids import AGENT_NAME_PATTERN
 from shepherd.core.models import OverlapPolicy
-from shepherd.manifest.schema import ScheduleSpec
+from shepherd.core.retry import DEFAULT_MAX_ATTEMPTS
+from shepherd.manifest.schema import MaxAttempts, ScheduleSpec
 from shepherd.services.tokens import Role
 
 # The agent protocol's ceilings: inputs the runtime would refuse are refused here first.
@@ -63,6 +64,8 @@ class AgentCreate(_Body):
     success_exit_codes: Annotated[ExitCodes, Field(min_length=1)] = (0,)
     completion_webhook_url: UrlField | None = None
     require_input_read: bool = False
+    max_attempts: MaxAttempts = DEFAULT_MAX_ATTEMPTS
+    retry_on_failure: bool = False
 
 
 class _Patch(_Body):
@@ -94,6 +97,8 @@ class AgentPatch(_Patch):
     success_exit_codes: Annotated[ExitCodes, Field(min_length=1)] | None = None
     completion_webhook_url: UrlField | None = None
     require_input_read: bool | None = None
+    max_attempts: MaxAttempts | None = None
+    retry_on_failure: bool | None = None
 
 
 class ScheduleCreate(ScheduleSpec):
@@ -110,7 +115,7 @@ class ScheduleCreate(ScheduleSpec):
 
 
 class SchedulePatch(_Patch):
-    CLEARABLE = frozenset({"name", "timeout_s"})
+    CLEARABLE = frozenset({"name", "timeout_s", "max_attempts", "retry_on_failure"})
 
     name: Annotated[Text, Field(min_length=1, max_length=200)] | None = None
     cron: Text | None = None
@@ -119,6 +124,8 @@ class SchedulePatch(_Patch):
     timeout_s: TimeoutField | None = None
     overlap: OverlapPolicy | None = None
     enabled: bool | None = None
+    max_attempts: MaxAttempts | None = None  # null: the agent's
+    retry_on_failure: bool | None = None  # null: the agent's
 
     @field_validator("cron")
     @classmethod

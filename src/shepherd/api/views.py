@@ -88,6 +88,8 @@ class AgentView(BaseModel):
     slots_in_use: int
     backlog: int
     circuit: CircuitView
+    max_attempts: int = 1
+    retry_on_failure: bool = False
 
     @classmethod
     def of(
@@ -103,7 +105,8 @@ class AgentView(BaseModel):
             require_input_read=agent.require_input_read,
             created_at=to_iso(agent.created_at_ms), created_at_ms=agent.created_at_ms,
             slots_in_use=slots_in_use, backlog=backlog,
-            circuit=CircuitView.of(circuit or Circuit(agent.name)),
+            circuit=CircuitView.of(circuit or Circuit(agent.name)), max_attempts=agent.max_attempts,
+            retry_on_failure=agent.retry_on_failure,
         )
 
 
@@ -123,6 +126,8 @@ class ScheduleView(BaseModel):
     last_run_at_ms: int | None
     created_at: str | None
     created_at_ms: int
+    max_attempts: int | None = None  # None: the agent's
+    retry_on_failure: bool | None = None  # None: the agent's
 
     @classmethod
     def of(cls, s: Schedule) -> ScheduleView:
@@ -132,6 +137,7 @@ class ScheduleView(BaseModel):
             next_run_at=to_iso(s.next_run_at_ms), next_run_at_ms=s.next_run_at_ms,
             last_run_at=to_iso(s.last_run_at_ms), last_run_at_ms=s.last_run_at_ms,
             created_at=to_iso(s.created_at_ms), created_at_ms=s.created_at_ms,
+            max_attempts=s.max_attempts, retry_on_failure=s.retry_on_failure,
         )
 
 
@@ -172,6 +178,9 @@ class ExecutionView(BaseModel):
     created_at_ms: int
     input_unread: bool | None  # null until the result is stored
     leftovers: list[LeftoverView]  # processes left outside the child's group, still holding output
+    retry_on_failure: bool = False
+    not_before: str | None = None  # a queued retry waits for its backoff until then
+    not_before_ms: int | None = None
 
     @classmethod
     def of(cls, e: Execution) -> ExecutionView:
@@ -189,6 +198,8 @@ class ExecutionView(BaseModel):
             created_at=to_iso(e.created_at_ms), created_at_ms=e.created_at_ms,
             input_unread=e.input_unread,
             leftovers=[LeftoverView(pid=x.pid, name=x.name) for x in e.leftovers],
+            retry_on_failure=e.retry_on_failure, not_before=to_iso(e.not_before_ms),
+            not_before_ms=e.not_before_ms,
         )
 
 

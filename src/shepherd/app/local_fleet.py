@@ -29,6 +29,8 @@ from shepherd.core.models import Agent
 from shepherd.core.status import ExecutionStatus
 from shepherd.errors import ConfigError, ShepherdError
 from shepherd.manifest.schema import Manifest
+from shepherd.services.circuits import reset_for_new_url
+from shepherd.stores.redis.circuits import CircuitStore
 from shepherd.stores.sql.database import Database
 
 log = logging.getLogger("shepherd.app.local_fleet")
@@ -48,9 +50,12 @@ class _Failure:
 
 
 class LocalFleet:
-    def __init__(self, db: Database, runtimes: LocalRuntimes) -> None:
+    def __init__(
+        self, db: Database, runtimes: LocalRuntimes, circuits: CircuitStore | None = None,
+    ) -> None:
         self._db = db
         self._runtimes = runtimes
+        self._circuits = circuits
         self._envs: dict[str, dict[str, str]] = {}
         self._failures: dict[str, _Failure] = {}
         self._lock = asyncio.Lock()
@@ -118,6 +123,9 @@ class LocalFleet:
             changes.restarted.append(agent.name)
         if agent.url != runtime.url:
             await self._db.agents.update(AgentName(agent.name), url=runtime.url)
+            if self._circuits is not None:
+                await reset_for_new_url(self._circuits, agent.name, actor="up",
+                                        now_ms=self._db.clock.now_ms())
 
     async def _busy(self, name: str) -> bool:
         running = await self._db.executions.list(

@@ -14,6 +14,7 @@ import logging
 import os
 import socket
 from dataclasses import dataclass, field
+from functools import partial
 
 from shepherd.agent_client.fleet_breaker import RedisBreaker
 from shepherd.agent_client.pool import AgentClientPool
@@ -34,9 +35,13 @@ from shepherd.controllers.monitor import Monitor
 from shepherd.controllers.outbox import OutboxConfig, OutboxSender
 from shepherd.controllers.prober import Prober
 from shepherd.controllers.scheduler import Scheduler
+from shepherd.controllers.triggers import WatchdogTriggers
+from shepherd.controllers.watchdog import Watchdog, WatchdogConfig
 from shepherd.core.circuit import CircuitPolicy
 from shepherd.core.clock import Clock
 from shepherd.core.delivery import RetryPolicy
+from shepherd.core.retry import BackoffPolicy
+from shepherd.core.watchdog import WatchdogPolicy
 from shepherd.secrets import given_or_stored_token
 from shepherd.services.event_hub import EventHub
 from shepherd.services.event_sources import ExecutionTransitions
@@ -72,6 +77,7 @@ class ControlPlane:
     monitor: Monitor | None = None
     outbox: OutboxSender | None = None
     alerts: AlertService | None = None
+    watchdog_triggers: WatchdogTriggers = field(default_factory=WatchdogTriggers)
     directory: PooledDirectory | None = None
     closed: bool = False
     telemetry: Telemetry = field(default_factory=lambda: Telemetry(process_metrics=True))
@@ -129,13 +135,18 @@ class ControlPlane:
              LoopConfig(s.dispatcher_interval_s), self.dispatch_wakeup),
             (self.monitor, LoopConfig(s.monitor_interval_s, singleton=False), None),
             (Finalizer(self.db, self.redis, directory, self.clock, owner=self.owner,
-                       outbox_wakeup=self.outbox_wakeup, webhook_max_age_s=s.webhook_max_age_s),
+                       outbox_wakeup=self.outbox_wakeup, webhook_max_age_s=s.webhook_max_age_s,
+                       backoff=retry_backoff(s)),
              LoopConfig(s.finalizer_interval_s), self.finalize_wakeup),
             (self.outbox, LoopConfig(s.outbox_interval_s), self.outbox_wakeup),
             (Maintenance(self.db, self.redis, self.clock, reclaim_grace_s=s.slot_reclaim_grace_s),
              LoopConfig(s.maintenance_interval_s), None),
             (Prober(self.db, breaker, directory, self.clock),
              LoopConfig(s.breaker_probe_interval_s, singleton=False), None),
+            (Watchdog(self.db, self.redis, directory, self.clock, config=watchdog_config(s),
+                      triggers=self.watchdog_triggers, finalizer_wakeup=self.finalize_wakeup,
+                      dispatch_wakeup=self.dispatch_wakeup, telemetry=self.telemetry),
+             LoopConfig(s.watchdog_interval_s), self.watchdog_triggers),
         ]
         self.loops = [
             ControllerLoop(c, cfg, self.redis, self.clock, self.owner, wakeup, self.telemetry)
@@ -180,8 +191,10 @@ class ControlPlane:
         return {loop.name: loop.last_tick_ms for loop in self.loops}
 
     def start(self) -> None:
-        for loop in self.loops:
-            task = GuardedTask(f"controller:{loop.name}", loop.run)
+        listener = GuardedTask("watchdog:requests", partial(self.watchdog_triggers.listen,
+                                                            self.redis))
+        for task in [listener, *(GuardedTask(f"controller:{loop.name}", loop.run)
+                                 for loop in self.loops)]:
             task.start()
             self.tasks.append(task)
         if self.events is not None:
@@ -217,6 +230,19 @@ def circuit_policy(settings: Settings) -> CircuitPolicy:
         dormant_probe_interval_s=settings.breaker_dormant_probe_interval_s,
         quorum_window_s=settings.breaker_quorum_window_s,
     )
+def watchdog_config(s: Settings) -> WatchdogConfig:
+    policy = WatchdogPolicy(
+        agent_lost_after_ms=round(s.watchdog_agent_lost_after_s * 1000),
+        dispatch_grace_ms=round(s.watchdog_dispatch_grace_s * 1000),
+        timeout_slack_ms=round(s.watchdog_timeout_slack_s * 1000),
+        backoff=retry_backoff(s),
+        handover_grace_ms=round(s.watchdog_handover_grace_s * 1000),
+    )
+    return WatchdogConfig(s.watchdog_interval_s, s.watchdog_probe_timeout_s, policy)
+
+
+def retry_backoff(s: Settings) -> BackoffPolicy:
+    return BackoffPolicy(base_s=s.retry_backoff_base_s, max_s=s.retry_backoff_max_s)
 
 
 def _owner_id() -> str:

@@ -45,7 +45,7 @@ async def _run_up(
 ) -> None:
     plane = await ControlPlane.open(settings)
     runtimes = LocalRuntimes(settings.data_dir, agent_token(settings))
-    local = LocalFleet(plane.db, runtimes)
+    local = LocalFleet(plane.db, runtimes, plane.redis.circuits)
     plane.local_runtimes = local
     extra = [GuardedTask("local-runtimes", local.run_forever)]
     try:

@@ -14,6 +14,7 @@ import typer
 from shepherd import __version__
 from shepherd.cli import agents, executions, fleet, schedules, status, tokens
 from shepherd.cli.alerts import alerts
+from shepherd.cli.watchdog import watchdog
 
 app = typer.Typer(add_completion=False, no_args_is_help=True)
 app.command()(executions.run)
@@ -25,6 +26,7 @@ app.add_typer(schedules.group, name="schedules")
 app.add_typer(fleet.group, name="fleet")
 app.add_typer(tokens.group, name="token")
 app.add_typer(alerts, name="alerts")
+app.add_typer(watchdog, name="watchdog")
 
 
 def _show_version(value: bool) -> None:

@@ -6,7 +6,10 @@ a runtime that never accepted (unreachable, 5xx) sends the row back to ``queued`
 slot; a 4xx fails it; a connection dropped mid-request leaves it ``running`` for the monitor to
 settle, because the start is idempotent and may have been accepted. Rows queued longer than
 ``max_queue_age_s`` fail as expired. An agent whose circuit breaker does not admit calls is
-skipped before any slot is taken: its backlog stays queued until the circuit closes.
+skipped before any slot is taken: its backlog stays queued until the circuit closes. A queued
+retry waits until its backoff has passed (``not_before_ms``), and nothing is dispatched to an
+agent the watchdog fenced (declared lost and not yet reconciled), so a retry never starts beside
+the attempt it replaces.
 """
 
 from __future__ import annotations
@@ -69,6 +72,8 @@ class Dispatcher:
         await self._expire(report)
         ready = [a for a in await self._db.agents.list()
                  if a.enabled and self._directory.client_for(a) is not None]
+        fenced = await self._redis.health.fenced([a.name for a in ready])
+        ready = [a for a in ready if a.name not in fenced]
         # Agents are independent: one slow runtime must not hold back the others' backlogs.
         await asyncio.gather(*(self._drain(agent, report) for agent in ready))
         return report
@@ -92,7 +97,7 @@ class Dispatcher:
         if free <= 0:
             return
         claimed = []
-        for row in await self._db.executions.peek_queued(agent.name, free):
+        for row in await self._db.executions.peek_queued(agent.name, free, self._clock.now_ms()):
             result = await self._redis.slots.acquire(
                 agent.name, row.id, max_parallel=agent.max_parallel_tasks,
                 timeout_s=row.timeout_s, now_ms=self._clock.now_ms(), holder=ACTOR,

@@ -7,7 +7,9 @@ outbox by that same transaction, then acks the runtime. It never waits for a web
 outbox sender delivers it (woken by ``outbox_wakeup``). The CAS comes before the ack so a crash in
 between never loses a result: the runtime still holds it and the row is already terminal. Every
 step is idempotent; a lost CAS means another finalizer already did the work, and this one does
-nothing more (and enqueued nothing).
+nothing more (and enqueued nothing). A failure the retry policy grants another attempt
+(``core.retry``: the runtime restarted under it, or its own failure with ``retry_on_failure``)
+queues that attempt in the same transaction as the CAS.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from shepherd.controllers.webhook import completion_messages
 from shepherd.core.clock import Clock
 from shepherd.core.models import Agent, Execution, Leftover, TransitionFields
 from shepherd.core.outcome import decide_outcome
+from shepherd.core.retry import Attempt, BackoffPolicy, decide_retry
 from shepherd.core.status import Cause, ExecutionStatus
 from shepherd.errors import AgentError, AgentNotFound, ExecutionNotFound
 from shepherd.stores.redis.connection import RedisHandle
@@ -51,8 +54,9 @@ class Finalizer:
     def __init__(
         self, db: Database, redis: RedisHandle, directory: AgentDirectory, clock: Clock, *,
         owner: str, outbox_wakeup: Wakeup | None = None,
-        webhook_max_age_s: int = DEFAULT_WEBHOOK_MAX_AGE_S,
+        webhook_max_age_s: int = DEFAULT_WEBHOOK_MAX_AGE_S, backoff: BackoffPolicy | None = None,
     ) -> None:
+        self._backoff = backoff or BackoffPolicy()
         self._db = db
         self._outbox_wakeup = outbox_wakeup or Wakeup()
         self._webhook_max_age_s = webhook_max_age_s
@@ -60,6 +64,7 @@ class Finalizer:
         self._directory = directory
         self._clock = clock
         self._owner = owner
+        self._backoff = backoff or BackoffPolicy()
 
     async def run_once(self) -> FinalizeReport:
         report = FinalizeReport()
@@ -122,6 +127,9 @@ class Finalizer:
             require_input_read=agent.require_input_read if agent else False,
         )
         now_ms = self._clock.now_ms()
+        attempt = Attempt(row.id, row.attempt, row.max_attempts, row.retry_on_failure)
+        retry = (decide_retry(attempt, outcome.error_class, now_ms, self._backoff)
+                 if outcome.status is ExecutionStatus.FAILED else None)
         fields = TransitionFields(
             exit_code=exit_code,
             error_class=outcome.error_class,
@@ -135,7 +143,7 @@ class Finalizer:
                                        self._webhook_max_age_s)
         won = await self._db.executions.transition(
             row.id, outcome.status, Cause.FINALIZED, actor=ACTOR, now_ms=now_ms,
-            reason=outcome.error, fields=fields, outbox=webhooks,
+            reason=outcome.error, fields=fields, outbox=webhooks, retry=retry,
         )
         if won and webhooks:
             self._outbox_wakeup.poke()

@@ -1,13 +1,17 @@
 """Monitor: one long-poll of ``/v1/events`` per agent; child exits become ``finalizing`` rows.
 
-Each agent is watched by exactly one replica, the holder of ``lease:monitor:{agent}``. On a child
-exit the watcher CASes ``running -> finalizing`` and, only when it won, releases the slot and
-wakes the finalizer. A registry pass (``sync_agent``) settles anything the event stream missed:
-it runs when a watcher starts (so a control-plane restart re-attaches to every running row), when
-the runtime's ``boot_id`` changes, and after the stream broke. A changed ``boot_id``, a broken
-stream, or a running row the runtime does not know are recorded on the agent's cursor hash
-(``reconcile_requested_at_ms``) for the reconciler. After a broken stream the watcher waits as
-the agent's circuit says: a second while it is closed, until the next probe while it is open.
+Each agent is watched by exactly one replica, the holder of ``lease:monitor:{agent}``, which it
+gives back when it stops, so a restarted control plane watches at once. On a child exit the
+watcher CASes ``running -> finalizing`` and, only when it won, releases the slot and wakes the
+finalizer (``controllers.exits``). A registry pass (``sync_agent``) settles anything the event
+stream missed: it runs when a watcher starts (so a control-plane restart re-attaches to every
+running row), when the runtime's ``boot_id`` changes, and at once after the stream broke or a
+connection was refused — preceded by a ``/health`` call whose ``boot_id`` says whether the runtime
+restarted, so a restart is never noticed only when a long-poll on the old boot's cursor ends.
+A changed ``boot_id``, a broken stream (once per outage), the agent answering again, or a running
+row the runtime does not know are sent to the watchdog as reconcile requests. After a broken
+stream the watcher waits as the agent's circuit says: a short backoff while it is closed, until
+the next probe while it is open.
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import random
 from dataclasses import dataclass, field
 from functools import partial
 from typing import cast
@@ -24,19 +29,24 @@ from shepherd.agent_client.client import AgentClient
 from shepherd.agent_client.protocol import EventKind, ExecutionState, RunState, RuntimeEvent
 from shepherd.background import GuardedTask
 from shepherd.controllers.base import Wakeup
+from shepherd.controllers.cycle import run_each
 from shepherd.controllers.directory import AgentDirectory
+from shepherd.controllers.exits import Exit, settle_exit
+from shepherd.core.backoff import compute_backoff
 from shepherd.core.clock import Clock
-from shepherd.core.models import Agent, TransitionFields
-from shepherd.core.status import Cause, ExecutionStatus
-from shepherd.errors import AgentError, AgentNotFound, ExecutionNotFound
+from shepherd.core.models import Agent
+from shepherd.core.status import ExecutionStatus
+from shepherd.errors import AgentError, AgentNotFound, ExecutionNotFound, RedisStoreError
 from shepherd.stores.redis.connection import RedisHandle
 from shepherd.stores.sql.database import Database
 
 log = logging.getLogger("shepherd.controllers.monitor")
 ACTOR = "monitor"
-# Seconds a broken stream waits before it tries again while the agent's circuit is closed; an
-# open circuit makes it wait for the next probe instead.
-RETRY_AFTER_ERROR_S = 1.0
+# A broken stream is retried at once-ish, then backs off to two probes a second while the
+# runtime stays away (a refused connect costs nothing); an open circuit makes it wait for the
+# next probe instead. A restarted runtime is seen within half a second of answering.
+RETRY_BASE_S = 0.1
+RETRY_MAX_S = 0.5
 
 
 @dataclass(slots=True)
@@ -102,47 +112,49 @@ class Monitor:
         registry = await client.list_executions()
         known = {e.execution_id: e for e in registry.executions}
         report = SyncReport()
+        exited = []
         for row in await self._db.executions.list_by_status(ExecutionStatus.RUNNING, agent.name):
             entry = known.get(row.id)
             if entry is None:
                 report.unknown.append(row.id)
-            elif entry.state is RunState.FINISHED and await self._settle(agent, entry):
-                report.settled.append(row.id)
-        for entry in known.values():
-            if entry.state is RunState.FINISHED and await self._is_terminal(entry.execution_id):
+            elif entry.state is RunState.FINISHED:
+                exited.append(entry)
+        # Side by side: after a runtime restart every one of its runs exited at once.
+        settled, _ = await run_each(exited, partial(self._settle, agent),
+                                    lambda e: e.execution_id, stage="settle", log=log)
+        report.settled = sorted(eid for eid, won in settled.items() if won)
+        finished = [e.execution_id for e in known.values() if e.state is RunState.FINISHED]
+        statuses = await self._db.executions.statuses(finished)
+        for execution_id in finished:
+            if execution_id in statuses and statuses[execution_id].is_terminal:
                 with contextlib.suppress(ExecutionNotFound):  # the finalizer acked it first
-                    await client.ack(entry.execution_id)
-                report.acked.append(entry.execution_id)
+                    await client.ack(execution_id)
+                report.acked.append(execution_id)
         if report.unknown:
             await self._request_reconcile(agent.name, f"unknown to runtime: {report.unknown}")
         return report
 
-    async def _is_terminal(self, execution_id: str) -> bool:
-        row = await self._db.executions.find(execution_id)
-        return row is not None and row.status.is_terminal
-
     async def _settle(self, agent: Agent, state: ExecutionState | RuntimeEvent) -> bool:
         """``running -> finalizing`` for a child that exited; the slot goes only if we won."""
-        now = self._clock.now_ms()
         finished_at = state.finished_at_ms if isinstance(state, ExecutionState) else state.at_ms
-        won = await self._db.executions.transition(
-            state.execution_id, ExecutionStatus.FINALIZING, Cause.CHILD_EXITED,
-            actor=ACTOR, now_ms=now,
-            fields=TransitionFields(
-                finished_at_ms=finished_at or now,
-                exit_code=state.exit_code,
-                error_class=state.error_class,
-            ),
-        )
+        exit = Exit(agent.name, state.execution_id, finished_at, state.exit_code,
+                    state.error_class)
+        won = await settle_exit(self._db, self._redis, exit, actor=ACTOR,
+                                now_ms=self._clock.now_ms())
         if won:
-            await self._redis.slots.release(agent.name, state.execution_id)
             self._finalizer_wakeup.poke()
         return won
 
     async def _watch(self, name: str) -> None:
         lease = self._redis.keys.monitor_lease(name)
-        ttl_ms = int((self._poll_wait_s + 10) * 1000)
-        needs_sync = True
+        try:
+            await self._follow(name, lease, int((self._poll_wait_s + 10) * 1000))
+        finally:
+            # Stopped or done: give the lease back so the next watcher need not wait its TTL.
+            await asyncio.shield(self._release(lease))
+
+    async def _follow(self, name: str, lease: str, ttl_ms: int) -> None:
+        needs_sync, failures = True, 0
         while True:
             if not await self._hold(lease, ttl_ms):
                 await asyncio.sleep(ttl_ms / 2000)
@@ -155,12 +167,41 @@ class Monitor:
             if client is None:
                 return
             try:
-                needs_sync = await self._poll(agent, client, needs_sync)
+                if needs_sync:
+                    await self._resync(agent, client, back=failures > 0)
+                    failures = 0
+                needs_sync = await self._poll(agent, client)
             except AgentError as exc:
-                log.info("monitor %s: stream broken: %s", name, exc)
-                await self._request_reconcile(name, f"stream broken: {exc}")
+                if failures == 0:
+                    log.info("monitor %s: stream broken: %s", name, exc)
+                    await self._request_reconcile(name, f"stream broken: {exc}")
+                failures += 1
                 needs_sync = True
-                await asyncio.sleep(await self._breaker.retry_after_s(name, RETRY_AFTER_ERROR_S))
+                pause = compute_backoff(failures - 1, RETRY_BASE_S, RETRY_MAX_S, 0.5,
+                                        random.random())
+                await asyncio.sleep(await self._breaker.retry_after_s(name, pause))
+
+    async def _resync(self, agent: Agent, client: AgentClient, back: bool) -> None:
+        """After a start, a broken stream or a refused connection: a health check (did the
+        runtime restart?) and a registry pass, at once."""
+        health = await client.health()
+        _, boot_id = await self._load_cursor(agent.name)
+        if health.boot_id != boot_id:
+            if boot_id is not None:
+                log.warning("monitor %s: runtime restarted (boot %s -> %s)", agent.name, boot_id,
+                            health.boot_id)
+                await self._request_reconcile(agent.name, "runtime boot_id changed")
+            await self._record_boot(agent.name, client)  # before the cursor: retried if it fails
+            await self._save_cursor(agent.name, 0, health.boot_id)
+        elif back:
+            await self._request_reconcile(agent.name, "agent reachable again")
+        await self.sync_agent(agent, client)
+
+    async def _release(self, lease: str) -> None:
+        try:
+            await self._redis.leases.release(lease, self._owner)
+        except RedisStoreError as exc:
+            log.warning("monitor: could not release %s, it will expire: %s", lease, exc)
 
     async def _hold(self, lease: str, ttl_ms: int) -> bool:
         """Keep or take the agent's monitor lease. Renew first: a watcher restarted after a
@@ -170,20 +211,12 @@ class Monitor:
             return True
         return await leases.acquire(lease, self._owner, ttl_ms)
 
-    async def _poll(self, agent: Agent, client: AgentClient, needs_sync: bool) -> bool:
-        """One long-poll; returns whether a registry pass is still owed."""
+    async def _poll(self, agent: Agent, client: AgentClient) -> bool:
+        """One long-poll; returns whether a registry pass is owed (the runtime restarted)."""
         seq, boot_id = await self._load_cursor(agent.name)
         page = await client.events(after=seq, wait_s=self._poll_wait_s)
         if page.boot_id != boot_id:
-            if boot_id is not None:
-                log.warning("monitor %s: runtime restarted (boot %s -> %s)", agent.name, boot_id,
-                            page.boot_id)
-                await self._request_reconcile(agent.name, "runtime boot_id changed")
-            await self._record_boot(agent.name, client)  # before the cursor: retried if it fails
-            await self._save_cursor(agent.name, 0, page.boot_id)
-            return True  # read the new boot's events from the start, then sync
-        if needs_sync:
-            await self.sync_agent(agent, client)
+            return True  # the resync sees the new boot_id and reads that boot from the start
         for event in page.events:
             if event.kind is EventKind.EXITED:
                 await self._settle(agent, event)
@@ -212,7 +245,4 @@ class Monitor:
         )
 
     async def _request_reconcile(self, agent: str, why: str) -> None:
-        await self._redis.client.hset(
-            self._redis.keys.agent_cursor(agent),
-            mapping={"reconcile_requested_at_ms": self._clock.now_ms(), "reconcile_reason": why},
-        )
+        await self._redis.reconcile.request(agent, why, self._clock.now_ms())

@@ -45,6 +45,8 @@ class Agent:
     completion_webhook_url: str | None = None
     # A child that exits without reading all of its input fails (child_exited_early).
     require_input_read: bool = False
+    max_attempts: int = 1
+    retry_on_failure: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,6 +63,8 @@ class Schedule:
     last_run_at_ms: int | None
     created_at_ms: int
     name: str | None = None
+    max_attempts: int | None = None  # None: the agent's
+    retry_on_failure: bool | None = None  # None: the agent's
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,6 +94,8 @@ class Execution:
     created_at_ms: int = 0
     input_unread: bool | None = None  # None until a result is stored
     leftovers: tuple[Leftover, ...] = ()
+    retry_on_failure: bool = False
+    not_before_ms: int | None = None  # a queued retry waits for its backoff until then
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,8 +1,10 @@
 """Execution statuses and the one table of allowed transitions (DESIGN.md section 3).
 
 Guarantees: terminal statuses are write-once, ``cancelled`` is sticky, and ``running -> queued``
-is allowed only as a retry or a refused dispatch. The CAS repository asks this module which
-statuses a row may move from; nothing else decides it.
+is allowed only for a refused dispatch (the runtime never accepted the attempt, so it is the same
+attempt). A retry is never a transition: the failed attempt ends terminal and a new row, linked by
+``retry_of``, is queued in the same transaction (``Cause.RETRY`` marks that row's first event).
+The CAS repository asks this module which statuses a row may move from; nothing else decides it.
 """
 
 from __future__ import annotations
@@ -44,17 +46,20 @@ class Cause(StrEnum):
     DISPATCH = "dispatch"  # the dispatcher handed the row to a runtime
     DISPATCH_REFUSED = "dispatch_refused"  # the runtime never accepted it: back to the backlog
     DISPATCH_REJECTED = "dispatch_rejected"  # the runtime answered the start with a 4xx
-    RETRY = "retry"  # a failed attempt is queued again with attempt + 1
+    RETRY = "retry"  # first event of a new attempt row (retry_of names the attempt it replaces)
     CHILD_EXITED = "child_exited"  # the monitor saw the child exit
     FINALIZED = "finalized"  # the finalizer stored the result
-    TIMED_OUT = "timed_out"
+    TIMED_OUT = "timed_out"  # the watchdog terminated a child its runtime did not stop in time
     ORPHANED = "orphaned"  # the runtime does not know the execution
-    AGENT_LOST = "agent_lost"
+    AGENT_LOST = "agent_lost"  # the agent was unreachable past agent_lost_after_s
     EXPIRED = "expired"  # queued longer than max_queue_age_s
     CANCEL = "cancel"  # an operator asked
     AGENT_DELETED = "agent_deleted"  # its agent was deleted while it waited
     SUPERSEDED = "superseded"  # a newer run of the same schedule took its place
     BACKSTOP = "backstop"  # the reaper's last resort
+    # Not a transition: a note on a row whose child still ran on its runtime and was terminated
+    # there (its event keeps from_status == to_status).
+    STRAY_TERMINATED = "stray_terminated"
 
 
 S = ExecutionStatus
@@ -70,7 +75,7 @@ TRANSITIONS: dict[tuple[ExecutionStatus, ExecutionStatus], frozenset[Cause]] = {
     (S.RUNNING, S.FINALIZING): frozenset({Cause.CHILD_EXITED}),
     (S.RUNNING, S.FAILED): _RUN_FAILED,
     (S.RUNNING, S.CANCELLED): frozenset({Cause.CANCEL}),
-    (S.RUNNING, S.QUEUED): frozenset({Cause.RETRY, Cause.DISPATCH_REFUSED}),
+    (S.RUNNING, S.QUEUED): frozenset({Cause.DISPATCH_REFUSED}),
     (S.FINALIZING, S.SUCCESS): frozenset({Cause.FINALIZED}),
     (S.FINALIZING, S.FAILED): frozenset({Cause.FINALIZED, Cause.BACKSTOP}),
 }

@@ -17,12 +17,14 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from shepherd.core.ids import AGENT_NAME_PATTERN
 from shepherd.core.models import OverlapPolicy
+from shepherd.core.retry import DEFAULT_MAX_ATTEMPTS, MAX_ATTEMPTS_LIMIT
 from shepherd.core.timeouts import DEFAULT_EXECUTION_TIMEOUT_S
 
 _MAX_TIMEOUT_S = 7 * 24 * 3600
 ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 # Shepherd's settings and the variables it sets for a child; see agent_runtime/environment.py.
 RESERVED_ENV_PREFIX = "SHEPHERD_"
+MaxAttempts = Annotated[int, Field(ge=1, le=MAX_ATTEMPTS_LIMIT)]
 
 
 class _Strict(BaseModel):
@@ -52,6 +54,10 @@ class AgentSpec(_Strict):
                 raise ValueError(f"{name!r}: names starting with {RESERVED_ENV_PREFIX} are "
                                  "Shepherd's own and never reach a child")
         return value
+    # Attempts in all; infrastructure failures are retried while attempts remain, and a child's
+    # own failure too with retry_on_failure.
+    max_attempts: MaxAttempts = DEFAULT_MAX_ATTEMPTS
+    retry_on_failure: bool = False
 
     @field_validator("command", mode="before")
     @classmethod
@@ -81,6 +87,8 @@ class ScheduleSpec(_Strict):
     timeout_s: Annotated[int, Field(ge=1, le=_MAX_TIMEOUT_S)] | None = None
     overlap: OverlapPolicy = OverlapPolicy.SKIP
     enabled: bool = True
+    max_attempts: MaxAttempts | None = None  # None: the agent's
+    retry_on_failure: bool | None = None  # None: the agent's
 
     @field_validator("cron")
     @classmethod

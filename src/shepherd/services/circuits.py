@@ -24,6 +24,15 @@ async def list_circuits(
     return [found[n] for n in names if state is None or found[n].state is state]
 
 
+async def reset_for_new_url(
+    circuits: CircuitStore, agent: str, *, actor: str, now_ms: int
+) -> None:
+    """An agent moved to another URL (its runtime restarted elsewhere, an operator changed it):
+    failures seen at the old address say nothing of the new one, so its circuit starts closed."""
+    await circuits.reset(agent, actor=actor, now_ms=now_ms,
+                         reason="the agent moved to a new URL")
+
+
 async def reset_circuit(
     db: Database, circuits: CircuitStore, agent: str, *, actor: str, now_ms: int,
     telemetry: Telemetry,

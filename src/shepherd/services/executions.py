@@ -56,7 +56,6 @@ async def submit(
     return await db.executions.submit(
         agent=AgentName(agent), input=input, trigger=trigger, created_by=created_by,
         schedule_id=ScheduleId(schedule_id) if schedule_id else None, timeout_s=timeout_s,
-        retry_of=None, attempt=1,
     )
 
 
@@ -111,15 +110,13 @@ async def _terminate(db: Database, directory: RuntimeDirectory, row: Execution) 
 
 
 async def retry(db: Database, execution_id: str, actor: str) -> Execution:
-    """A new attempt of a failed or cancelled execution: same agent, schedule and input."""
+    """A new attempt of a failed or cancelled execution: same agent, schedule, input and retry
+    policy, linked by ``retry_of`` (the store's one way of making an attempt, which the watchdog's
+    and finalizer's automatic retries use too)."""
     row = await db.executions.get(ExecutionId(execution_id))
     if row.status not in RETRYABLE:
         raise InvalidTransition(
             f"execution {row.id} is {row.status.value}; only failed or cancelled executions "
             "can be retried"
         )
-    return await db.executions.submit(
-        agent=row.agent, input=row.input, trigger=Trigger.RETRY, created_by=actor,
-        schedule_id=row.schedule_id, timeout_s=row.timeout_s, retry_of=row.id,
-        attempt=row.attempt + 1,
-    )
+    return await db.executions.retry(row.id, actor=actor)

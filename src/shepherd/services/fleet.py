@@ -18,6 +18,7 @@ from typing import Any
 from shepherd.core.ids import AgentName
 from shepherd.core.models import Agent, Schedule
 from shepherd.manifest.schema import AgentSpec, Manifest, ScheduleSpec, schedule_key
+from shepherd.services.circuits import reset_for_new_url
 from shepherd.services.schedules import ScheduleFields, create_schedule, update_schedule
 from shepherd.stores.redis.circuits import CircuitStore
 from shepherd.stores.sql.database import Database
@@ -59,7 +60,8 @@ async def apply_manifest(
     existing = {a.name: a for a in await db.agents.list()}
     write = not dry_run
     for spec in manifest.agents:
-        await _apply_agent(db, spec, existing.get(AgentName(spec.name)), changes.agents, write)
+        await _apply_agent(db, spec, existing.get(AgentName(spec.name)), changes.agents, write,
+                           circuits, now_ms)
     if circuits is not None and write:
         for name in changes.agents.created:
             await circuits.clear(name)
@@ -80,6 +82,8 @@ def agent_columns(spec: AgentSpec) -> dict[str, Any]:
         "tags": spec.tags,
         "success_exit_codes": spec.success_exit_codes,
         "require_input_read": spec.require_input_read,
+        "max_attempts": spec.max_attempts,
+        "retry_on_failure": spec.retry_on_failure,
     }
     if spec.url is not None:
         columns["url"] = spec.url
@@ -87,7 +91,8 @@ def agent_columns(spec: AgentSpec) -> dict[str, Any]:
 
 
 async def _apply_agent(
-    db: Database, spec: AgentSpec, current: Agent | None, out: KindChanges, write: bool
+    db: Database, spec: AgentSpec, current: Agent | None, out: KindChanges, write: bool,
+    circuits: CircuitStore | None, now_ms: int,
 ) -> None:
     columns = agent_columns(spec)
     name = AgentName(spec.name)
@@ -101,6 +106,8 @@ async def _apply_agent(
     if differing:
         if write:
             await db.agents.update(name, **differing)
+            if "url" in differing and circuits is not None:
+                await reset_for_new_url(circuits, name, actor="fleet apply", now_ms=now_ms)
         out.updated.append(name)
         out.details[name] = describe_changes(current, differing)
     else:
@@ -111,6 +118,7 @@ def schedule_fields(spec: ScheduleSpec, key: str) -> ScheduleFields:
     return ScheduleFields(
         agent=AgentName(spec.agent), cron=spec.cron, timezone=spec.timezone, input=spec.input,
         timeout_s=spec.timeout_s, overlap=spec.overlap, enabled=spec.enabled, name=key,
+        max_attempts=spec.max_attempts, retry_on_failure=spec.retry_on_failure,
     )
 
 
@@ -175,4 +183,5 @@ def _columns(fields: ScheduleFields) -> dict[str, Any]:
     return {
         "cron": fields.cron, "timezone": fields.timezone, "input": fields.input,
         "timeout_s": fields.timeout_s, "overlap": fields.overlap, "enabled": fields.enabled,
+        "max_attempts": fields.max_attempts, "retry_on_failure": fields.retry_on_failure,
     }

@@ -32,6 +32,8 @@ class ScheduleFields:
     overlap: OverlapPolicy = OverlapPolicy.SKIP
     enabled: bool = True
     name: str | None = None
+    max_attempts: int | None = None  # None: the agent's
+    retry_on_failure: bool | None = None  # None: the agent's
 
 
 def armed_at(cron: str, timezone: str, enabled: bool, now_ms: int) -> int | None:
@@ -47,7 +49,7 @@ async def create_schedule(db: Database, fields: ScheduleFields, now_ms: int) -> 
         input=fields.input, timeout_s=fields.timeout_s, overlap=fields.overlap,
         enabled=fields.enabled,
         next_run_at_ms=armed_at(fields.cron, fields.timezone, fields.enabled, now_ms),
-        now_ms=now_ms,
+        now_ms=now_ms, max_attempts=fields.max_attempts, retry_on_failure=fields.retry_on_failure,
     )
 
 

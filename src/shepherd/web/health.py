@@ -45,7 +45,7 @@ class RenderedSection:
 
 async def _controllers(ctx: ApiContext, viewer: Viewer) -> Mapping[str, Any]:
     local = ctx.controller_ticks()
-    statuses = await ctx.redis.controller_reports.read(sorted(local))
+    statuses = await ctx.redis.reports.read(sorted(local))
     return {"controllers": statuses, "local_ticks": local, "now_ms": ctx.clock.now_ms()}
 
 

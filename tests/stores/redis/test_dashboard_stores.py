@@ -68,7 +68,7 @@ async def test_controller_reports_show_the_last_pass_and_the_leader(
     await redis_handle.client.set(keys.controller_report("dispatcher"), json.dumps(summary))
     await redis_handle.client.set(keys.controller_lease("dispatcher"), "host:1:ab")
     await redis_handle.client.set(keys.controller_report("broken"), "{not json")
-    found = await redis_handle.controller_reports.read(["dispatcher", "monitor", "broken"])
+    found = await redis_handle.reports.read(["dispatcher", "monitor", "broken"])
     assert found == [
         ControllerStatus("dispatcher", 1_000, 2.5, {"claimed": 3}, "host:1:ab"),
         ControllerStatus("monitor", None, None, {}, None),

@@ -16,6 +16,7 @@ from shepherd.api.context import ApiContext, Ctx
 from shepherd.api.views import AgentView
 from shepherd.core.ids import AgentName
 from shepherd.core.models import Agent
+from shepherd.services.circuits import reset_for_new_url
 
 router = APIRouter(prefix="/api/agents", tags=["agents"])
 
@@ -67,6 +68,9 @@ async def patch_agent(ctx: Ctx, principal: Admin, name: str, body: AgentPatch) -
     changes = _columns(body.model_dump(exclude_unset=True))
     if changes:
         await ctx.db.agents.update(AgentName(name), **changes)
+    if "url" in changes:
+        await reset_for_new_url(ctx.redis.circuits, name, actor=principal.name,
+                                now_ms=ctx.clock.now_ms())
     return await agent_view(ctx, await ctx.db.agents.get(AgentName(name)))
 
 

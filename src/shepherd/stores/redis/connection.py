@@ -1,9 +1,9 @@
 """Connecting to Redis: an external server by URL, or the embedded one under the data dir.
 
 ``RedisHandle`` bundles the client (``decode_responses=True``, connections named
-``shepherd-<pid>``) with the key registry, slots, leases, circuits and replica presence. Closing
-it closes the client and, for the embedded server, stops the server when this was its last user
-(see ``embedded``).
+``shepherd-<pid>``) with the key registry and the stores (slots, leases, circuits, replica
+presence, agent health, reconcile requests, controller reports). Closing it closes the client and,
+for the embedded server, stops the server when this was its last user (see ``embedded``).
 
 Guarantees: a handle returned by ``connect_redis`` has answered PING; any failure to get there is
 a ``RedisStoreError`` naming the URL (password redacted) or the socket.
@@ -20,12 +20,14 @@ from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
 from shepherd.errors import RedisStoreError
+from shepherd.stores.redis.agent_health import AgentHealthStore
 from shepherd.stores.redis.circuits import CircuitStore
 from shepherd.stores.redis.embedded import EmbeddedRedis, client_name
 from shepherd.stores.redis.errors import translated
 from shepherd.stores.redis.keys import Keys
 from shepherd.stores.redis.leases import LeaseStore
 from shepherd.stores.redis.presence import PresenceReader
+from shepherd.stores.redis.reconcile import ReconcileRequests
 from shepherd.stores.redis.replicas import ReplicaStore
 from shepherd.stores.redis.reports import ControllerReports
 from shepherd.stores.redis.scripts import Scripts
@@ -46,6 +48,9 @@ class RedisHandle:
     leases: LeaseStore
     circuits: CircuitStore
     replicas: ReplicaStore
+    health: AgentHealthStore
+    reconcile: ReconcileRequests
+    reports: ControllerReports
     embedded: EmbeddedRedis | None = None
 
     @property
@@ -55,10 +60,6 @@ class RedisHandle:
     @property
     def presence(self) -> PresenceReader:
         return PresenceReader(self.client, self.keys)
-
-    @property
-    def controller_reports(self) -> ControllerReports:
-        return ControllerReports(self.client, self.keys)
 
     async def ping(self) -> None:
         async with translated("ping"):
@@ -79,7 +80,9 @@ def handle_for(client: Redis, prefix: str, embedded: EmbeddedRedis | None = None
     scripts = Scripts(client)
     return RedisHandle(client, keys, SlotStore(client, keys, scripts),
                        LeaseStore(client, scripts), CircuitStore(client, keys, scripts),
-                       ReplicaStore(client, keys), embedded)
+                       ReplicaStore(client, keys), AgentHealthStore(client, keys, scripts),
+                       ReconcileRequests(client, keys, scripts), ControllerReports(client, keys),
+                       embedded)
 
 
 async def connect_redis(redis_url: str | None, data_dir: Path, prefix: str) -> RedisHandle:

@@ -18,9 +18,17 @@ All keys start with the configured prefix (default ``shepherd:``).
 | ``lease:{name}``           | string | PX lease TTL        | lease scripts (owner token) | lease holders, reaper            |
 |                            |        |                     | names: ``controller:{c}``, ``monitor:{agent}``, ``finalize:{eid}`` |
 | ``agent:{agent}:cursor``   | HASH   | none                | monitor                     | monitor, watchdog, dashboard     |
-|                            |        |                     | fields seq, boot_id, seen_at_ms (last answered poll), booted_at_ms (runtime boot) |
+|                            |        |                     | fields seq, boot_id, seen_at_ms (last answered poll), booted_at_ms (runtime boot); |
+|                            |        |                     | reconcile_requested_at_ms, reconcile_reason                     |
+|                            |        |                     | (a reconcile request: monitor sets, watchdog consumes)          |
+| ``agent:{agent}:health``   | HASH   | none                | watchdog                    | watchdog, dispatcher, API        |
+|                            |        |                     | fields unreachable_since_ms (first miss of the current outage), |
+|                            |        |                     | lost_at_ms (the fence: no dispatch until a clean registry pass) |
+| ``watchdog:requests``      | pub/sub channel | -          | monitor (reconcile request) | every replica's watchdog         |
+|                            |        |                     | message = agent name (not a key: nothing is stored)             |
 | ``controller:{c}:tick_at`` | string | none                | controller loop             | /metrics, canary G-02            |
 | ``controller:{c}:last_report`` | string | none            | controller loop (JSON: tick_at_ms, duration_ms, report counts) | API status views |
+| ``controller:{c}:last_detail`` | string | none            | a controller's own last-pass detail (JSON; the watchdog's: skipped agents and why) | API status views |
 | ``canary:{part}``          | any    | per part            | canary                      | canary                           |
 | ``web:session:{digest}``   | string | session_ttl_s       | dashboard sign-in           | dashboard, ``/api/events``       |
 |                            |        |                     | JSON {token_id, csrf, created_at_ms}; digest = SHA-256 of the cookie's secret |
@@ -86,11 +94,21 @@ class Keys:
     def agent_cursor(self, agent: str) -> str:
         return f"{self.prefix}agent:{agent}:cursor"
 
+    def agent_health(self, agent: str) -> str:
+        return f"{self.prefix}agent:{agent}:health"
+
+    def reconcile_channel(self) -> str:
+        """The pub/sub channel that wakes the watchdog (a channel, never a stored key)."""
+        return f"{self.prefix}watchdog:requests"
+
     def controller_tick_at(self, controller: str) -> str:
         return f"{self.prefix}controller:{controller}:tick_at"
 
     def controller_report(self, controller: str) -> str:
         return f"{self.prefix}controller:{controller}:last_report"
+
+    def controller_detail(self, controller: str) -> str:
+        return f"{self.prefix}controller:{controller}:last_detail"
 
     def canary(self, part: str) -> str:
         return f"{self.prefix}canary:{part}"
@@ -108,4 +126,4 @@ class Keys:
     def agent_keys(self, agent: str) -> tuple[str, ...]:
         """Fixed-name keys that belong to one agent; deleting the agent deletes these."""
         return (self.slots(agent), self.circuit(agent), self.circuit_events(agent),
-                self.agent_cursor(agent), self.monitor_lease(agent))
+                self.agent_cursor(agent), self.monitor_lease(agent), self.agent_health(agent))

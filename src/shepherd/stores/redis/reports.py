@@ -1,7 +1,11 @@
-"""What each controller did last, as any replica can read it: the loop's summary of its last
-pass (``controller:{c}:last_report``) and who holds its lease (``lease:controller:{c}``).
+"""What each controller did last, as any replica can read it.
 
-One pipelined round trip for every controller. Must not: write anything.
+The controller loop writes ``controller:{c}:last_report`` (JSON: ``tick_at_ms``, ``duration_ms``
+and a summary of the report) at the end of every pass: ``read`` gives every named controller's
+summary with its lease holder in one pipelined round trip, ``last`` one controller's summary. A
+controller whose status view needs more than counts (which agents were skipped, and why) saves its
+own JSON detail at ``controller:{c}:last_detail`` (``save_detail`` / ``detail``).
+Must not: interpret reports (the API and the dashboard do).
 """
 
 from __future__ import annotations
@@ -41,6 +45,29 @@ class ControllerReports:
                 pipe.get(self._keys.controller_lease(name))
             replies = await pipe.execute()
         return [_status(name, replies[2 * i], replies[2 * i + 1]) for i, name in enumerate(names)]
+
+    async def last(self, controller: str) -> dict[str, Any] | None:
+        """The last pass's summary, or None before the first (or if it is unreadable)."""
+        return await self._read(self._keys.controller_report(controller))
+
+    async def save_detail(self, controller: str, detail: dict[str, Any]) -> None:
+        async with translated(f"save the last detail of {controller}"):
+            await self._client.set(self._keys.controller_detail(controller),
+                                   json.dumps(detail, sort_keys=True))
+
+    async def detail(self, controller: str) -> dict[str, Any] | None:
+        return await self._read(self._keys.controller_detail(controller))
+
+    async def _read(self, key: str) -> dict[str, Any] | None:
+        async with translated(f"read {key}"):
+            raw = await self._client.get(key)
+        if raw is None:
+            return None
+        try:
+            found = json.loads(raw)
+        except ValueError:
+            return None
+        return found if isinstance(found, dict) else None
 
 
 def _status(name: str, raw: str | None, leader: str | None) -> ControllerStatus:

@@ -21,6 +21,7 @@ SCRIPT_NAMES = (
     "lease_acquire", "lease_renew", "lease_release",
     "circuit_failure", "circuit_success", "circuit_probe_begin", "circuit_probe_end",
     "circuit_reset",
+    "health_unreachable", "health_reachable", "reconcile_request", "reconcile_take",
 )
 
 

@@ -28,6 +28,7 @@ DEFAULTS: dict[str, Any] = {
     "max_parallel_tasks": 3, "execution_timeout_s": 900, "max_backlog_depth": 50,
     "enabled": True, "success_exit_codes": (0,), "completion_webhook_url": None,
     "require_input_read": False,
+    "max_attempts": 1, "retry_on_failure": False,
 }
 UPDATABLE = frozenset({"url", "command", "tags", *DEFAULTS})
 

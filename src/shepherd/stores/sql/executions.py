@@ -1,10 +1,13 @@
-"""Executions: admission, the status CAS, the dispatcher's claim, and the queries controllers and
-the API need.
+"""Executions: admission, the status CAS, retries, the dispatcher's claim, and the queries
+controllers and the API need.
 
 Guarantees: ``submit`` decides queued-or-skipped (``core.admission``) inside the transaction that
 inserts the row, with the agent row locked, so concurrent submitters never push a backlog past
 ``max_backlog_depth``; every status change goes through ``transition`` (a CAS, see
-``transitions.py``); ``record_start`` only touches a row that is still ``running``.
+``transitions.py``); ``record_start`` only touches a row that is still ``running``. A retry is a
+new row (attempt + 1, ``retry_of`` the attempt it replaces) that inherits the policy of the row it
+replaces; when a transition carries a ``RetryPlan``, the new row is inserted in the same
+transaction as the CAS that ended the old one, and only if that CAS won.
 """
 
 from __future__ import annotations
@@ -14,7 +17,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import and_, case, func, insert, select, update
+from sqlalchemy import and_, case, func, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from shepherd.core.admission import decide_admission
@@ -22,6 +25,7 @@ from shepherd.core.clock import Clock
 from shepherd.core.ids import ENTROPY_BYTES, AgentName, ExecutionId, ScheduleId, format_execution_id
 from shepherd.core.models import Execution, ExecutionEvent, OverlapPolicy, TransitionFields, Trigger
 from shepherd.core.outbox import OutboxMessage
+from shepherd.core.retry import RetryPlan
 from shepherd.core.status import TERMINAL, Cause, ExecutionStatus
 from shepherd.core.timeouts import resolve_timeout_s
 from shepherd.errors import AgentNotFound, ExecutionNotFound, ScheduleNotFound
@@ -32,6 +36,14 @@ from shepherd.stores.sql.transitions import apply_transition
 
 S = ExecutionStatus
 ACTIVE = (S.QUEUED.value, S.RUNNING.value, S.FINALIZING.value)
+
+
+@dataclass(frozen=True, slots=True)
+class _Policy:
+    """What a new row inherits instead of resolving it (a retry keeps its first attempt's)."""
+
+    max_attempts: int
+    retry_on_failure: bool
 
 
 # ``list`` is also a method name below; this alias keeps annotations readable.
@@ -69,14 +81,12 @@ class ExecutionRepository:
         created_by: str,
         schedule_id: ScheduleId | None = None,
         timeout_s: int | None = None,
-        retry_of: ExecutionId | None = None,
-        attempt: int = 1,
     ) -> Execution:
         """A new row, ``queued`` or ``skipped`` with the reason, and its first event."""
         async with translated("submit execution"), self._engine.begin() as conn:
             return await self.submit_in(
                 conn, agent=agent, input=input, trigger=trigger, created_by=created_by,
-                schedule_id=schedule_id, timeout_s=timeout_s, retry_of=retry_of, attempt=attempt,
+                schedule_id=schedule_id, timeout_s=timeout_s, retry_of=None, attempt=1,
             )
 
     async def submit_in(
@@ -91,6 +101,9 @@ class ExecutionRepository:
         timeout_s: int | None,
         retry_of: ExecutionId | None,
         attempt: int,
+        inherited: _Policy | None = None,
+        not_before_ms: int | None = None,
+        reason: str | None = None,
     ) -> Execution:
         now = self._clock.now_ms()
         agent_row = (await conn.execute(
@@ -99,26 +112,33 @@ class ExecutionRepository:
         )).mappings().first()
         if agent_row is None:
             raise AgentNotFound(f"agent {agent!r} does not exist")
-        overlap, schedule_timeout = await _schedule_terms(conn, schedule_id)
+        terms = await _schedule_terms(conn, schedule_id, missing_ok=retry_of is not None)
         admission = decide_admission(
             backlog_depth=await _count(conn, agent=agent, statuses=(S.QUEUED.value,)),
             max_backlog_depth=agent_row["max_backlog_depth"],
-            overlap=overlap,
+            overlap=terms.overlap,
             active_for_schedule=(
                 await _count(conn, schedule_id=schedule_id, statuses=ACTIVE) if schedule_id else 0
             ),
             agent_enabled=bool(agent_row["enabled"]),
         )
         resolved = resolve_timeout_s(
-            timeout_s if timeout_s is not None else schedule_timeout,
+            timeout_s if timeout_s is not None else terms.timeout_s,
             agent_row["execution_timeout_s"], self._default_timeout_s,
+        )
+        policy = inherited or _Policy(
+            terms.max_attempts or agent_row["max_attempts"],
+            bool(agent_row["retry_on_failure"] if terms.retry_on_failure is None
+                 else terms.retry_on_failure),
         )
         queued = admission.status is S.QUEUED
         execution_id = format_execution_id(now, os.urandom(ENTROPY_BYTES))
         values: dict[str, Any] = {
             "id": execution_id, "agent": agent, "schedule_id": schedule_id,
             "trigger": trigger.value, "input": input, "status": admission.status.value,
-            "attempt": attempt, "max_attempts": 1, "retry_of": retry_of, "timeout_s": resolved,
+            "attempt": attempt, "max_attempts": policy.max_attempts,
+            "retry_on_failure": policy.retry_on_failure, "retry_of": retry_of,
+            "timeout_s": resolved, "not_before_ms": not_before_ms if queued else None,
             "queued_at_ms": now if queued else None, "completed_at_ms": None if queued else now,
             "error_class": None if queued else "skipped", "error": admission.reason,
             "created_by": created_by, "created_at_ms": now,
@@ -126,7 +146,8 @@ class ExecutionRepository:
         await conn.execute(insert(executions).values(**values))
         await conn.execute(insert(execution_events).values(
             execution_id=execution_id, from_status=None, to_status=admission.status.value,
-            cause=None, actor=created_by, reason=admission.reason, at_ms=now,
+            cause=Cause.RETRY.value if retry_of else None, actor=created_by,
+            reason="; ".join(r for r in (reason, admission.reason) if r) or None, at_ms=now,
         ))
         row = (await conn.execute(select(executions).where(executions.c.id == execution_id))
                ).mappings().one()
@@ -143,14 +164,56 @@ class ExecutionRepository:
         reason: str | None = None,
         fields: TransitionFields | None = None,
         outbox: Sequence[OutboxMessage] = (),
+        retry: RetryPlan | None = None,
     ) -> bool:
-        """THE status write: a CAS plus its event (and ``outbox`` deliveries, enqueued in the same
-        transaction only when it wins); True only for the caller that won."""
+        """THE status write: a CAS plus its event; True only for the caller that won. The winner
+        also enqueues ``outbox`` deliveries and, with ``retry``, queues the next attempt, in the
+        same transaction."""
         async with translated("transition execution"), self._engine.begin() as conn:
-            return await apply_transition(
+            won = await apply_transition(
                 conn, execution_id, to, cause, actor=actor, now_ms=now_ms, reason=reason,
                 fields=fields or TransitionFields(), outbox=outbox,
             )
+            if won and retry is not None:
+                old = await _read(conn, execution_id)
+                await self._retry_in(conn, old, actor, retry.attempt, retry.not_before_ms,
+                                     retry.reason)
+            return won
+
+    async def retry(self, execution_id: str, *, actor: str) -> Execution:
+        """A new attempt of ``execution_id`` now (an operator's retry: no policy, no backoff)."""
+        async with translated("retry execution"), self._engine.begin() as conn:
+            old = await _read(conn, execution_id)
+            return await self._retry_in(conn, old, actor, old.attempt + 1, None,
+                                        f"retry of {old.id} asked by {actor}")
+
+    async def _retry_in(
+        self, conn: AsyncConnection, old: Execution, actor: str, attempt: int,
+        not_before_ms: int | None, reason: str,
+    ) -> Execution:
+        return await self.submit_in(
+            conn, agent=old.agent, input=old.input, trigger=Trigger.RETRY, created_by=actor,
+            schedule_id=old.schedule_id, timeout_s=old.timeout_s, retry_of=old.id,
+            attempt=attempt, inherited=_Policy(old.max_attempts, old.retry_on_failure),
+            not_before_ms=not_before_ms, reason=reason,
+        )
+
+    async def note(
+        self, execution_id: str, cause: Cause, *, actor: str, now_ms: int, reason: str
+    ) -> bool:
+        """An event that changes nothing (from == to == the current status), e.g. a stray child
+        terminated on its runtime; False when there is no such row."""
+        async with translated("note on execution"), self._engine.begin() as conn:
+            status = await conn.scalar(
+                select(executions.c.status).where(executions.c.id == execution_id)
+            )
+            if status is None:
+                return False
+            await conn.execute(insert(execution_events).values(
+                execution_id=execution_id, from_status=status, to_status=status,
+                cause=cause.value, actor=actor, reason=reason, at_ms=now_ms,
+            ))
+            return True
 
     async def claim_queued(self, execution_id: str, now_ms: int, actor: str) -> bool:
         """``queued -> running`` for the dispatcher, which already holds the slot."""
@@ -252,11 +315,15 @@ class ExecutionRepository:
         async with translated("read events"), self._engine.connect() as conn:
             return int((await conn.execute(select(func.max(execution_events.c.id)))).scalar() or 0)
 
-    async def peek_queued(self, agent: str, limit: int) -> ExecutionList:
-        """The oldest queued rows of ``agent``, in dispatch order."""
+    async def peek_queued(self, agent: str, limit: int, now_ms: int | None = None
+                          ) -> ExecutionList:
+        """The oldest queued rows of ``agent``, in dispatch order; with ``now_ms``, only those
+        whose retry backoff (``not_before_ms``) has passed."""
         c = executions.c
-        query = (select(executions).where(c.agent == agent, c.status == S.QUEUED.value)
-                 .order_by(c.queued_at_ms, c.id).limit(limit))
+        query = select(executions).where(c.agent == agent, c.status == S.QUEUED.value)
+        if now_ms is not None:
+            query = query.where(or_(c.not_before_ms.is_(None), c.not_before_ms <= now_ms))
+        query = query.order_by(c.queued_at_ms, c.id).limit(limit)
         return [to_execution(r) for r in await self._rows(query)]
 
     async def list_by_status(
@@ -267,6 +334,15 @@ class ExecutionRepository:
         if agent is not None:
             query = query.where(c.agent == agent)
         return [to_execution(r) for r in await self._rows(query.order_by(c.id))]
+
+    async def statuses(self, ids: Sequence[str]) -> dict[str, ExecutionStatus]:
+        """The status of each id that has a row (absent ids are left out)."""
+        if not ids:
+            return {}
+        c = executions.c
+        query = select(c.id, c.status).where(c.id.in_(list(ids)))
+        async with translated("read statuses"), self._engine.connect() as conn:
+            return {eid: S(status) for eid, status in (await conn.execute(query)).all()}
 
     async def queued_before(self, cutoff_ms: int) -> ExecutionList:
         c = executions.c
@@ -351,14 +427,35 @@ async def _count(
     return int(await conn.scalar(query) or 0)
 
 
+@dataclass(frozen=True, slots=True)
+class _ScheduleTerms:
+    overlap: OverlapPolicy | None = None
+    timeout_s: int | None = None
+    max_attempts: int | None = None
+    retry_on_failure: bool | None = None
+
+
 async def _schedule_terms(
-    conn: AsyncConnection, schedule_id: ScheduleId | None
-) -> tuple[OverlapPolicy | None, int | None]:
+    conn: AsyncConnection, schedule_id: ScheduleId | None, missing_ok: bool
+) -> _ScheduleTerms:
+    """What the schedule says; a retry of a run whose schedule was deleted since still runs."""
     if schedule_id is None:
-        return None, None
+        return _ScheduleTerms()
+    c = schedules.c
     row = (await conn.execute(
-        select(schedules.c.overlap, schedules.c.timeout_s).where(schedules.c.id == schedule_id)
+        select(c.overlap, c.timeout_s, c.max_attempts, c.retry_on_failure)
+        .where(c.id == schedule_id)
     )).first()
     if row is None:
+        if missing_ok:
+            return _ScheduleTerms()
         raise ScheduleNotFound(f"schedule {schedule_id!r} does not exist")
-    return OverlapPolicy(row[0]), row[1]
+    return _ScheduleTerms(OverlapPolicy(row[0]), row[1], row[2], row[3])
+
+
+async def _read(conn: AsyncConnection, execution_id: str) -> Execution:
+    row = (await conn.execute(select(executions).where(executions.c.id == execution_id))
+           ).mappings().first()
+    if row is None:
+        raise ExecutionNotFound(f"execution {execution_id!r} does not exist")
+    return to_execution(row)

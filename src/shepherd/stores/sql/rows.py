@@ -36,6 +36,8 @@ def to_agent(row: RowMapping, tags: Iterable[str] = ()) -> Agent:
         success_exit_codes=tuple(row["success_exit_codes"]),
         completion_webhook_url=row["completion_webhook_url"],
         require_input_read=bool(row["require_input_read"]),
+        max_attempts=row["max_attempts"],
+        retry_on_failure=bool(row["retry_on_failure"]),
     )
 
 
@@ -62,6 +64,8 @@ def to_schedule(row: RowMapping) -> Schedule:
         last_run_at_ms=row["last_run_at_ms"],
         created_at_ms=row["created_at_ms"],
         name=row["name"],
+        max_attempts=row["max_attempts"],
+        retry_on_failure=_optional_bool(row["retry_on_failure"]),
     )
 
 
@@ -92,6 +96,8 @@ def to_execution(row: RowMapping) -> Execution:
         created_at_ms=row["created_at_ms"],
         input_unread=None if row["input_unread"] is None else bool(row["input_unread"]),
         leftovers=tuple(Leftover(int(x["pid"]), str(x["name"])) for x in row["leftovers"] or ()),
+        retry_on_failure=bool(row["retry_on_failure"]),
+        not_before_ms=row["not_before_ms"],
     )
 
 
@@ -111,3 +117,7 @@ def to_event(row: RowMapping) -> ExecutionEvent:
         reason=row["reason"],
         at_ms=row["at_ms"],
     )
+
+
+def _optional_bool(value: Any) -> bool | None:
+    return None if value is None else bool(value)

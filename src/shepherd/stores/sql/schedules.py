@@ -18,7 +18,7 @@ from shepherd.stores.sql.rows import to_schedule
 from shepherd.stores.sql.tables import schedules
 
 UPDATABLE = frozenset({"name", "cron", "timezone", "input", "timeout_s", "overlap", "enabled",
-                       "next_run_at_ms", "last_run_at_ms"})
+                       "next_run_at_ms", "last_run_at_ms", "max_attempts", "retry_on_failure"})
 
 
 # ``list`` is also a method name below; this alias keeps annotations readable.
@@ -33,7 +33,8 @@ class ScheduleRepository:
         self, *, agent: AgentName, cron: str, timezone: str = "UTC", input: str = "",
         timeout_s: int | None = None, overlap: OverlapPolicy = OverlapPolicy.SKIP,
         enabled: bool = True, next_run_at_ms: int | None = None, name: str | None = None,
-        now_ms: int | None = None,
+        now_ms: int | None = None, max_attempts: int | None = None,
+        retry_on_failure: bool | None = None,
     ) -> Schedule:
         schedule_id = ScheduleId(f"sch_{secrets.token_hex(8)}")
         async with translated("create schedule"), self._engine.begin() as conn:
@@ -42,6 +43,7 @@ class ScheduleRepository:
                 input=input, timeout_s=timeout_s, overlap=OverlapPolicy(overlap).value,
                 enabled=enabled, next_run_at_ms=next_run_at_ms, last_run_at_ms=None,
                 created_at_ms=now_ms if now_ms is not None else self._clock.now_ms(),
+                max_attempts=max_attempts, retry_on_failure=retry_on_failure,
             ))
         return await self.get(schedule_id)
 

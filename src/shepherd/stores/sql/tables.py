@@ -45,6 +45,10 @@ agents = Table(
     Column("created_at_ms", BigInteger, nullable=False),
     Column("deleted_at_ms", BigInteger),
     Column("require_input_read", Boolean, nullable=False, server_default="0"),
+    # Retry policy (revision retry_policy): attempts in all, and whether a child's own failure
+    # is retried too.
+    Column("max_attempts", Integer, nullable=False, server_default="1"),
+    Column("retry_on_failure", Boolean, nullable=False, server_default="0"),
 )
 
 agent_tags = Table(
@@ -69,6 +73,8 @@ schedules = Table(
     Column("next_run_at_ms", BigInteger),
     Column("last_run_at_ms", BigInteger),
     Column("created_at_ms", BigInteger, nullable=False),
+    Column("max_attempts", Integer),  # NULL: the agent's
+    Column("retry_on_failure", Boolean),  # NULL: the agent's
 )
 
 executions = Table(
@@ -99,6 +105,8 @@ executions = Table(
     Column("created_at_ms", BigInteger, nullable=False),
     Column("input_unread", Boolean),  # NULL until a result is stored
     Column("leftovers", JSON),  # [{"pid", "name"}] left outside the group; NULL when none
+    Column("retry_on_failure", Boolean, nullable=False, server_default="0"),
+    Column("not_before_ms", BigInteger),  # a queued retry is not dispatched before this
     Index("ix_executions_status", "status"),
     Index("ix_executions_agent_status", "agent", "status"),
     Index("ix_executions_queue_order", "agent", "status", "queued_at_ms", "id"),
