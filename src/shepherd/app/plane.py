@@ -67,7 +67,8 @@ class ControlPlane:
         """Open the stores and build the controllers; ``start()`` sets them running."""
         clock = clock or SystemClock()
         settings.data_dir.mkdir(parents=True, exist_ok=True)
-        db = await open_database(settings.resolved_database_url, clock)
+        telemetry = Telemetry()
+        db = await open_database(settings.resolved_database_url, clock, telemetry=telemetry)
         try:
             redis = await connect_redis(
                 settings.redis_url, settings.data_dir, settings.redis_prefix
@@ -75,7 +76,8 @@ class ControlPlane:
         except BaseException:
             await db.close()
             raise
-        plane = cls(settings, clock, db, redis, AgentClientPool(), _owner_id())
+        plane = cls(settings, clock, db, redis, AgentClientPool(), _owner_id(),
+                    telemetry=telemetry)
         try:
             await mirror_instance_id(redis.client, redis.keys, db.instance_id)
             plane._build(agent_token(settings))

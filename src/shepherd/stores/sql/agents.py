@@ -22,7 +22,7 @@ from shepherd.errors import AgentNotFound, AlreadyExists, Conflict
 from shepherd.stores.sql.errors import translated
 from shepherd.stores.sql.rows import agent_values, to_agent
 from shepherd.stores.sql.tables import agent_tags, agents, api_tokens, executions, schedules
-from shepherd.stores.sql.transitions import apply_transition
+from shepherd.stores.sql.transitions import TransitionResult, apply_transition
 
 DEFAULTS: dict[str, Any] = {
     "max_parallel_tasks": 3, "execution_timeout_s": 900, "max_backlog_depth": 50,
@@ -125,7 +125,7 @@ async def _close_references(
         eid for eid in queued
         if await apply_transition(conn, eid, ExecutionStatus.CANCELLED, Cause.AGENT_DELETED,
                                   actor=actor, now_ms=now_ms, reason=f"agent {name} deleted",
-                                  fields=TransitionFields())
+                                  fields=TransitionFields()) is TransitionResult.WON
     ]
     removed = await conn.execute(delete(schedules).where(schedules.c.agent == name))
     await conn.execute(delete(agent_tags).where(agent_tags.c.agent == name))

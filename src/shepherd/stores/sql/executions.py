@@ -26,7 +26,8 @@ from shepherd.errors import AgentNotFound, ExecutionNotFound, ScheduleNotFound
 from shepherd.stores.sql.errors import translated
 from shepherd.stores.sql.rows import to_event, to_execution
 from shepherd.stores.sql.tables import agents, execution_events, executions, schedules
-from shepherd.stores.sql.transitions import apply_transition
+from shepherd.stores.sql.transitions import TransitionResult, apply_transition
+from shepherd.telemetry import Telemetry
 
 S = ExecutionStatus
 ACTIVE = (S.QUEUED.value, S.RUNNING.value, S.FINALIZING.value)
@@ -36,10 +37,17 @@ ACTIVE = (S.QUEUED.value, S.RUNNING.value, S.FINALIZING.value)
 ExecutionList = list[Execution]
 
 class ExecutionRepository:
-    def __init__(self, engine: AsyncEngine, clock: Clock, default_timeout_s: int) -> None:
+    def __init__(
+        self, engine: AsyncEngine, clock: Clock, default_timeout_s: int,
+        telemetry: Telemetry | None = None,
+    ) -> None:
         self._engine = engine
         self._clock = clock
         self._default_timeout_s = default_timeout_s
+        self._refusals = (telemetry or Telemetry()).counter(
+            "shepherd_integrity_refusals",
+            "Status writes refused because the execution already has a terminal event.",
+        )
 
     # -- writes -------------------------------------------------------------------------------
 
@@ -128,10 +136,13 @@ class ExecutionRepository:
     ) -> bool:
         """THE status write: a CAS plus its event; True only for the caller that won."""
         async with translated("transition execution"), self._engine.begin() as conn:
-            return await apply_transition(
+            result = await apply_transition(
                 conn, execution_id, to, cause, actor=actor, now_ms=now_ms, reason=reason,
                 fields=fields or TransitionFields(),
             )
+        if result is TransitionResult.REFUSED:
+            self._refusals.inc()
+        return result is TransitionResult.WON
 
     async def claim_queued(self, execution_id: str, now_ms: int, actor: str) -> bool:
         """``queued -> running`` for the dispatcher, which already holds the slot."""
