@@ -108,3 +108,9 @@ def test_the_bundled_demo_fleet_is_valid() -> None:
 def test_a_per_agent_token_is_refused_rather_than_ignored() -> None:
     with pytest.raises(ManifestError, match=r"agents\[0\]\.token: unknown key"):
         parse_manifest("agents:\n - name: a\n   url: http://h:1\n   token: x\n", "f.yaml")
+
+
+def test_a_schedule_input_with_a_nul_is_refused_naming_its_path() -> None:
+    text = GOOD.replace("input: hello", 'input: "a\\0b"')
+    with pytest.raises(ManifestError, match=r"schedules\[0\]\.input: .*NUL"):
+        parse_manifest(text, "fleet.yaml")

@@ -6,6 +6,13 @@ the runtime (exit code, output tail), applies the success criteria (``core.outco
 the runtime. The CAS comes before the ack so a crash in between never loses a result: the runtime
 still holds it and the row is already terminal. Every step is idempotent; a lost CAS means another
 finalizer already did the work, and this one does nothing more.
+
+Never raise per row: a fault on one row (a store that refuses its result, a bug) is logged with
+the execution id and counted (``shepherd_finalizer_row_faults_total``), and the pass goes on with
+the other rows. A result the store refuses ``MAX_STORE_ATTEMPTS`` passes in a row is given up: the
+row ends ``failed`` (error class ``unstorable_result``) with the store's reason, so it never stays
+``finalizing``. Texts from the runtime are made storable by the store (``core.text``), so a NUL in
+a child's output is not such a fault.
 """
 
 from __future__ import annotations
@@ -22,15 +29,20 @@ from shepherd.core.clock import Clock
 from shepherd.core.models import Agent, Execution, TransitionFields
 from shepherd.core.outcome import decide_outcome
 from shepherd.core.status import Cause, ExecutionStatus
-from shepherd.errors import AgentError, AgentNotFound, ExecutionNotFound
+from shepherd.errors import AgentError, AgentNotFound, ExecutionNotFound, StoreError
 from shepherd.stores.redis.connection import RedisHandle
 from shepherd.stores.sql.database import Database
+from shepherd.telemetry import Telemetry
 
 log = logging.getLogger("shepherd.controllers.finalizer")
 ACTOR = "finalizer"
 # Long enough for a result fetch plus webhook retries; renewed by the heartbeat meanwhile.
 LEASE_TTL_MS = 30_000
 FINALIZE_CONCURRENCY = 16
+# Three passes (about three seconds) tell a result the store will never take from a blip.
+MAX_STORE_ATTEMPTS = 3
+# The store's reason is kept on the row; enough to say what refused the result.
+REASON_CHARS = 500
 
 
 @dataclass(slots=True)
@@ -38,6 +50,8 @@ class FinalizeReport:
     finalized: list[str] = field(default_factory=list)
     deferred: list[str] = field(default_factory=list)
     lost: list[str] = field(default_factory=list)
+    faulted: list[str] = field(default_factory=list)  # raised this pass; logged, retried next
+    unstorable: list[str] = field(default_factory=list)  # result refused: ended failed
 
 
 class Finalizer:
@@ -45,13 +59,18 @@ class Finalizer:
 
     def __init__(
         self, db: Database, redis: RedisHandle, directory: AgentDirectory, clock: Clock, *,
-        owner: str,
+        owner: str, telemetry: Telemetry | None = None,
     ) -> None:
         self._db = db
         self._redis = redis
         self._directory = directory
         self._clock = clock
         self._owner = owner
+        # Consecutive passes in which the store refused a row's result, by execution id.
+        self._store_faults: dict[str, int] = {}
+        self._row_faults = (telemetry or Telemetry()).counter(
+            "shepherd_finalizer_row_faults", "Finalizations of one row that raised in a pass."
+        )
 
     async def run_once(self) -> FinalizeReport:
         report = FinalizeReport()
@@ -65,9 +84,17 @@ class Finalizer:
 
         async def one(row: Execution) -> None:
             async with limit:
-                await self.finalize(row, report, agents.get(row.agent))
+                try:
+                    await self.finalize(row, report, agents.get(row.agent))
+                except Exception as exc:  # one row's fault never ends the pass for the others
+                    self._row_faults.inc()
+                    report.faulted.append(row.id)
+                    log.error("finalizer: %s not finalized this pass: %s: %s", row.id,
+                              type(exc).__name__, exc, exc_info=not isinstance(exc, StoreError))
 
         await asyncio.gather(*(one(row) for row in rows))
+        pending = {row.id for row in rows}
+        self._store_faults = {k: v for k, v in self._store_faults.items() if k in pending}
         return report
 
     async def finalize(
@@ -87,10 +114,36 @@ class Finalizer:
                 log.info("finalizer: cannot read %s from %s: %s", row.id, row.agent, exc)
                 report.deferred.append(row.id)  # try again next pass; the reaper is the backstop
                 return
-            won = await self._complete(agent, row, state)
+            won = await self._store(agent, row, state, report)
             (report.finalized if won else report.lost).append(row.id)
             if won:
                 await self._after(agent, row.id)
+
+    async def _store(
+        self, agent: Agent | None, row: Execution, state: ExecutionState | None,
+        report: FinalizeReport,
+    ) -> bool:
+        """Store the result; after ``MAX_STORE_ATTEMPTS`` refusals, end the row failed instead."""
+        try:
+            won = await self._complete(agent, row, state)
+        except Exception as exc:
+            attempts = self._store_faults.get(row.id, 0) + 1
+            self._store_faults[row.id] = attempts
+            if attempts < MAX_STORE_ATTEMPTS:
+                raise
+            report.unstorable.append(row.id)
+            won = await self._give_up(row, exc)
+        self._store_faults.pop(row.id, None)
+        return won
+
+    async def _give_up(self, row: Execution, exc: Exception) -> bool:
+        reason = f"result could not be stored: {describe_fault(exc)}"[:REASON_CHARS]
+        log.error("finalizer: %s ends failed: %s", row.id, reason)
+        return await self._db.executions.transition(
+            row.id, ExecutionStatus.FAILED, Cause.FINALIZED, actor=ACTOR,
+            now_ms=self._clock.now_ms(), reason=reason,
+            fields=TransitionFields(error_class="unstorable_result", error=reason),
+        )
 
     async def _fetch(self, agent: Agent | None, row: Execution) -> ExecutionState | None:
         client = self._directory.client_for(agent) if agent else None
@@ -137,3 +190,10 @@ class Finalizer:
             log.info("finalizer: ack of %s not delivered (%s); runtime retention covers it",
                      execution_id, exc)
 
+
+
+def describe_fault(exc: Exception) -> str:
+    """The error, with the database driver's own words when the store's message lacks them."""
+    said = f"{type(exc).__name__}: {exc}"
+    driver = getattr(exc.__cause__, "orig", None)
+    return said if driver is None or str(driver) in said else f"{said} ({driver})"

@@ -21,15 +21,17 @@ from shepherd.core.clock import Clock
 from shepherd.core.ids import ENTROPY_BYTES, AgentName, ExecutionId, ScheduleId, format_execution_id
 from shepherd.core.models import Execution, ExecutionEvent, OverlapPolicy, TransitionFields, Trigger
 from shepherd.core.status import Cause, ExecutionStatus
+from shepherd.core.text import storable_text
 from shepherd.core.timeouts import resolve_timeout_s
 from shepherd.errors import AgentNotFound, ExecutionNotFound, ScheduleNotFound
 from shepherd.stores.sql.errors import translated
 from shepherd.stores.sql.rows import to_event, to_execution
 from shepherd.stores.sql.tables import agents, execution_events, executions, schedules
-from shepherd.stores.sql.transitions import TransitionResult, apply_transition
+from shepherd.stores.sql.transitions import TransitionResult, apply_transition, column_width
 from shepherd.telemetry import Telemetry
 
 S = ExecutionStatus
+BOOT_ID_CHARS = column_width(executions.c.runtime_boot_id)
 ACTIVE = (S.QUEUED.value, S.RUNNING.value, S.FINALIZING.value)
 
 
@@ -159,7 +161,8 @@ class ExecutionRepository:
             result = await conn.execute(
                 update(executions)
                 .where(executions.c.id == execution_id, executions.c.status == S.RUNNING.value)
-                .values(pid=pid, started_at_ms=started_at_ms, runtime_boot_id=boot_id)
+                .values(pid=pid, started_at_ms=started_at_ms,
+                        runtime_boot_id=storable_text(boot_id, BOOT_ID_CHARS))
             )
             return bool(result.rowcount == 1)
 

@@ -3,7 +3,9 @@
 ``apply_transition`` runs inside the caller's transaction. It reads the row's status (locking the
 row on PostgreSQL; SQLite transactions here hold the write lock from BEGIN IMMEDIATE), checks it
 against ``core.status``, updates only if the status is still the one read, and appends exactly one
-``execution_events`` row when it won. A loser changes nothing and appends nothing.
+``execution_events`` row when it won. A loser changes nothing and appends nothing. Every text it
+stores (error, output tail, reason...) goes through ``core.text.storable_text`` first, so a NUL
+or a lone surrogate from a child can never make a result unstorable.
 
 Terminal is forever, whatever the ``status`` column says: the UPDATE also requires that the row's
 event log holds no terminal event, so a row flipped back by hand (or by any bug) after it ended
@@ -25,12 +27,23 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from shepherd.core.models import TransitionFields
 from shepherd.core.status import TERMINAL, Cause, ExecutionStatus, allowed_from
+from shepherd.core.text import storable_or_none, storable_text
 from shepherd.stores.sql.tables import execution_events, executions
 
 log = logging.getLogger("shepherd.stores.sql.transitions")
 
 _COLUMNS = tuple(f.name for f in dataclass_fields(TransitionFields) if f.name != "reset_dispatch")
 _DISPATCH_COLUMNS = ("dispatched_at_ms", "started_at_ms", "pid", "runtime_boot_id")
+# Texts a transition stores come from children and runtimes: stored under ``core.text``'s rule,
+# cut to the width of their column where it has one.
+def column_width(column: Any) -> int | None:
+    """The declared width of a ``String(n)`` column; None for unbounded text."""
+    width = getattr(column.type, "length", None)
+    return int(width) if width is not None else None
+
+
+_TEXT_LIMITS = {name: column_width(executions.c[name]) for name in ("error_class",
+                                                                    "runtime_boot_id")}
 _TERMINAL_VALUES = tuple(sorted(s.value for s in TERMINAL))
 
 
@@ -49,6 +62,8 @@ def transition_values(
         values.update(dict.fromkeys(_DISPATCH_COLUMNS))
     for name in _COLUMNS:
         value = getattr(fields, name)
+        if isinstance(value, str):
+            value = storable_text(value, _TEXT_LIMITS.get(name))
         if value is not None:
             values[name] = value
     if to.is_terminal and "completed_at_ms" not in values:
@@ -94,7 +109,7 @@ async def apply_transition(
     await conn.execute(
         insert(execution_events).values(
             execution_id=execution_id, from_status=seen, to_status=to.value, cause=cause.value,
-            actor=actor, reason=reason, at_ms=now_ms,
+            actor=actor, reason=storable_or_none(reason), at_ms=now_ms,
         )
     )
     return TransitionResult.WON
