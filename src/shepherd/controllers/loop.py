@@ -84,11 +84,8 @@ class ControllerLoop:
         self.last_tick_ms = self._clock.now_ms()
         summary = {"tick_at_ms": self.last_tick_ms, "duration_ms": round(duration_s * 1000, 3),
                    "report": summarize_report(self.last_report)}
-        keys = self._redis.keys
-        async with self._redis.client.pipeline(transaction=False) as pipe:
-            pipe.set(keys.controller_tick_at(self.name), self.last_tick_ms)
-            pipe.set(keys.controller_report(self.name), json.dumps(summary))
-            await pipe.execute()
+        await self._redis.ticks.record_controller(self.name, self.last_tick_ms,
+                                                  json.dumps(summary))
 
     async def run(self) -> None:
         """Tick forever; the guarded task around this restarts it should it ever raise."""

@@ -16,7 +16,6 @@ import contextlib
 import logging
 from dataclasses import dataclass, field
 from functools import partial
-from typing import cast
 
 from shepherd.agent_client.client import AgentClient
 from shepherd.agent_client.protocol import EventKind, ExecutionState, RunState, RuntimeEvent
@@ -185,18 +184,10 @@ class Monitor:
         return False
 
     async def _load_cursor(self, agent: str) -> tuple[int, str | None]:
-        raw = cast(
-            "dict[str, str]", await self._redis.client.hgetall(self._redis.keys.agent_cursor(agent))
-        )
-        return int(raw.get("seq", 0)), raw.get("boot_id")
+        return await self._redis.cursors.load(agent)
 
     async def _save_cursor(self, agent: str, seq: int, boot_id: str) -> None:
-        await self._redis.client.hset(
-            self._redis.keys.agent_cursor(agent), mapping={"seq": seq, "boot_id": boot_id}
-        )
+        await self._redis.cursors.save(agent, seq, boot_id)
 
     async def _request_reconcile(self, agent: str, why: str) -> None:
-        await self._redis.client.hset(
-            self._redis.keys.agent_cursor(agent),
-            mapping={"reconcile_requested_at_ms": self._clock.now_ms(), "reconcile_reason": why},
-        )
+        await self._redis.cursors.request_reconcile(agent, self._clock.now_ms(), why)

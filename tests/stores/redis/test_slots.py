@@ -97,27 +97,32 @@ async def test_fifty_concurrent_acquirers_never_overbook(
     assert await keyspace(r) == {keys.slots("a"), *(keys.slot("a", e) for e in winners)}
 
 
-async def test_reclaim_candidates_are_expired_or_old_and_nothing_is_removed(
+async def test_reclaim_candidates_are_expired_old_or_future_and_nothing_is_removed(
     redis_handle: RedisHandle, keys: Keys
 ) -> None:
     r = redis_handle
-    await acquire(r, "old", max_parallel=5, now_ms=100)
-    await acquire(r, "edge", max_parallel=5, now_ms=1_000)
-    await acquire(r, "fresh", max_parallel=5, now_ms=5_000)
-    await acquire(r, "expired", max_parallel=5, now_ms=5_000)
+    await acquire(r, "old", max_parallel=9, now_ms=100)
+    await acquire(r, "edge", max_parallel=9, now_ms=1_000)
+    await acquire(r, "fresh", max_parallel=9, now_ms=5_000)
+    await acquire(r, "expired", max_parallel=9, now_ms=5_000)
+    await acquire(r, "future-edge", max_parallel=9, now_ms=8_000)
+    await acquire(r, "future", max_parallel=9, now_ms=8_001)
     await r.client.delete(keys.slot("a", "expired"))
-    found = await r.slots.reclaim_candidates("a", older_than_ms=1_000)
-    assert sorted(found) == ["expired", "old"]
+    found = await r.slots.reclaim_candidates("a", older_than_ms=1_000, newer_than_ms=8_000)
+    assert sorted(found) == ["expired", "future", "old"]
     assert await keyspace(r) == {
-        keys.slots("a"), keys.slot("a", "old"), keys.slot("a", "edge"), keys.slot("a", "fresh")
+        keys.slots("a"), *(keys.slot("a", e) for e in ("old", "edge", "fresh", "future-edge",
+                                                        "future"))
     }
-    assert await r.slots.count("a") == 4
+    assert await r.slots.count("a") == 6
 
 
 async def test_reclaim_candidates_of_an_agent_without_slots_are_none(
     redis_handle: RedisHandle,
 ) -> None:
-    assert await redis_handle.slots.reclaim_candidates("a", older_than_ms=10**15) == []
+    assert await redis_handle.slots.reclaim_candidates(
+        "a", older_than_ms=10**15, newer_than_ms=10**15
+    ) == []
     assert await keyspace(redis_handle) == set()
 
 
@@ -133,3 +138,46 @@ async def test_forgetting_an_agent_deletes_all_its_keys_and_only_its_keys(
     await r.client.hset(keys.slot("a", "orphan"), "holder", "x")  # a hash without its member
     await r.slots.forget_agent("a")
     assert await keyspace(r) == {keys.slots("other"), keys.slot("other", "e9")}
+
+
+async def test_an_orphan_hash_is_removed_and_a_held_or_missing_one_is_not(
+    redis_handle: RedisHandle, keys: Keys
+) -> None:
+    r = redis_handle
+    await acquire(r, "held")
+    await r.client.hset(keys.slot("a", "orphan"), "holder", "x")  # no member, no TTL
+    assert sorted(await r.slots.hashes()) == [("a", "held"), ("a", "orphan")]
+    assert await r.slots.release_orphan_hash("a", "orphan") is True  # 1 REMOVED
+    assert await r.slots.release_orphan_hash("a", "held") is False  # 0 NOT_ORPHAN: member there
+    assert await r.slots.release_orphan_hash("a", "orphan") is False  # 0 NOT_ORPHAN: gone
+    assert await ttls_s(r) == {keys.slots("a"): -1, keys.slot("a", "held"): 60 + 300}
+
+
+async def test_the_hash_scan_finds_every_agents_slot_hashes_and_nothing_else(
+    redis_handle: RedisHandle, keys: Keys
+) -> None:
+    r = redis_handle
+    await acquire(r, "e1")
+    await acquire(r, "e2", agent="b.c-d")
+    await r.client.hset(keys.agent_cursor("a"), "seq", 1)
+    assert sorted(await r.slots.hashes()) == [("a", "e1"), ("b.c-d", "e2")]
+    assert keys.parse_slot(keys.slots("a")) is None
+    assert keys.parse_slot(keys.agent_cursor("a")) is None
+
+
+async def test_restore_puts_back_a_lost_slot_without_a_capacity_check_and_only_once(
+    redis_handle: RedisHandle, keys: Keys
+) -> None:
+    r = redis_handle
+    assert await acquire(r, "e1", max_parallel=1) is AcquireResult.ACQUIRED
+    restored = await r.slots.restore("a", "e2", acquired_at_ms=700, timeout_s=900, holder="m")
+    assert restored is True  # 1 RESTORED, though max_parallel (1) is already used
+    again = await r.slots.restore("a", "e2", acquired_at_ms=999, timeout_s=5, holder="m")
+    assert again is False  # 0 PRESENT: nothing changed
+    assert await r.slots.holders("a") == {"e1": 1_000, "e2": 700}
+    assert await ttls_s(r) == {keys.slots("a"): -1, keys.slot("a", "e1"): 360,
+                               keys.slot("a", "e2"): slot_ttl_s(900)}
+    assert await r.client.hgetall(keys.slot("a", "e2")) == {
+        "acquired_at_ms": "700", "timeout_s": "900", "holder": "m"
+    }
+    assert await acquire(r, "e3", max_parallel=2) is AcquireResult.FULL

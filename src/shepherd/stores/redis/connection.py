@@ -19,12 +19,14 @@ from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
 from shepherd.errors import RedisStoreError
+from shepherd.stores.redis.cursors import CursorStore
 from shepherd.stores.redis.embedded import EmbeddedRedis, client_name
 from shepherd.stores.redis.errors import translated
 from shepherd.stores.redis.keys import Keys
 from shepherd.stores.redis.leases import LeaseStore
 from shepherd.stores.redis.scripts import Scripts
 from shepherd.stores.redis.slots import SlotStore
+from shepherd.stores.redis.ticks import TickStore
 
 
 def redact(url: str) -> str:
@@ -38,6 +40,8 @@ class RedisHandle:
     keys: Keys
     slots: SlotStore
     leases: LeaseStore
+    ticks: TickStore
+    cursors: CursorStore
     embedded: EmbeddedRedis | None = None
 
     async def ping(self) -> None:
@@ -58,7 +62,8 @@ def handle_for(client: Redis, prefix: str, embedded: EmbeddedRedis | None = None
     keys = Keys(prefix)
     scripts = Scripts(client)
     return RedisHandle(client, keys, SlotStore(client, keys, scripts),
-                       LeaseStore(client, scripts), embedded)
+                       LeaseStore(client, scripts), TickStore(client, keys),
+                       CursorStore(client, keys), embedded)
 
 
 async def connect_redis(redis_url: str | None, data_dir: Path, prefix: str) -> RedisHandle:

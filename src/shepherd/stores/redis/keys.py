@@ -9,13 +9,13 @@ All keys start with the configured prefix (default ``shepherd:``).
 |                            |        |                     | scripts; member = execution id, score = acquired_at_ms        |
 | ``slot:{agent}:{eid}``     | HASH   | timeout_s + 300     | slot acquire / release      | maintenance, canary S-03/S-04    |
 |                            |        |                     | fields acquired_at_ms, timeout_s, holder                       |
-| ``drain:tick_at``          | string | none                | maintenance, end of a sweep | canary B-02, /metrics            |
+| ``drain:tick_at``          | string | none                | maintenance, end of a sweep (TickStore) | canary B-02, /metrics |
 | ``circuit:{agent}``        | HASH   | none                | breaker scripts             | agent client, canary L-05        |
 | ``lease:{name}``           | string | PX lease TTL        | lease scripts (owner token) | lease holders, reaper            |
 |                            |        |                     | names: ``controller:{c}``, ``monitor:{agent}``, ``finalize:{eid}`` |
-| ``agent:{agent}:cursor``   | HASH   | none                | monitor                     | monitor, watchdog                |
+| ``agent:{agent}:cursor``   | HASH   | none                | monitor (CursorStore)       | monitor, watchdog                |
 |                            |        |                     | fields seq, boot_id                                             |
-| ``controller:{c}:tick_at`` | string | none                | controller loop             | /metrics, canary G-02            |
+| ``controller:{c}:tick_at`` | string | none                | controller loop (TickStore) | /metrics, canary G-02            |
 | ``controller:{c}:last_report`` | string | none            | controller loop (JSON: tick_at_ms, duration_ms, report counts) | API status views |
 | ``canary:{part}``          | any    | per part            | canary                      | canary                           |
 
@@ -46,6 +46,18 @@ class Keys:
     def slot_pattern(self, agent: str) -> str:
         """SCAN pattern matching every slot hash of ``agent``."""
         return f"{self.prefix}slot:{agent}:*"
+
+    def all_slots_pattern(self) -> str:
+        """SCAN pattern matching every slot hash of every agent (never a ``slots:`` ZSET)."""
+        return f"{self.prefix}slot:*"
+
+    def parse_slot(self, key: str) -> tuple[str, str] | None:
+        """``(agent, execution_id)`` of a slot hash key; None for any other key."""
+        head = f"{self.prefix}slot:"
+        if not key.startswith(head):
+            return None
+        agent, sep, execution_id = key[len(head):].partition(":")
+        return (agent, execution_id) if sep and agent and execution_id else None
 
     def drain_tick_at(self) -> str:
         return f"{self.prefix}drain:tick_at"
