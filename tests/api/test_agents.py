@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from tests.api.conftest import Api
 from tests.api.helpers import start_running, submit_on
+from tests.stores.redis.helpers import take_slot
 
 
 async def test_the_agent_list_shows_slots_in_use_and_backlog(api: Api) -> None:
@@ -60,7 +61,7 @@ async def test_deleting_an_agent_with_running_work_is_409_and_without_is_204(api
     await start_running(api, running.id)
     redis = api.ctx.redis
     await redis.client.hset(redis.keys.agent_cursor("beta"), mapping={"seq": 1, "boot_id": "b"})
-    await redis.slots.acquire("beta", "stale", max_parallel=3, timeout_s=60, now_ms=1, holder="t")
+    await take_slot(redis, "beta", "stale", max_parallel=3, timeout_s=60, now_ms=1, holder="t")
     async with api.client("admin") as client:
         refused = await client.delete("/api/agents/alpha")
         deleted = await client.delete("/api/agents/beta")

@@ -12,7 +12,7 @@ from shepherd.core.status import Cause, ExecutionStatus
 from shepherd.core.timeouts import slot_ttl_s
 from shepherd.stores.redis.connection import RedisHandle
 from shepherd.stores.sql.database import Database
-from tests.stores.redis.helpers import ttls_s
+from tests.stores.redis.helpers import take_slot, ttls_s
 
 A, B = AgentName("a"), AgentName("b")
 GRACE_S = 3
@@ -22,7 +22,7 @@ async def running(db: Database, redis: RedisHandle, clock: ManualClock, agent: s
     """A row as the dispatcher leaves it: slot acquired, then claimed."""
     row = await db.executions.submit(agent=AgentName(agent), input="", trigger=Trigger.API,
                                      created_by="t")
-    await redis.slots.acquire(agent, row.id, max_parallel=2, timeout_s=row.timeout_s,
+    await take_slot(redis, agent, row.id, max_parallel=2, timeout_s=row.timeout_s,
                               now_ms=clock.now_ms(), holder="t")
     assert await db.executions.claim_queued(row.id, clock.now_ms(), "t")
     return row.id
@@ -47,7 +47,8 @@ async def test_an_orphan_slot_hash_without_a_ttl_is_deleted(
     await r.client.hset(keys.slot("deleted-agent", "0000000000001deadbeef00"), "holder", "ghost")
     report = await maintenance(db, r, clock).run_once()
     assert sorted(report.orphan_hashes) == ["0000000000000deadbeef00", "0000000000001deadbeef00"]
-    assert set(await ttls_s(r)) == {keys.slots(A), keys.slot(A, kept), keys.drain_tick_at()}
+    assert set(await ttls_s(r)) == {keys.epoch(), keys.slots(A), keys.slot(A, kept),
+                                    keys.drain_tick_at()}
 
 
 async def test_a_member_naming_another_agents_running_execution_is_reclaimed(
@@ -56,7 +57,7 @@ async def test_a_member_naming_another_agents_running_execution_is_reclaimed(
     await setup(db)
     r = redis_handle
     theirs = await running(db, r, clock, B)
-    await r.slots.acquire(A, theirs, max_parallel=2, timeout_s=60, now_ms=clock.now_ms(),
+    await take_slot(r, A, theirs, max_parallel=2, timeout_s=60, now_ms=clock.now_ms(),
                           holder="bug")
     m = maintenance(db, r, clock)
     assert (await m.run_once()).reclaimed == []  # within the grace
@@ -77,9 +78,9 @@ async def test_a_member_scored_in_the_future_is_reclaimed_unless_its_row_runs(
                                           actor="t", now_ms=clock.now_ms())
     hour_ahead = clock.now_ms() + 3_600_000
     await r.slots.release(A, alive)
-    await r.slots.acquire(A, alive, max_parallel=2, timeout_s=60, now_ms=hour_ahead, holder="t")
+    await take_slot(r, A, alive, max_parallel=2, timeout_s=60, now_ms=hour_ahead, holder="t")
     await r.slots.release(B, done)
-    await r.slots.acquire(B, done, max_parallel=2, timeout_s=60, now_ms=hour_ahead, holder="t")
+    await take_slot(r, B, done, max_parallel=2, timeout_s=60, now_ms=hour_ahead, holder="t")
     report = await maintenance(db, r, clock).run_once()
     assert report.reclaimed == [done]
     assert await r.slots.holders(A) == {alive: hour_ahead}

@@ -26,6 +26,7 @@ from shepherd.controllers.finalizer import Finalizer
 from shepherd.controllers.loop import ControllerLoop, LoopConfig
 from shepherd.controllers.maintenance import Maintenance
 from shepherd.controllers.monitor import Monitor
+from shepherd.controllers.recovery import SlotRecovery
 from shepherd.controllers.scheduler import Scheduler
 from shepherd.core.clock import Clock
 from shepherd.secrets import given_or_stored_token
@@ -97,7 +98,8 @@ class ControlPlane:
             (Scheduler(self.db, self.clock, dispatch_wakeup=self.dispatch_wakeup),
              LoopConfig(s.scheduler_interval_s), None),
             (Dispatcher(self.db, self.redis, directory, self.clock,
-                        max_queue_age_s=s.max_queue_age_s),
+                        max_queue_age_s=s.max_queue_age_s,
+                        recovery=SlotRecovery(self.db, self.redis, self.clock, self.telemetry)),
              LoopConfig(s.dispatcher_interval_s), self.dispatch_wakeup),
             (self.monitor, LoopConfig(s.monitor_interval_s, singleton=False), None),
             (Finalizer(self.db, self.redis, directory, self.clock, owner=self.owner,

@@ -6,6 +6,11 @@ a runtime that never accepted (unreachable, 5xx) sends the row back to ``queued`
 slot; a 4xx fails it; a connection dropped mid-request leaves it ``running`` for the monitor to
 settle, because the start is idempotent and may have been accepted. Rows queued longer than
 ``max_queue_age_s`` fail as expired.
+
+Every pass first asks ``SlotRecovery.ensure()`` whether Redis is still the one the slots were
+written to; if it lost its data the slots are rebuilt from SQL before anything is acquired, and
+every acquire carries the verified epoch, so a Redis flushed mid-pass refuses it
+(``STALE_EPOCH``) and the pass stops (``paused``) instead of overbooking.
 """
 
 from __future__ import annotations
@@ -16,6 +21,7 @@ from dataclasses import dataclass, field
 
 from shepherd.agent_client.protocol import StartRequest
 from shepherd.controllers.directory import AgentDirectory
+from shepherd.controllers.recovery import SlotRecovery
 from shepherd.core.clock import Clock
 from shepherd.core.models import Agent, Execution, TransitionFields
 from shepherd.core.status import Cause, ExecutionStatus
@@ -39,6 +45,7 @@ class DispatchReport:
     rejected: list[str] = field(default_factory=list)
     ambiguous: list[str] = field(default_factory=list)
     expired: list[str] = field(default_factory=list)
+    paused: bool = False  # Redis could not be trusted: nothing acquired (see SlotRecovery)
 
 
 class Dispatcher:
@@ -52,20 +59,26 @@ class Dispatcher:
         clock: Clock,
         *,
         max_queue_age_s: int,
+        recovery: SlotRecovery | None = None,
     ) -> None:
         self._db = db
         self._redis = redis
         self._directory = directory
         self._clock = clock
         self._max_queue_age_ms = max_queue_age_s * 1000
+        self._recovery = recovery or SlotRecovery(db, redis, clock)
 
     async def run_once(self) -> DispatchReport:
         report = DispatchReport()
         await self._expire(report)
+        epoch = await self._recovery.ensure()
+        if epoch is None:
+            report.paused = True
+            return report
         ready = [a for a in await self._db.agents.list()
                  if a.enabled and self._directory.client_for(a) is not None]
         # Agents are independent: one slow runtime must not hold back the others' backlogs.
-        await asyncio.gather(*(self._drain(agent, report) for agent in ready))
+        await asyncio.gather(*(self._drain(agent, epoch, report) for agent in ready))
         return report
 
     async def _expire(self, report: DispatchReport) -> None:
@@ -79,7 +92,7 @@ class Dispatcher:
             if won:
                 report.expired.append(row.id)
 
-    async def _drain(self, agent: Agent, report: DispatchReport) -> None:
+    async def _drain(self, agent: Agent, epoch: str, report: DispatchReport) -> None:
         free = agent.max_parallel_tasks - await self._redis.slots.count(agent.name)
         if free <= 0:
             return
@@ -87,8 +100,11 @@ class Dispatcher:
         for row in await self._db.executions.peek_queued(agent.name, free):
             result = await self._redis.slots.acquire(
                 agent.name, row.id, max_parallel=agent.max_parallel_tasks,
-                timeout_s=row.timeout_s, now_ms=self._clock.now_ms(), holder=ACTOR,
+                timeout_s=row.timeout_s, now_ms=self._clock.now_ms(), holder=ACTOR, epoch=epoch,
             )
+            if result is AcquireResult.STALE_EPOCH:
+                report.paused = True  # Redis lost its data mid-pass: the next pass rebuilds
+                break
             if result is AcquireResult.FULL:
                 break
             if await self._db.executions.claim_queued(row.id, self._clock.now_ms(), ACTOR):

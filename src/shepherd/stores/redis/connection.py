@@ -21,6 +21,7 @@ from redis.exceptions import RedisError
 from shepherd.errors import RedisStoreError
 from shepherd.stores.redis.cursors import CursorStore
 from shepherd.stores.redis.embedded import EmbeddedRedis, client_name
+from shepherd.stores.redis.epoch import EpochStore
 from shepherd.stores.redis.errors import translated
 from shepherd.stores.redis.keys import Keys
 from shepherd.stores.redis.leases import LeaseStore
@@ -42,6 +43,7 @@ class RedisHandle:
     leases: LeaseStore
     ticks: TickStore
     cursors: CursorStore
+    epoch: EpochStore
     embedded: EmbeddedRedis | None = None
 
     async def ping(self) -> None:
@@ -63,7 +65,7 @@ def handle_for(client: Redis, prefix: str, embedded: EmbeddedRedis | None = None
     scripts = Scripts(client)
     return RedisHandle(client, keys, SlotStore(client, keys, scripts),
                        LeaseStore(client, scripts), TickStore(client, keys),
-                       CursorStore(client, keys), embedded)
+                       CursorStore(client, keys), EpochStore(client, keys), embedded)
 
 
 async def connect_redis(redis_url: str | None, data_dir: Path, prefix: str) -> RedisHandle:

@@ -4,7 +4,9 @@ All keys start with the configured prefix (default ``shepherd:``).
 
 | key                        | type   | TTL                 | written by                  | read by                          |
 |----------------------------|--------|---------------------|-----------------------------|----------------------------------|
-| ``instance``               | string | none                | startup (mirror of SQL meta) | startup, canary G-06            |
+| ``instance``               | string | none                | startup, slot recovery (mirror of SQL meta) | startup, slot recovery, canary G-06 |
+| ``epoch``                  | string | none                | dispatcher's slot recovery, after a rebuild from SQL | slot acquire script, dispatcher |
+|                            |        |                     | value: run_id of the server the slots were rebuilt on (core.epoch) |
 | ``slots:{agent}``          | ZSET   | none                | slot acquire / release      | dispatcher, maintenance, canary  |
 |                            |        |                     | scripts; member = execution id, score = acquired_at_ms        |
 | ``slot:{agent}:{eid}``     | HASH   | timeout_s + 300     | slot acquire / release      | maintenance, canary S-03/S-04    |
@@ -36,6 +38,9 @@ class Keys:
 
     def instance(self) -> str:
         return f"{self.prefix}instance"
+
+    def epoch(self) -> str:
+        return f"{self.prefix}epoch"
 
     def slots(self, agent: str) -> str:
         return f"{self.prefix}slots:{agent}"

@@ -24,6 +24,7 @@ class AcquireResult(IntEnum):
     FULL = 0
     ACQUIRED = 1
     ALREADY_HELD = 2
+    STALE_EPOCH = 3  # Redis lost or changed its data since the caller's epoch: nothing done
 
 
 class ReleaseResult(IntEnum):
@@ -53,13 +54,17 @@ class SlotStore:
 
     async def acquire(
         self, agent: str, execution_id: str, *, max_parallel: int, timeout_s: int, now_ms: int,
-        holder: str,
+        holder: str, epoch: str,
     ) -> AcquireResult:
+        """Take a slot, only while Redis still carries ``epoch`` (the one the caller verified
+        against SQL): a flush between the check and this call can never overbook the agent."""
         async with translated("acquire slot"):
             code = await self._scripts.run(
                 "slot_acquire",
-                [self._keys.slots(agent), self._keys.slot(agent, execution_id)],
-                [execution_id, max_parallel, now_ms, timeout_s, slot_ttl_s(timeout_s), holder],
+                [self._keys.slots(agent), self._keys.slot(agent, execution_id),
+                 self._keys.epoch()],
+                [execution_id, max_parallel, now_ms, timeout_s, slot_ttl_s(timeout_s), holder,
+                 epoch],
             )
         return AcquireResult(int(code))
 
