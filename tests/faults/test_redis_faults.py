@@ -1,0 +1,113 @@
+"""Redis faults under a live ``shepherd up`` with real children: its data flushed mid-burst, its
+embedded server killed. Nothing is overbooked (children counted from the process table), nothing
+is lost, no slot is left held, and the log stays short."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+import psutil
+import redis
+
+from shepherd.stores.redis.embedded import socket_path_for
+from shepherd.stores.redis.keys import Keys
+from tests.fixtures.fleet import LiveFleet, running_fleet, wait_until
+
+MAX_PARALLEL = 5
+BURST = 20
+TERMINAL = {"success", "failed", "cancelled", "skipped"}
+
+
+def manifest(marker: str, sleep_s: float) -> str:
+    # The marker is sh's $0, so each child is one process whose command line carries it; the
+    # trailing `true` keeps sh from exec'ing sleep and losing it.
+    return f"""
+agents:
+  - name: burst
+    command: ["sh", "-c", "cat >/dev/null; sleep {sleep_s}; true", "{marker}"]
+    max_parallel: {MAX_PARALLEL}
+    timeout_s: 120
+    max_backlog_depth: 100
+"""
+
+
+def children(marker: str) -> int:
+    """Live children of the agent, from the process table (the runtime's own command line also
+    names the marker, so only sh processes count)."""
+    count = 0
+    for proc in psutil.process_iter(["cmdline", "status"]):
+        cmdline = proc.info["cmdline"] or []
+        if (len(cmdline) > 3 and Path(cmdline[0]).name == "sh" and cmdline[3] == marker
+                and proc.info["status"] != psutil.STATUS_ZOMBIE):
+            count += 1
+    return count
+
+
+def redis_of(fleet: LiveFleet) -> redis.Redis:
+    return redis.Redis(unix_socket_path=str(socket_path_for(fleet.data_dir)),
+                       decode_responses=True)
+
+
+def submit_burst(fleet: LiveFleet, n: int) -> list[str]:
+    with fleet.api() as api:
+        ids = []
+        for i in range(n):
+            response = api.post("/api/executions", json={"agent": "burst", "input": str(i)})
+            assert response.status_code == 201, response.text
+            ids.append(response.json()["id"])
+    return ids
+
+
+def statuses(fleet: LiveFleet, ids: list[str]) -> dict[str, str]:
+    with fleet.api() as api:
+        return {eid: api.get(f"/api/executions/{eid}").json()["status"] for eid in ids}
+
+
+def drain_counting(fleet: LiveFleet, ids: list[str], marker: str, timeout_s: float,
+                   during: Any = None) -> int:
+    """Sample the process table until every execution is terminal; the most children seen at
+    once. ``during(peak, seen)`` is called on every sample to inject faults."""
+    deadline = time.monotonic() + timeout_s
+    peak, last_poll = 0, 0.0
+    while time.monotonic() < deadline:
+        now_children = children(marker)
+        peak = max(peak, now_children)
+        if during is not None:
+            during(now_children)
+        if time.monotonic() - last_poll > 0.5:
+            last_poll = time.monotonic()
+            if set(statuses(fleet, ids).values()) <= TERMINAL:
+                return peak
+    raise AssertionError(f"burst not drained in {timeout_s} s: {statuses(fleet, ids)}")
+
+
+def test_a_flushall_mid_burst_never_overbooks_and_loses_nothing(tmp_path: Path) -> None:
+    marker = f"flushmark-{uuid.uuid4().hex[:8]}"
+    keys = Keys()
+    with running_fleet(tmp_path, manifest(marker, 1.5)) as fleet:
+        ids = submit_burst(fleet, BURST)
+        wait_until(lambda: children(marker) >= 3, 30, "the first children")
+        client = redis_of(fleet)
+        flushes: list[float] = []
+
+        def flush(now_children: int) -> None:
+            # Twice: once with the first wave running, once well into the burst.
+            if not flushes or (len(flushes) == 1 and time.monotonic() - flushes[0] > 3):
+                client.flushall()
+                flushes.append(time.monotonic())
+
+        peak = drain_counting(fleet, ids, marker, 90, flush)
+        assert len(flushes) == 2
+        assert peak <= MAX_PARALLEL, f"{peak} children at once on max_parallel {MAX_PARALLEL}"
+        done = statuses(fleet, ids)
+        assert set(done.values()) == {"success"}, done
+        wait_until(lambda: client.zcard(keys.slots("burst")) == 0, 15, "no slot held")
+        assert list(client.scan_iter(match=keys.all_slots_pattern())) == []
+        with fleet.api() as api:
+            for eid in ids:
+                events = api.get(f"/api/executions/{eid}").json()["events"]
+                assert [e["to_status"] for e in events].count("success") == 1
+        client.close()
