@@ -4,15 +4,20 @@ is lost, no slot is left held, and the log stays short."""
 
 from __future__ import annotations
 
+import fcntl
+import os
+import signal
 import time
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import psutil
 import redis
 
-from shepherd.stores.redis.embedded import socket_path_for
+from shepherd.stores.redis.embedded import EmbeddedRedis, socket_path_for
 from shepherd.stores.redis.keys import Keys
 from tests.fixtures.fleet import LiveFleet, running_fleet, wait_until
 
@@ -111,3 +116,53 @@ def test_a_flushall_mid_burst_never_overbooks_and_loses_nothing(tmp_path: Path) 
                 events = api.get(f"/api/executions/{eid}").json()["events"]
                 assert [e["to_status"] for e in events].count("success") == 1
         client.close()
+
+
+@contextmanager
+def held(lock_path: Path) -> Iterator[None]:
+    with open(lock_path, "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+
+
+def log_lines(fleet: LiveFleet, after: int) -> list[str]:
+    """What the control plane wrote since line ``after`` (its log, at WARNING in fault tests)."""
+    return [line for line in list(fleet.output)[after:] if line.strip()]
+
+
+def test_a_killed_embedded_redis_server_comes_back_and_work_goes_on_with_a_short_log(
+    tmp_path: Path,
+) -> None:
+    marker = f"killmark-{uuid.uuid4().hex[:8]}"
+    with running_fleet(tmp_path, manifest(marker, 0.5)) as fleet:
+        before = submit_burst(fleet, 6)
+        embedded = EmbeddedRedis(fleet.data_dir)
+        old_pid = embedded.pid()
+        assert old_pid is not None
+        wait_until(lambda: children(marker) >= 1, 30, "work in flight")
+        start = len(fleet.output)
+        with fleet.api() as api, held(embedded.dir / "redis.lock"):
+            # Holding the server's start lock keeps it down for as long as this block lasts.
+            os.kill(old_pid, signal.SIGKILL)
+            psutil.wait_procs([psutil.Process(old_pid)], timeout=5)
+            for _ in range(3):  # the supervisor (1 s period) has tried by the last one
+                assert api.get("/readyz").status_code == 503
+                time.sleep(0.6)
+            during = submit_burst(fleet, 4)  # still accepted: queued in SQL
+        with fleet.api() as api:
+            wait_until(lambda: api.get("/readyz").status_code == 200, 30, "/readyz 200 again")
+        assert embedded.pid() not in (None, old_pid)
+        peak = drain_counting(fleet, before + during, marker, 60)
+        assert peak <= MAX_PARALLEL
+        assert set(statuses(fleet, before + during).values()) == {"success"}
+        after = submit_burst(fleet, 1)  # and new work runs on the restarted server
+        drain_counting(fleet, after, marker, 30)
+        assert statuses(fleet, after) == {after[0]: "success"}
+        lines = log_lines(fleet, start)
+        assert not any("Traceback" in line for line in lines), "".join(lines)
+        assert len(lines) <= 12, "".join(lines)
+        said = [line for line in lines if "embedded redis-server" in line]
+        assert len(said) == 2, "".join(lines)  # stopped answering; back

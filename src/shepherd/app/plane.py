@@ -29,10 +29,12 @@ from shepherd.controllers.monitor import Monitor
 from shepherd.controllers.recovery import SlotRecovery
 from shepherd.controllers.scheduler import Scheduler
 from shepherd.core.clock import Clock
+from shepherd.log_throttle import LogThrottle
 from shepherd.secrets import given_or_stored_token
 from shepherd.settings import Settings
 from shepherd.stores.redis.connection import RedisHandle, connect_redis
 from shepherd.stores.redis.instance import mirror_instance_id
+from shepherd.stores.redis.supervisor import EmbeddedSupervisor
 from shepherd.stores.sql.database import Database, open_database
 from shepherd.telemetry import Telemetry
 
@@ -108,8 +110,10 @@ class ControlPlane:
             (Maintenance(self.db, self.redis, self.clock, reclaim_grace_s=s.slot_reclaim_grace_s),
              LoopConfig(s.maintenance_interval_s), None),
         ]
+        quiet = LogThrottle(logging.getLogger("shepherd.controllers"))  # one voice for all loops
         self.loops = [
-            ControllerLoop(c, cfg, self.redis, self.clock, self.owner, wakeup, self.telemetry)
+            ControllerLoop(c, cfg, self.redis, self.clock, self.owner, wakeup, self.telemetry,
+                           quiet)
             for c, cfg, wakeup in parts
         ]
 
@@ -125,6 +129,10 @@ class ControlPlane:
         return {loop.name: loop.last_tick_ms for loop in self.loops}
 
     def start(self) -> None:
+        if self.redis.embedded is not None:  # a dead embedded server is restarted, not mourned
+            supervisor = EmbeddedSupervisor(self.redis.embedded)
+            self.tasks.append(GuardedTask("embedded-redis", supervisor.run))
+            self.tasks[-1].start()
         for loop in self.loops:
             task = GuardedTask(f"controller:{loop.name}", loop.run)
             task.start()

@@ -30,6 +30,7 @@ from shepherd.core.models import Agent, Execution, TransitionFields
 from shepherd.core.outcome import decide_outcome
 from shepherd.core.status import Cause, ExecutionStatus
 from shepherd.errors import AgentError, AgentNotFound, ExecutionNotFound, StoreError
+from shepherd.log_throttle import LogThrottle
 from shepherd.stores.redis.connection import RedisHandle
 from shepherd.stores.sql.database import Database
 from shepherd.telemetry import Telemetry
@@ -68,6 +69,7 @@ class Finalizer:
         self._owner = owner
         # Consecutive passes in which the store refused a row's result, by execution id.
         self._store_faults: dict[str, int] = {}
+        self._quiet = LogThrottle(log)
         self._row_faults = (telemetry or Telemetry()).counter(
             "shepherd_finalizer_row_faults", "Finalizations of one row that raised in a pass."
         )
@@ -89,13 +91,22 @@ class Finalizer:
                 except Exception as exc:  # one row's fault never ends the pass for the others
                     self._row_faults.inc()
                     report.faulted.append(row.id)
-                    log.error("finalizer: %s not finalized this pass: %s: %s", row.id,
-                              type(exc).__name__, exc, exc_info=not isinstance(exc, StoreError))
+                    self._log_fault(row.id, exc)
 
         await asyncio.gather(*(one(row) for row in rows))
         pending = {row.id for row in rows}
         self._store_faults = {k: v for k, v in self._store_faults.items() if k in pending}
         return report
+
+    def _log_fault(self, execution_id: str, exc: Exception) -> None:
+        """A store that is down fails every row alike: one line a minute says so. Anything
+        else is this row's own fault: logged with its traceback, every time."""
+        if isinstance(exc, StoreError):
+            self._quiet.log("store", logging.WARNING, "finalizer: %s not finalized this pass, "
+                            "a store is unavailable (%s)", execution_id, exc.message)
+            return
+        log.error("finalizer: %s not finalized this pass: %s: %s", execution_id,
+                  type(exc).__name__, exc, exc_info=exc)
 
     async def finalize(
         self, row: Execution, report: FinalizeReport, agent: Agent | None = None

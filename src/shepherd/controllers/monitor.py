@@ -25,7 +25,8 @@ from shepherd.controllers.directory import AgentDirectory
 from shepherd.core.clock import Clock
 from shepherd.core.models import Agent, TransitionFields
 from shepherd.core.status import Cause, ExecutionStatus
-from shepherd.errors import AgentError, AgentNotFound, ExecutionNotFound
+from shepherd.errors import AgentError, AgentNotFound, ExecutionNotFound, StoreError
+from shepherd.log_throttle import LogThrottle
 from shepherd.stores.redis.connection import RedisHandle
 from shepherd.stores.sql.database import Database
 
@@ -71,6 +72,8 @@ class Monitor:
         self._finalizer_wakeup = finalizer_wakeup
         self._poll_wait_s = poll_wait_s
         self._watchers: dict[str, GuardedTask] = {}
+        self._quiet = LogThrottle(log)
+        self._unreachable: set[str] = set()  # agents whose runtime was last seen unreachable
 
     async def run_once(self) -> MonitorReport:
         """Keep one watcher per enabled agent that has a runtime URL."""
@@ -138,23 +141,42 @@ class Monitor:
         ttl_ms = int((self._poll_wait_s + 10) * 1000)
         needs_sync = True
         while True:
-            if not await self._hold(lease, ttl_ms):
-                await asyncio.sleep(ttl_ms / 2000)
-                continue
             try:
+                if not await self._hold(lease, ttl_ms):
+                    await asyncio.sleep(ttl_ms / 2000)
+                    continue
                 agent = await self._db.agents.get(name)
+                client = self._directory.client_for(agent)
+                if client is None:
+                    return
+                needs_sync = await self._poll_reporting(agent, client, needs_sync)
             except AgentNotFound:
                 return
-            client = self._directory.client_for(agent)
-            if client is None:
-                return
-            try:
-                needs_sync = await self._poll(agent, client, needs_sync)
-            except AgentError as exc:
-                log.info("monitor %s: stream broken: %s", name, exc)
-                await self._request_reconcile(name, f"stream broken: {exc}")
+            except StoreError as exc:  # retried quietly: one line a minute for every watcher
+                self._quiet.log("store", logging.WARNING, "monitor: a store is unavailable, "
+                                "retrying (%s: %s)", name, exc.message)
                 needs_sync = True
                 await asyncio.sleep(RETRY_AFTER_ERROR_S)
+
+    async def _poll_reporting(self, agent: Agent, client: AgentClient, needs_sync: bool) -> bool:
+        """One poll; an unreachable runtime is logged when it becomes so and when it comes back,
+        not at every retry."""
+        try:
+            needs_sync = await self._poll(agent, client, needs_sync)
+        except AgentError as exc:
+            if agent.name not in self._unreachable:
+                self._unreachable.add(agent.name)
+                log.warning("monitor %s: runtime unreachable, retrying every %.0f s: %s",
+                            agent.name, RETRY_AFTER_ERROR_S, exc)
+            await self._request_reconcile(agent.name, f"stream broken: {exc}")
+            await asyncio.sleep(RETRY_AFTER_ERROR_S)
+            return True
+        if agent.name in self._unreachable:
+            self._unreachable.discard(agent.name)
+            log.warning("monitor %s: runtime reachable again", agent.name)
+        if self._quiet.clear("store"):
+            log.warning("monitor: the stores answer again")
+        return needs_sync
 
     async def _hold(self, lease: str, ttl_ms: int) -> bool:
         """Keep or take the agent's monitor lease. Renew first: a watcher restarted after a
