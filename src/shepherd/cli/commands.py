@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -12,6 +11,7 @@ import typer
 from shepherd import __version__
 from shepherd.cli.output import emit_json, emit_record, emit_rows, emit_table
 from shepherd.cli.remote import CliError, Remote, resolve_target
+from shepherd.cli.stdin import read_stdin_input
 from shepherd.cli.waiting import EXIT_CODES, wait_for_execution
 from shepherd.settings import load_settings
 
@@ -69,7 +69,7 @@ def run(
     as_json: JsonOpt = False,
 ) -> None:
     """Queue an execution; with --wait, follow it and exit 0 success, 1 failed, 3 otherwise."""
-    text = sys.stdin.read() if input_ == "-" else input_
+    text = read_stdin_input() if input_ == "-" else input_
     remote = _remote(url, token_)
     body: dict[str, Any] = {"agent": agent, "input": text}
     if timeout_s is not None:
