@@ -2,7 +2,8 @@
 
 ``create_sql_engine`` tunes SQLite for a control plane (WAL, foreign keys, a busy timeout so
 concurrent writers wait instead of failing, files readable by their owner only); ``migrate``
-runs Alembic to head on a connection of that engine; ``ensure_instance_id`` gives every store a stable random id (DESIGN.md section 2).
+runs Alembic to head on a connection of that engine; ``ensure_instance_id`` gives every store a
+stable random id (DESIGN.md section 2).
 """
 
 from __future__ import annotations
