@@ -84,3 +84,19 @@ async def test_an_unknown_agent_is_404(api: Api) -> None:
         ):
             assert response.status_code == 404
             assert response.json()["code"] == "agent_not_found"
+
+
+async def test_a_recreated_agent_shows_only_its_own_executions(api: Api) -> None:
+    old = await submit_on(api, "beta")
+    async with api.client("admin") as client:
+        assert (await client.delete("/api/agents/beta")).status_code == 204
+        created = await client.post("/api/agents", json={"name": "beta", "url": "http://h:1"})
+        new = (await client.post("/api/executions", json={"agent": "beta"})).json()
+        mine = (await client.get("/api/executions", params={"agent": "beta"})).json()["items"]
+        earlier = (await client.get("/api/executions", params={
+            "agent": "beta", "agent_generation": 1})).json()["items"]
+        by_id = await client.get(f"/api/executions/{old.id}")
+    assert created.json()["generation"] == 2
+    assert [e["id"] for e in mine] == [new["id"]] and new["agent_generation"] == 2
+    assert [e["id"] for e in earlier] == [old.id]
+    assert by_id.status_code == 200 and by_id.json()["agent_generation"] == 1

@@ -33,6 +33,7 @@ class AgentView(BaseModel):
     created_at_ms: int
     slots_in_use: int
     backlog: int
+    generation: int = 1  # +1 each time the name was taken again after a delete
 
     @classmethod
     def of(cls, agent: Agent, *, slots_in_use: int, backlog: int) -> AgentView:
@@ -44,7 +45,7 @@ class AgentView(BaseModel):
             tags=list(agent.tags), success_exit_codes=list(agent.success_exit_codes),
             has_completion_webhook=agent.completion_webhook_url is not None,
             created_at=to_iso(agent.created_at_ms), created_at_ms=agent.created_at_ms,
-            slots_in_use=slots_in_use, backlog=backlog,
+            slots_in_use=slots_in_use, backlog=backlog, generation=agent.generation,
         )
 
 
@@ -106,11 +107,13 @@ class ExecutionView(BaseModel):
     completed_at_ms: int | None
     created_at: str | None
     created_at_ms: int
+    agent_generation: int = 1  # the incarnation of ``agent`` it ran for (see AgentView)
 
     @classmethod
     def of(cls, e: Execution) -> ExecutionView:
         return cls(
-            id=e.id, agent=e.agent, schedule_id=e.schedule_id, trigger=e.trigger.value,
+            id=e.id, agent=e.agent, agent_generation=e.agent_generation,
+            schedule_id=e.schedule_id, trigger=e.trigger.value,
             input=e.input, status=e.status, attempt=e.attempt, max_attempts=e.max_attempts,
             retry_of=e.retry_of, timeout_s=e.timeout_s, exit_code=e.exit_code,
             error_class=e.error_class, error=e.error, output_tail=e.output_tail,

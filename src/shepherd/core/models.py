@@ -35,6 +35,7 @@ class Agent:
     tags: tuple[str, ...] = ()
     success_exit_codes: tuple[int, ...] = (0,)
     completion_webhook_url: str | None = None
+    generation: int = 1  # +1 each time a deleted agent's name is taken again
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,6 +79,7 @@ class Execution:
     pid: int | None = None
     created_by: str | None = None
     created_at_ms: int = 0
+    agent_generation: int = 1  # which incarnation of ``agent`` it was submitted to
 
 
 @dataclass(frozen=True, slots=True)

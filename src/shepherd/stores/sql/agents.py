@@ -3,7 +3,9 @@
 Delete is one transaction: schedules, tags and tokens scoped to the agent are deleted, queued
 executions cancelled through the CAS (each with its event), and the agent row soft-deleted
 (history keeps its name). It refuses, changing nothing, while the agent has running or
-finalizing work. Creating an agent under a deleted name revives that row.
+finalizing work. Creating an agent under a deleted name revives that row as the next
+``generation``: executions record the generation they were submitted to, so the new agent's
+views never show the old agent's history (which stays readable by id).
 """
 
 from __future__ import annotations
@@ -53,15 +55,16 @@ class AgentRepository:
             raise TypeError(f"unknown agent fields: {sorted(unknown)}")
         values = agent_values({**DEFAULTS, **fields, "url": url, "command": command})
         async with translated(f"create agent {name!r}"), self._engine.begin() as conn:
-            existing = (await conn.execute(select(agents.c.deleted_at_ms)
+            existing = (await conn.execute(select(agents.c.deleted_at_ms, agents.c.generation)
                                            .where(agents.c.name == name))).first()
             if existing is not None and existing[0] is None:
                 raise AlreadyExists(f"agent {name!r} already exists")
             values.update(created_at_ms=self._clock.now_ms(), deleted_at_ms=None)
             if existing is None:
                 await conn.execute(insert(agents).values(name=name, **values))
-            else:
-                await conn.execute(update(agents).where(agents.c.name == name).values(**values))
+            else:  # a new agent under an old name: the next generation, with its own history
+                await conn.execute(update(agents).where(agents.c.name == name)
+                                   .values(generation=existing[1] + 1, **values))
             await _replace_tags(conn, name, tags)
         return await self.get(name)
 

@@ -109,7 +109,8 @@ class ExecutionRepository:
         queued = admission.status is S.QUEUED
         execution_id = format_execution_id(now, os.urandom(ENTROPY_BYTES))
         values: dict[str, Any] = {
-            "id": execution_id, "agent": agent, "schedule_id": schedule_id,
+            "id": execution_id, "agent": agent, "agent_generation": agent_row["generation"],
+            "schedule_id": schedule_id,
             "trigger": trigger.value, "input": input, "status": admission.status.value,
             "attempt": attempt, "max_attempts": 1, "retry_of": retry_of, "timeout_s": resolved,
             "queued_at_ms": now if queued else None, "completed_at_ms": None if queued else now,
@@ -195,13 +196,23 @@ class ExecutionRepository:
         until_ms: int | None = None,
         before_id: ExecutionId | None = None,
         limit: int = 50,
+        agent_generation: int | None = None,
     ) -> ExecutionList:
-        """Newest first; ``before_id`` is the paging cursor (ids sort by creation time)."""
+        """Newest first; ``before_id`` is the paging cursor (ids sort by creation time).
+
+        ``agent`` means that agent as it is now: its current generation, unless
+        ``agent_generation`` names an earlier one (an agent deleted and re-created under the same
+        name does not inherit the old one's history)."""
         c = executions.c
+        generation = (
+            agent_generation if agent_generation is not None
+            else select(agents.c.generation).where(agents.c.name == agent).scalar_subquery()
+        )
         conditions = [
             cond for cond in (
                 c.status == status.value if status else None,
                 c.agent == agent if agent else None,
+                c.agent_generation == generation if agent else None,
                 c.schedule_id == schedule_id if schedule_id else None,
                 c.created_at_ms >= since_ms if since_ms is not None else None,
                 c.created_at_ms < until_ms if until_ms is not None else None,

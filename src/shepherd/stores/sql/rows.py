@@ -34,6 +34,7 @@ def to_agent(row: RowMapping, tags: Iterable[str] = ()) -> Agent:
         tags=tuple(sorted(tags)),
         success_exit_codes=tuple(row["success_exit_codes"]),
         completion_webhook_url=row["completion_webhook_url"],
+        generation=row["generation"],
     )
 
 
@@ -88,6 +89,7 @@ def to_execution(row: RowMapping) -> Execution:
         pid=row["pid"],
         created_by=row["created_by"],
         created_at_ms=row["created_at_ms"],
+        agent_generation=row["agent_generation"],
     )
 
 

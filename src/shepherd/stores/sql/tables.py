@@ -43,6 +43,9 @@ agents = Table(
     Column("completion_webhook_url", Text),
     Column("created_at_ms", BigInteger, nullable=False),
     Column("deleted_at_ms", BigInteger),
+    # Identity across name reuse: a deleted agent re-created under its name is generation + 1,
+    # so its history (executions of older generations) stays the old agent's.
+    Column("generation", Integer, nullable=False, server_default="1"),
 )
 
 agent_tags = Table(
@@ -74,6 +77,7 @@ executions = Table(
     metadata,
     Column("id", String(40), primary_key=True),
     Column("agent", String(63), nullable=False),
+    Column("agent_generation", Integer, nullable=False, server_default="1"),
     Column("schedule_id", String(40)),
     Column("trigger", String(16), nullable=False),
     Column("input", Text, nullable=False),
