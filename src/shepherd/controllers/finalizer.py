@@ -202,7 +202,6 @@ class Finalizer:
                      execution_id, exc)
 
 
-
 def describe_fault(exc: Exception) -> str:
     """The error, with the database driver's own words when the store's message lacks them."""
     said = f"{type(exc).__name__}: {exc}"

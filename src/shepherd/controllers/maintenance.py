@@ -17,15 +17,18 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field
 
+from shepherd.controllers.recovery import restore_missing_slots
 from shepherd.core.clock import Clock
 from shepherd.core.models import Execution
-from shepherd.core.reclaim import RunningRow, SlotHolder, decide_reclaim, decide_restore
+from shepherd.core.reclaim import SlotHolder, decide_reclaim
 from shepherd.core.status import ExecutionStatus
 from shepherd.stores.redis.connection import RedisHandle
 from shepherd.stores.sql.database import Database
 
 log = logging.getLogger("shepherd.controllers.maintenance")
 ACTOR = "maintenance"
+# A log line names this many restored executions at most; the report has them all.
+LOGGED_IDS = 10
 
 
 @dataclass(slots=True)
@@ -82,16 +85,13 @@ class Maintenance:
     async def _restore(
         self, running: list[Execution], members: dict[str, set[str]], report: MaintenanceReport
     ) -> None:
-        rows = [RunningRow(r.id, r.agent, r.dispatched_at_ms, r.timeout_s) for r in running]
-        for slot in decide_restore(rows, members, self._clock.now_ms()):
-            if await self._redis.slots.restore(
-                slot.agent, slot.execution_id, acquired_at_ms=slot.acquired_at_ms,
-                timeout_s=slot.timeout_s, holder=ACTOR,
-            ):
-                report.restored.append(slot.execution_id)
+        report.restored = await restore_missing_slots(self._redis, running, members,
+                                                      self._clock.now_ms(), ACTOR)
         if report.restored:
-            log.warning("maintenance: %d running execution(s) had no slot; restored: %s",
-                        len(report.restored), ", ".join(report.restored))
+            shown = ", ".join(report.restored[:LOGGED_IDS])
+            more = len(report.restored) - LOGGED_IDS
+            log.warning("maintenance: %d running execution(s) had no slot; restored: %s%s",
+                        len(report.restored), shown, f" and {more} more" if more > 0 else "")
 
     async def _release_orphan_hashes(
         self, members: dict[str, set[str]], report: MaintenanceReport

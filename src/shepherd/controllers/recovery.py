@@ -26,6 +26,7 @@ import logging
 
 from shepherd.core.clock import Clock
 from shepherd.core.epoch import EpochReading, EpochVerdict, decide_epoch
+from shepherd.core.models import Execution
 from shepherd.core.reclaim import RunningRow, decide_restore
 from shepherd.core.status import ExecutionStatus
 from shepherd.errors import InstanceMismatch
@@ -84,18 +85,12 @@ class SlotRecovery:
 
     async def _restore_running(self) -> int:
         rows = await self._db.executions.list_by_status(ExecutionStatus.RUNNING)
-        agents = {r.agent for r in rows}
         members: dict[str, set[str]] = {
-            a: set(await self._redis.slots.holders(a)) for a in agents
+            a: set(await self._redis.slots.holders(a)) for a in {r.agent for r in rows}
         }
-        restored = 0
-        wanted = [RunningRow(r.id, r.agent, r.dispatched_at_ms, r.timeout_s) for r in rows]
-        for slot in decide_restore(wanted, members, self._clock.now_ms()):
-            restored += await self._redis.slots.restore(
-                slot.agent, slot.execution_id, acquired_at_ms=slot.acquired_at_ms,
-                timeout_s=slot.timeout_s, holder=ACTOR,
-            )
-        return restored
+        restored = await restore_missing_slots(self._redis, rows, members,
+                                               self._clock.now_ms(), ACTOR)
+        return len(restored)
 
     def _foreign(self, detail: str | None) -> None:
         self._quiet.log(
@@ -103,6 +98,21 @@ class SlotRecovery:
             "Redis belongs to another Shepherd store (%s, ours is %s): not dispatching; check "
             "SHEPHERD_REDIS_URL and SHEPHERD_REDIS_PREFIX", detail, self._db.instance_id,
         )
+
+
+async def restore_missing_slots(
+    redis: RedisHandle, running: list[Execution], members: dict[str, set[str]], now_ms: int,
+    holder: str,
+) -> list[str]:
+    """Give every running row that is not a member of its agent's slots its slot back; the ids
+    this call restored (a slot restored meanwhile by someone else is not counted)."""
+    wanted = [RunningRow(r.id, r.agent, r.dispatched_at_ms, r.timeout_s) for r in running]
+    return [
+        slot.execution_id for slot in decide_restore(wanted, members, now_ms)
+        if await redis.slots.restore(slot.agent, slot.execution_id,
+                                     acquired_at_ms=slot.acquired_at_ms,
+                                     timeout_s=slot.timeout_s, holder=holder)
+    ]
 
 
 def _why(reading: EpochReading) -> str:
