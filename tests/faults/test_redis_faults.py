@@ -44,16 +44,18 @@ def live_children(marker: str) -> dict[tuple[int, float], float]:
     start) -> seconds since boot when seen alive. Both are on the kernel's boot clock: psutil's
     create times are offset by a boot time rounded to the second, which wall-clock sightings
     could not be compared with. The runtime's own command line also names the marker, so only
-    sh processes count."""
-    found = {}
+    sh processes count, and only those whose parent is not one."""
+    marked: dict[int, tuple[int, float, float]] = {}
     boot = psutil.boot_time()
-    for proc in psutil.process_iter(["cmdline", "status", "create_time"]):
+    for proc in psutil.process_iter(["cmdline", "status", "create_time", "ppid"]):
         cmdline = proc.info["cmdline"] or []
         if (len(cmdline) > 3 and Path(cmdline[0]).name == "sh" and cmdline[3] == marker
                 and proc.info["status"] != psutil.STATUS_ZOMBIE):
             seen = time.clock_gettime(time.CLOCK_BOOTTIME)
-            found[(proc.pid, proc.info["create_time"] - boot)] = seen
-    return found
+            marked[proc.pid] = (proc.info["ppid"], proc.info["create_time"] - boot, seen)
+    # sh forks before it execs cat or sleep: for that instant the fork carries sh's command line
+    # too. A marked process whose parent is marked is such a fork, not another child.
+    return {(pid, born): seen for pid, (ppid, born, seen) in marked.items() if ppid not in marked}
 
 
 def children(marker: str) -> int:
