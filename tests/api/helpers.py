@@ -10,6 +10,7 @@ from shepherd.services.executions import cancel, submit
 from shepherd.services.schedules import ScheduleFields, create_schedule
 from shepherd.services.tokens import Role, create_token
 from tests.api.conftest import Api
+from tests.stores.redis.helpers import take_slot
 
 
 @dataclass(frozen=True)
@@ -49,8 +50,6 @@ async def make_refs(api: Api) -> Refs:
 async def start_running(api: Api, execution_id: str) -> None:
     """What the dispatcher does: take a slot, then claim the row."""
     row = await api.db.executions.get(ExecutionId(execution_id))
-    await api.redis.slots.acquire(
-        row.agent, row.id, max_parallel=10, timeout_s=row.timeout_s,
-        now_ms=api.clock.now_ms(), holder="test",
-    )
+    await take_slot(api.redis, row.agent, row.id, max_parallel=10, timeout_s=row.timeout_s,
+                    now_ms=api.clock.now_ms(), holder="test")
     assert await api.db.executions.claim_queued(row.id, api.clock.now_ms(), "test")

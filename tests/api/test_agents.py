@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from tests.api.conftest import Api
 from tests.api.helpers import start_running, submit_on
+from tests.stores.redis.helpers import take_slot
 
 
 async def test_the_agent_list_shows_slots_in_use_and_backlog(api: Api) -> None:
@@ -60,7 +61,7 @@ async def test_deleting_an_agent_with_running_work_is_409_and_without_is_204(api
     await start_running(api, running.id)
     redis = api.ctx.redis
     await redis.client.hset(redis.keys.agent_cursor("beta"), mapping={"seq": 1, "boot_id": "b"})
-    await redis.slots.acquire("beta", "stale", max_parallel=3, timeout_s=60, now_ms=1, holder="t")
+    await take_slot(redis, "beta", "stale", max_parallel=3, timeout_s=60, now_ms=1, holder="t")
     async with api.client("admin") as client:
         refused = await client.delete("/api/agents/alpha")
         deleted = await client.delete("/api/agents/beta")
@@ -83,3 +84,19 @@ async def test_an_unknown_agent_is_404(api: Api) -> None:
         ):
             assert response.status_code == 404
             assert response.json()["code"] == "agent_not_found"
+
+
+async def test_a_recreated_agent_shows_only_its_own_executions(api: Api) -> None:
+    old = await submit_on(api, "beta")
+    async with api.client("admin") as client:
+        assert (await client.delete("/api/agents/beta")).status_code == 204
+        created = await client.post("/api/agents", json={"name": "beta", "url": "http://h:1"})
+        new = (await client.post("/api/executions", json={"agent": "beta"})).json()
+        mine = (await client.get("/api/executions", params={"agent": "beta"})).json()["items"]
+        earlier = (await client.get("/api/executions", params={
+            "agent": "beta", "agent_generation": 1})).json()["items"]
+        by_id = await client.get(f"/api/executions/{old.id}")
+    assert created.json()["generation"] == 2
+    assert [e["id"] for e in mine] == [new["id"]] and new["agent_generation"] == 2
+    assert [e["id"] for e in earlier] == [old.id]
+    assert by_id.status_code == 200 and by_id.json()["agent_generation"] == 1

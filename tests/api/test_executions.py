@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from shepherd.core.ids import AgentName
 from shepherd.core.status import ExecutionStatus
+from shepherd.stores.sql.tables import executions
 from tests.api.conftest import Api
 from tests.api.helpers import start_running, submit_on
 
@@ -124,6 +125,23 @@ async def test_cancelling_a_terminal_execution_is_409_with_its_status(api: Api) 
         again = await client.post(f"/api/executions/{row.id}/cancel")
     assert again.status_code == 409
     assert "is cancelled" in again.json()["message"]
+    assert api.directory.runtime.terminated == []
+
+
+async def test_a_finished_row_flipped_back_to_running_by_hand_cannot_be_cancelled_again(
+    api: Api,
+) -> None:
+    row = await submit_on(api, "alpha")
+    async with api.client("operator") as client:
+        assert (await client.post(f"/api/executions/{row.id}/cancel")).status_code == 200
+        async with api.db.engine.begin() as conn:  # an operator's stray UPDATE
+            await conn.execute(executions.update().where(executions.c.id == row.id)
+                               .values(status="running", completed_at_ms=None))
+        again = await client.post(f"/api/executions/{row.id}/cancel")
+    assert again.status_code == 409
+    assert "already ended" in again.json()["message"]
+    events = await api.db.executions.events(row.id)
+    assert [e.to_status for e in events] == [ExecutionStatus.QUEUED, ExecutionStatus.CANCELLED]
     assert api.directory.runtime.terminated == []
 
 

@@ -3,6 +3,11 @@ whichever click the installed Typer is built on. No control plane is needed."""
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+from pathlib import Path
+
 import pytest
 
 from shepherd import __version__
@@ -57,3 +62,23 @@ def test_help_is_written_for_users(run) -> None:  # type: ignore[no-untyped-def]
 def test_error_lines_keep_square_brackets(capsys: pytest.CaptureFixture[str]) -> None:
     fail("name must match ^[a-z0-9][a-z0-9_.-]{0,62}$")
     assert "^[a-z0-9][a-z0-9_.-]{0,62}$" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("stdin", "says"),
+    [
+        (b"ok\xff\xfe", "stdin is not UTF-8 text (byte 0xff at offset 2)"),
+        ("é\x00".encode(), "stdin contains a NUL character (at offset 2)"),
+    ],
+)
+def test_an_input_on_stdin_that_cannot_be_sent_as_is_is_one_line_and_exit_2(
+    stdin: bytes, says: str, tmp_path: Path
+) -> None:
+    env = {**os.environ, "SHEPHERD_URL": "http://127.0.0.1:9", "SHEPHERD_TOKEN": "t" * 20,
+           "SHEPHERD_DATA_DIR": str(tmp_path), "LC_ALL": "C.UTF-8"}
+    done = subprocess.run([sys.executable, "-m", "shepherd", "run", "echo", "-"], input=stdin,
+                          env=env, capture_output=True, timeout=60)
+    err = done.stderr.decode()
+    assert done.returncode == 2, err
+    assert says in err and "Traceback" not in err
+    assert len(err.strip().splitlines()) == 1

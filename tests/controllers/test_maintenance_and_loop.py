@@ -19,13 +19,14 @@ from shepherd.core.status import Cause, ExecutionStatus
 from shepherd.stores.redis.connection import RedisHandle
 from shepherd.stores.sql.database import Database
 from shepherd.telemetry import Telemetry
+from tests.stores.redis.helpers import take_slot
 
 A = AgentName("m")
 
 
 async def running_row(db: Database, redis: RedisHandle, clock: ManualClock) -> str:
     row = await db.executions.submit(agent=A, input="", trigger=Trigger.API, created_by="t")
-    await redis.slots.acquire(A, row.id, max_parallel=5, timeout_s=60, now_ms=clock.now_ms(),
+    await take_slot(redis, A, row.id, max_parallel=5, timeout_s=60, now_ms=clock.now_ms(),
                               holder="t")
     assert await db.executions.claim_queued(row.id, clock.now_ms(), "t")
     return row.id
@@ -40,7 +41,7 @@ async def test_maintenance_reclaims_slots_of_finished_rows_after_the_grace(
     await db.executions.transition(done, ExecutionStatus.FAILED, Cause.TIMED_OUT, actor="t",
                                    now_ms=clock.now_ms())
     ghost = "0000000000000deadbeef00"
-    await redis_handle.slots.acquire(A, ghost, max_parallel=5, timeout_s=60,
+    await take_slot(redis_handle, A, ghost, max_parallel=5, timeout_s=60,
                                      now_ms=clock.now_ms(), holder="t")
     maintenance = Maintenance(db, redis_handle, clock, reclaim_grace_s=3)
     assert (await maintenance.run_once()).reclaimed == []  # within the grace

@@ -32,6 +32,7 @@ from shepherd.stores.sql.tables import executions
 from shepherd.telemetry import Telemetry
 from tests.controllers.conftest import Controllers
 from tests.fixtures.runtimes import StartRuntime
+from tests.stores.redis.helpers import take_slot
 
 POLICY = WatchdogPolicy(agent_lost_after_ms=60_000, dispatch_grace_ms=10_000,
                         timeout_slack_ms=30_000, backoff=BackoffPolicy(2.0, 300.0, 0.0),
@@ -61,8 +62,8 @@ async def claimed(c: Controllers, name: str) -> Execution:
     """A running row holding its slot that no runtime ever heard of (its start was lost)."""
     row = await c.db.executions.submit(agent=AgentName(name), input="", trigger=Trigger.API,
                                        created_by="t")
-    await c.redis.slots.acquire(name, row.id, max_parallel=10, timeout_s=row.timeout_s,
-                                now_ms=c.clock.now_ms(), holder="t")
+    await take_slot(c.redis, name, row.id, max_parallel=10, timeout_s=row.timeout_s,
+                    now_ms=c.clock.now_ms(), holder="t")
     assert await c.db.executions.claim_queued(row.id, c.clock.now_ms(), "t")
     return row
 

@@ -10,7 +10,13 @@ from shepherd.core.admission import decide_admission
 from shepherd.core.cron import decide_firing, next_after_ms
 from shepherd.core.models import OverlapPolicy
 from shepherd.core.outcome import decide_outcome
-from shepherd.core.reclaim import SlotHolder, decide_reclaim
+from shepherd.core.reclaim import (
+    RunningRow,
+    SlotHolder,
+    SlotRestore,
+    decide_reclaim,
+    decide_restore,
+)
 from shepherd.core.status import ExecutionStatus as S
 
 
@@ -118,14 +124,47 @@ def test_outcome(
 
 def test_reclaim_only_slots_of_rows_not_running_past_the_grace() -> None:
     holders = [
-        SlotHolder("running-old", 0, S.RUNNING),
-        SlotHolder("done-old", 0, S.SUCCESS),
+        SlotHolder("running-old", 0, S.RUNNING, "a"),
+        SlotHolder("done-old", 0, S.SUCCESS, "a"),
         SlotHolder("gone-old", 0, None),
-        SlotHolder("queued-fresh", 9_000, S.QUEUED),
-        SlotHolder("queued-old", 6_999, S.QUEUED),
+        SlotHolder("queued-fresh", 9_000, S.QUEUED, "a"),
+        SlotHolder("queued-old", 6_999, S.QUEUED, "a"),
     ]
-    assert decide_reclaim(holders, now_ms=10_000, grace_ms=3_000) == [
+    assert decide_reclaim(holders, "a", now_ms=10_000, grace_ms=3_000) == [
         "done-old",
         "gone-old",
         "queued-old",
+    ]
+
+
+@pytest.mark.parametrize(
+    ("holder", "reclaimed"),
+    [
+        (SlotHolder("mine", 0, S.RUNNING, "a"), False),
+        (SlotHolder("theirs", 0, S.RUNNING, "b"), True),  # another agent's running execution
+        (SlotHolder("theirs-fresh", 9_000, S.RUNNING, "b"), False),  # within the grace
+        (SlotHolder("future-done", 3_600_000, S.SUCCESS, "a"), True),  # a score in the future
+        (SlotHolder("future-near", 12_000, S.QUEUED, "a"), False),  # within the grace ahead
+        (SlotHolder("future-running", 3_600_000, S.RUNNING, "a"), False),  # held rightly
+        (SlotHolder("finalizing", 0, S.FINALIZING, "a"), True),
+    ],
+)
+def test_a_slot_is_held_rightly_only_by_its_own_agents_running_row(
+    holder: SlotHolder, reclaimed: bool
+) -> None:
+    assert (decide_reclaim([holder], "a", now_ms=10_000, grace_ms=3_000) != []) is reclaimed
+
+
+def test_restore_a_slot_for_every_running_row_that_is_not_a_member_of_its_agents_slots() -> None:
+    running = [
+        RunningRow("held", "a", 100, 60),
+        RunningRow("lost", "a", 200, 60),
+        RunningRow("undispatched", "b", None, 90),
+        RunningRow("held-elsewhere", "b", 300, 60),  # a member of a's slots counts for nothing
+    ]
+    members = {"a": {"held", "held-elsewhere"}}
+    assert decide_restore(running, members, now_ms=5_000) == [
+        SlotRestore("a", "lost", 200, 60),
+        SlotRestore("b", "undispatched", 5_000, 90),
+        SlotRestore("b", "held-elsewhere", 300, 60),
     ]

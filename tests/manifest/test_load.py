@@ -143,3 +143,7 @@ def test_the_retry_policy_defaults_to_one_attempt_and_schedules_inherit_it() -> 
     assert (manifest.agents[0].max_attempts, manifest.agents[0].retry_on_failure) == (3, True)
     assert [s.max_attempts for s in manifest.schedules] == [None, 1]
     assert parse_manifest("agents:\n - name: b\n   command: x\n", "f").agents[0].max_attempts == 1
+def test_a_schedule_input_with_a_nul_is_refused_naming_its_path() -> None:
+    text = GOOD.replace("input: hello", 'input: "a\\0b"')
+    with pytest.raises(ManifestError, match=r"schedules\[0\]\.input: .*NUL"):
+        parse_manifest(text, "fleet.yaml")

@@ -27,6 +27,7 @@ from shepherd.core.status import Cause, ExecutionStatus, is_allowed
 from shepherd.stores.redis.connection import handle_for
 from shepherd.stores.redis.slots import AcquireResult
 from shepherd.stores.sql.database import open_database
+from tests.stores.redis.helpers import take_slot
 
 S = ExecutionStatus
 MAX_PARALLEL = 2
@@ -72,8 +73,8 @@ class ExecutionModel(RuleBasedStateMachine):
 
     @rule(eid=executions)
     def dispatch(self, eid: str) -> None:
-        result = self.run(self.redis.slots.acquire(
-            AGENT, eid, max_parallel=MAX_PARALLEL, timeout_s=60,
+        result = self.run(take_slot(
+            self.redis, AGENT, eid, max_parallel=MAX_PARALLEL, timeout_s=60,
             now_ms=self.clock.now_ms(), holder="model"))
         if result is AcquireResult.FULL:
             assert len(self.slots) >= MAX_PARALLEL

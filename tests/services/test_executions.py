@@ -14,6 +14,7 @@ from shepherd.errors import AgentNotFound, AgentUnreachable, InvalidTransition
 from shepherd.services.executions import cancel, retry, submit
 from shepherd.stores.redis.connection import RedisHandle
 from shepherd.stores.sql.database import Database
+from tests.stores.redis.helpers import take_slot
 
 
 @dataclass
@@ -42,7 +43,7 @@ class Directory:
 
 async def running_on(db: Database, redis: RedisHandle, clock: ManualClock) -> str:
     row = await submit(db, agent="echo", input="x", trigger=Trigger.API, created_by="t")
-    await redis.slots.acquire(row.agent, row.id, max_parallel=5, timeout_s=row.timeout_s,
+    await take_slot(redis, row.agent, row.id, max_parallel=5, timeout_s=row.timeout_s,
                               now_ms=clock.now_ms(), holder="test")
     assert await db.executions.claim_queued(row.id, clock.now_ms(), "test")
     return row.id

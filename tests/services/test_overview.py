@@ -11,6 +11,7 @@ from shepherd.core.status import Cause, ExecutionStatus
 from shepherd.services.overview import fleet_overview, schedule_overview
 from shepherd.stores.redis.connection import RedisHandle
 from shepherd.stores.sql.database import Database
+from tests.stores.redis.helpers import take_slot
 
 S = ExecutionStatus
 SILENT_AFTER_MS = 45_000
@@ -30,8 +31,8 @@ async def test_the_fleet_overview_counts_what_each_agent_does(
                            max_parallel_tasks=4)
     await db.agents.create(name=AgentName("b"), url="http://b.test", command=None, enabled=False)
     running, queued, failed = await submit(db, "a"), await submit(db, "a"), await submit(db, "a")
-    await redis_handle.slots.acquire("a", running, max_parallel=4, timeout_s=60, now_ms=now,
-                                     holder="t")
+    await take_slot(redis_handle, "a", running, max_parallel=4, timeout_s=60, now_ms=now,
+                    holder="t")
     await db.executions.claim_queued(running, now, "t")
     await db.executions.claim_queued(failed, now, "t")
     await db.executions.transition(failed, S.FAILED, Cause.TIMED_OUT, actor="t", now_ms=now)

@@ -15,6 +15,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validat
 from shepherd.core.ids import AGENT_NAME_PATTERN
 from shepherd.core.models import OverlapPolicy
 from shepherd.core.retry import DEFAULT_MAX_ATTEMPTS
+from shepherd.core.text import check_input_text
 from shepherd.manifest.schema import MaxAttempts, ScheduleSpec
 from shepherd.services.tokens import Role
 
@@ -24,13 +25,7 @@ MAX_TIMEOUT_S = 7 * 24 * 3600
 
 
 def _storable(value: str) -> str:
-    if "\x00" in value:
-        raise ValueError("must not contain NUL characters")
-    try:
-        value.encode("utf-8")
-    except UnicodeEncodeError as exc:
-        raise ValueError("must be valid Unicode text (no lone surrogates)") from exc
-    return value
+    return check_input_text(value)
 
 
 Text = Annotated[str, AfterValidator(_storable)]

@@ -90,6 +90,7 @@ class AgentView(BaseModel):
     circuit: CircuitView
     max_attempts: int = 1
     retry_on_failure: bool = False
+    generation: int = 1  # +1 each time the name was taken again after a delete
 
     @classmethod
     def of(
@@ -106,7 +107,7 @@ class AgentView(BaseModel):
             created_at=to_iso(agent.created_at_ms), created_at_ms=agent.created_at_ms,
             slots_in_use=slots_in_use, backlog=backlog,
             circuit=CircuitView.of(circuit or Circuit(agent.name)), max_attempts=agent.max_attempts,
-            retry_on_failure=agent.retry_on_failure,
+            retry_on_failure=agent.retry_on_failure, generation=agent.generation,
         )
 
 
@@ -181,11 +182,13 @@ class ExecutionView(BaseModel):
     retry_on_failure: bool = False
     not_before: str | None = None  # a queued retry waits for its backoff until then
     not_before_ms: int | None = None
+    agent_generation: int = 1  # the incarnation of ``agent`` it ran for (see AgentView)
 
     @classmethod
     def of(cls, e: Execution) -> ExecutionView:
         return cls(
-            id=e.id, agent=e.agent, schedule_id=e.schedule_id, trigger=e.trigger.value,
+            id=e.id, agent=e.agent, agent_generation=e.agent_generation,
+            schedule_id=e.schedule_id, trigger=e.trigger.value,
             input=e.input, status=e.status, attempt=e.attempt, max_attempts=e.max_attempts,
             retry_of=e.retry_of, timeout_s=e.timeout_s, exit_code=e.exit_code,
             error_class=e.error_class, error=e.error, output_tail=e.output_tail,

@@ -35,6 +35,7 @@ from shepherd.controllers.monitor import Monitor
 from shepherd.controllers.outbox import OutboxConfig, OutboxSender
 from shepherd.controllers.prober import Prober
 from shepherd.controllers.scheduler import Scheduler
+from shepherd.controllers.slot_recovery import SlotRecovery
 from shepherd.controllers.triggers import WatchdogTriggers
 from shepherd.controllers.watchdog import Watchdog, WatchdogConfig
 from shepherd.core.circuit import CircuitPolicy
@@ -42,12 +43,14 @@ from shepherd.core.clock import Clock
 from shepherd.core.delivery import RetryPolicy
 from shepherd.core.retry import BackoffPolicy
 from shepherd.core.watchdog import WatchdogPolicy
+from shepherd.log_throttle import LogThrottle
 from shepherd.secrets import given_or_stored_token
 from shepherd.services.event_hub import EventHub
 from shepherd.services.event_sources import ExecutionTransitions
 from shepherd.settings import Settings
 from shepherd.stores.redis.connection import RedisHandle, connect_redis
 from shepherd.stores.redis.instance import mirror_instance_id
+from shepherd.stores.redis.supervisor import EmbeddedSupervisor
 from shepherd.stores.sql.database import Database, open_database
 from shepherd.telemetry import Telemetry
 
@@ -91,7 +94,8 @@ class ControlPlane:
         """Open the stores and build the controllers; ``start()`` sets them running."""
         clock = clock or SystemClock()
         settings.data_dir.mkdir(parents=True, exist_ok=True)
-        db = await open_database(settings.resolved_database_url, clock)
+        telemetry = Telemetry(process_metrics=True)
+        db = await open_database(settings.resolved_database_url, clock, telemetry=telemetry)
         try:
             redis = await connect_redis(
                 settings.redis_url, settings.data_dir, settings.redis_prefix
@@ -99,7 +103,8 @@ class ControlPlane:
         except BaseException:
             await db.close()
             raise
-        plane = cls(settings, clock, db, redis, AgentClientPool(), _owner_id())
+        plane = cls(settings, clock, db, redis, AgentClientPool(), _owner_id(),
+                    telemetry=telemetry)
         try:
             await mirror_instance_id(redis.client, redis.keys, db.instance_id)
             plane._build(agent_token(settings))
@@ -131,12 +136,13 @@ class ControlPlane:
             (Scheduler(self.db, self.clock, dispatch_wakeup=self.dispatch_wakeup),
              LoopConfig(s.scheduler_interval_s), None),
             (Dispatcher(self.db, self.redis, directory, self.clock,
-                        max_queue_age_s=s.max_queue_age_s, breaker=breaker),
+                        max_queue_age_s=s.max_queue_age_s, breaker=breaker,
+                        recovery=SlotRecovery(self.db, self.redis, self.clock, self.telemetry)),
              LoopConfig(s.dispatcher_interval_s), self.dispatch_wakeup),
             (self.monitor, LoopConfig(s.monitor_interval_s, singleton=False), None),
             (Finalizer(self.db, self.redis, directory, self.clock, owner=self.owner,
                        outbox_wakeup=self.outbox_wakeup, webhook_max_age_s=s.webhook_max_age_s,
-                       backoff=retry_backoff(s)),
+                       backoff=retry_backoff(s), telemetry=self.telemetry),
              LoopConfig(s.finalizer_interval_s), self.finalize_wakeup),
             (self.outbox, LoopConfig(s.outbox_interval_s), self.outbox_wakeup),
             (Maintenance(self.db, self.redis, self.clock, reclaim_grace_s=s.slot_reclaim_grace_s),
@@ -148,8 +154,10 @@ class ControlPlane:
                       dispatch_wakeup=self.dispatch_wakeup, telemetry=self.telemetry),
              LoopConfig(s.watchdog_interval_s), self.watchdog_triggers),
         ]
+        quiet = LogThrottle(logging.getLogger("shepherd.controllers"))  # one voice for all loops
         self.loops = [
-            ControllerLoop(c, cfg, self.redis, self.clock, self.owner, wakeup, self.telemetry)
+            ControllerLoop(c, cfg, self.redis, self.clock, self.owner, wakeup, self.telemetry,
+                           quiet)
             for c, cfg, wakeup in parts
         ]
         # Live events follow the stores, so viewers of any replica see every replica's changes.
@@ -191,6 +199,10 @@ class ControlPlane:
         return {loop.name: loop.last_tick_ms for loop in self.loops}
 
     def start(self) -> None:
+        if self.redis.embedded is not None:  # a dead embedded server is restarted, not mourned
+            supervisor = EmbeddedSupervisor(self.redis.embedded)
+            self.tasks.append(GuardedTask("embedded-redis", supervisor.run))
+            self.tasks[-1].start()
         listener = GuardedTask("watchdog:requests", partial(self.watchdog_triggers.listen,
                                                             self.redis))
         for task in [listener, *(GuardedTask(f"controller:{loop.name}", loop.run)

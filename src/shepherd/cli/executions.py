@@ -4,7 +4,6 @@ unique prefix of it."""
 
 from __future__ import annotations
 
-import sys
 import time
 from typing import Annotated, Any
 
@@ -20,6 +19,7 @@ from shepherd.cli.output import (
     local_time,
     short_time,
 )
+from shepherd.cli.stdin import read_stdin_input
 from shepherd.cli.waiting import ACTIVE, EXIT_CODES, follow_output, wait_for_execution
 
 group = typer.Typer(no_args_is_help=True, help="List, show, cancel and retry executions.")
@@ -51,7 +51,7 @@ def run(
     as_json: JsonOpt = False,
 ) -> None:
     """Queue an execution; with --wait or --follow, exit 0 success, 1 failed, 3 otherwise."""
-    text = sys.stdin.read() if input_ == "-" else input_
+    text = read_stdin_input() if input_ == "-" else input_
     remote = connect(url, token_)
     body: dict[str, Any] = {"agent": agent, "input": text}
     if timeout_s is not None:

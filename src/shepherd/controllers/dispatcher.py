@@ -10,6 +10,11 @@ skipped before any slot is taken: its backlog stays queued until the circuit clo
 retry waits until its backoff has passed (``not_before_ms``), and nothing is dispatched to an
 agent the watchdog fenced (declared lost and not yet reconciled), so a retry never starts beside
 the attempt it replaces.
+
+Every pass first asks ``SlotRecovery.ensure()`` whether Redis is still the one the slots were
+written to; if it lost its data the slots are rebuilt from SQL before anything is acquired, and
+every acquire carries the verified epoch, so a Redis flushed mid-pass refuses it
+(``STALE_EPOCH``) and the pass stops (``paused``) instead of overbooking.
 """
 
 from __future__ import annotations
@@ -21,6 +26,7 @@ from dataclasses import dataclass, field
 from shepherd.agent_client.breaker import BreakerHook, NullBreaker
 from shepherd.agent_client.protocol import StartRequest
 from shepherd.controllers.directory import AgentDirectory
+from shepherd.controllers.slot_recovery import SlotRecovery
 from shepherd.core.clock import Clock
 from shepherd.core.models import Agent, Execution, TransitionFields
 from shepherd.core.status import Cause, ExecutionStatus
@@ -45,6 +51,7 @@ class DispatchReport:
     ambiguous: list[str] = field(default_factory=list)
     expired: list[str] = field(default_factory=list)
     held: list[str] = field(default_factory=list)  # agents whose open circuit kept work queued
+    paused: bool = False  # Redis could not be trusted: nothing acquired (see SlotRecovery)
 
 
 class Dispatcher:
@@ -59,6 +66,7 @@ class Dispatcher:
         *,
         max_queue_age_s: int,
         breaker: BreakerHook | None = None,
+        recovery: SlotRecovery | None = None,
     ) -> None:
         self._db = db
         self._breaker = breaker or NullBreaker()
@@ -66,16 +74,21 @@ class Dispatcher:
         self._directory = directory
         self._clock = clock
         self._max_queue_age_ms = max_queue_age_s * 1000
+        self._recovery = recovery or SlotRecovery(db, redis, clock)
 
     async def run_once(self) -> DispatchReport:
         report = DispatchReport()
         await self._expire(report)
+        epoch = await self._recovery.ensure()
+        if epoch is None:
+            report.paused = True
+            return report
         ready = [a for a in await self._db.agents.list()
                  if a.enabled and self._directory.client_for(a) is not None]
         fenced = await self._redis.health.fenced([a.name for a in ready])
         ready = [a for a in ready if a.name not in fenced]
         # Agents are independent: one slow runtime must not hold back the others' backlogs.
-        await asyncio.gather(*(self._drain(agent, report) for agent in ready))
+        await asyncio.gather(*(self._drain(agent, epoch, report) for agent in ready))
         return report
 
     async def _expire(self, report: DispatchReport) -> None:
@@ -89,7 +102,7 @@ class Dispatcher:
             if won:
                 report.expired.append(row.id)
 
-    async def _drain(self, agent: Agent, report: DispatchReport) -> None:
+    async def _drain(self, agent: Agent, epoch: str, report: DispatchReport) -> None:
         if not await self._breaker.admits(agent.name):
             report.held.append(agent.name)
             return
@@ -100,8 +113,11 @@ class Dispatcher:
         for row in await self._db.executions.peek_queued(agent.name, free, self._clock.now_ms()):
             result = await self._redis.slots.acquire(
                 agent.name, row.id, max_parallel=agent.max_parallel_tasks,
-                timeout_s=row.timeout_s, now_ms=self._clock.now_ms(), holder=ACTOR,
+                timeout_s=row.timeout_s, now_ms=self._clock.now_ms(), holder=ACTOR, epoch=epoch,
             )
+            if result is AcquireResult.STALE_EPOCH:
+                report.paused = True  # Redis lost its data mid-pass: the next pass rebuilds
+                break
             if result is AcquireResult.FULL:
                 break
             if await self._db.executions.claim_queued(row.id, self._clock.now_ms(), ACTOR):

@@ -10,6 +10,13 @@ step is idempotent; a lost CAS means another finalizer already did the work, and
 nothing more (and enqueued nothing). A failure the retry policy grants another attempt
 (``core.retry``: the runtime restarted under it, or its own failure with ``retry_on_failure``)
 queues that attempt in the same transaction as the CAS.
+
+Never raise per row: a fault on one row (a store that refuses its result, a bug) is logged with
+the execution id and counted (``shepherd_finalizer_row_faults_total``), and the pass goes on with
+the other rows. A result the store refuses ``MAX_STORE_ATTEMPTS`` passes in a row is given up: the
+row ends ``failed`` (error class ``unstorable_result``) with the store's reason, so it never stays
+``finalizing``. Texts from the runtime are made storable by the store (``core.text``), so a NUL in
+a child's output is not such a fault.
 """
 
 from __future__ import annotations
@@ -28,9 +35,11 @@ from shepherd.core.models import Agent, Execution, Leftover, TransitionFields
 from shepherd.core.outcome import decide_outcome
 from shepherd.core.retry import Attempt, BackoffPolicy, decide_retry
 from shepherd.core.status import Cause, ExecutionStatus
-from shepherd.errors import AgentError, AgentNotFound, ExecutionNotFound
+from shepherd.errors import AgentError, AgentNotFound, ExecutionNotFound, StoreError
+from shepherd.log_throttle import LogThrottle
 from shepherd.stores.redis.connection import RedisHandle
 from shepherd.stores.sql.database import Database
+from shepherd.telemetry import Telemetry
 
 log = logging.getLogger("shepherd.controllers.finalizer")
 ACTOR = "finalizer"
@@ -39,6 +48,10 @@ LEASE_TTL_MS = 30_000
 FINALIZE_CONCURRENCY = 16
 # Matches the setting's default; ``app`` passes the configured value.
 DEFAULT_WEBHOOK_MAX_AGE_S = 86_400
+# Three passes (about three seconds) tell a result the store will never take from a blip.
+MAX_STORE_ATTEMPTS = 3
+# The store's reason is kept on the row; enough to say what refused the result.
+REASON_CHARS = 500
 
 
 @dataclass(slots=True)
@@ -46,6 +59,8 @@ class FinalizeReport:
     finalized: list[str] = field(default_factory=list)
     deferred: list[str] = field(default_factory=list)
     lost: list[str] = field(default_factory=list)
+    faulted: list[str] = field(default_factory=list)  # raised this pass; logged, retried next
+    unstorable: list[str] = field(default_factory=list)  # result refused: ended failed
 
 
 class Finalizer:
@@ -55,6 +70,7 @@ class Finalizer:
         self, db: Database, redis: RedisHandle, directory: AgentDirectory, clock: Clock, *,
         owner: str, outbox_wakeup: Wakeup | None = None,
         webhook_max_age_s: int = DEFAULT_WEBHOOK_MAX_AGE_S, backoff: BackoffPolicy | None = None,
+        telemetry: Telemetry | None = None,
     ) -> None:
         self._backoff = backoff or BackoffPolicy()
         self._db = db
@@ -64,7 +80,12 @@ class Finalizer:
         self._directory = directory
         self._clock = clock
         self._owner = owner
-        self._backoff = backoff or BackoffPolicy()
+        # Consecutive passes in which the store refused a row's result, by execution id.
+        self._store_faults: dict[str, int] = {}
+        self._quiet = LogThrottle(log)
+        self._row_faults = (telemetry or Telemetry()).counter(
+            "shepherd_finalizer_row_faults", "Finalizations of one row that raised in a pass."
+        )
 
     async def run_once(self) -> FinalizeReport:
         report = FinalizeReport()
@@ -78,10 +99,27 @@ class Finalizer:
 
         async def one(row: Execution) -> None:
             async with limit:
-                await self.finalize(row, report, agents.get(row.agent))
+                try:
+                    await self.finalize(row, report, agents.get(row.agent))
+                except Exception as exc:  # one row's fault never ends the pass for the others
+                    self._row_faults.inc()
+                    report.faulted.append(row.id)
+                    self._log_fault(row.id, exc)
 
         await asyncio.gather(*(one(row) for row in rows))
+        pending = {row.id for row in rows}
+        self._store_faults = {k: v for k, v in self._store_faults.items() if k in pending}
         return report
+
+    def _log_fault(self, execution_id: str, exc: Exception) -> None:
+        """A store that is down fails every row alike: one line a minute says so. Anything
+        else is this row's own fault: logged with its traceback, every time."""
+        if isinstance(exc, StoreError):
+            self._quiet.log("store", logging.WARNING, "finalizer: %s not finalized this pass, "
+                            "a store is unavailable (%s)", execution_id, exc.message)
+            return
+        log.error("finalizer: %s not finalized this pass: %s: %s", execution_id,
+                  type(exc).__name__, exc, exc_info=exc)
 
     async def finalize(
         self, row: Execution, report: FinalizeReport, agent: Agent | None = None
@@ -100,10 +138,36 @@ class Finalizer:
                 log.info("finalizer: cannot read %s from %s: %s", row.id, row.agent, exc)
                 report.deferred.append(row.id)  # try again next pass; the reaper is the backstop
                 return
-            won = await self._complete(agent, row, state)
+            won = await self._store(agent, row, state, report)
             (report.finalized if won else report.lost).append(row.id)
             if won:
                 await self._after(agent, row.id)
+
+    async def _store(
+        self, agent: Agent | None, row: Execution, state: ExecutionState | None,
+        report: FinalizeReport,
+    ) -> bool:
+        """Store the result; after ``MAX_STORE_ATTEMPTS`` refusals, end the row failed instead."""
+        try:
+            won = await self._complete(agent, row, state)
+        except Exception as exc:
+            attempts = self._store_faults.get(row.id, 0) + 1
+            self._store_faults[row.id] = attempts
+            if attempts < MAX_STORE_ATTEMPTS:
+                raise
+            report.unstorable.append(row.id)
+            won = await self._give_up(row, exc)
+        self._store_faults.pop(row.id, None)
+        return won
+
+    async def _give_up(self, row: Execution, exc: Exception) -> bool:
+        reason = f"result could not be stored: {describe_fault(exc)}"[:REASON_CHARS]
+        log.error("finalizer: %s ends failed: %s", row.id, reason)
+        return await self._db.executions.transition(
+            row.id, ExecutionStatus.FAILED, Cause.FINALIZED, actor=ACTOR,
+            now_ms=self._clock.now_ms(), reason=reason,
+            fields=TransitionFields(error_class="unstorable_result", error=reason),
+        )
 
     async def _fetch(self, agent: Agent | None, row: Execution) -> ExecutionState | None:
         client = self._directory.client_for(agent) if agent else None
@@ -165,3 +229,10 @@ class Finalizer:
 
 def _leftovers(state: ExecutionState | None) -> tuple[Leftover, ...] | None:
     return tuple(Leftover(x.pid, x.name) for x in state.leftovers) if state else None
+
+
+def describe_fault(exc: Exception) -> str:
+    """The error, with the database driver's own words when the store's message lacks them."""
+    said = f"{type(exc).__name__}: {exc}"
+    driver = getattr(exc.__cause__, "orig", None)
+    return said if driver is None or str(driver) in said else f"{said} ({driver})"

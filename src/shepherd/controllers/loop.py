@@ -5,7 +5,9 @@ A singleton controller runs only while it holds ``lease:controller:{name}``, so 
 memory and at ``controller:{name}:tick_at`` (invariant G-02), and a summary of its report (when,
 how long, the size of every list in it) at ``controller:{name}:last_report``, which any replica's
 API can show. A crash inside ``run_once`` is logged and retried after the next interval; it never
-ends the loop.
+ends the loop. A store that is down (``StoreError``: Redis or SQL unreachable) is not a crash: it
+is retried every tick as well, but written without a traceback and at most once a minute for all
+loops sharing one ``LogThrottle``, and once more when the stores answer again.
 """
 
 from __future__ import annotations
@@ -19,6 +21,8 @@ from typing import Any
 
 from shepherd.controllers.base import Controller, Wakeup
 from shepherd.core.clock import Clock
+from shepherd.errors import StoreError
+from shepherd.log_throttle import LogThrottle
 from shepherd.stores.redis.connection import RedisHandle
 from shepherd.telemetry import Telemetry
 
@@ -41,6 +45,7 @@ class ControllerLoop:
         owner: str,
         wakeup: Wakeup | None = None,
         telemetry: Telemetry | None = None,
+        quiet: LogThrottle | None = None,
     ) -> None:
         self.controller = controller
         self.config = config
@@ -52,6 +57,7 @@ class ControllerLoop:
         self.last_report: object | None = None
         self.failures = 0
         self.is_leader = not config.singleton
+        self._quiet = quiet or LogThrottle(log)
         telemetry = telemetry or Telemetry()
         self._tick_seconds = telemetry.histogram(
             "shepherd_controller_tick_seconds", "Duration of a controller pass.", ["controller"]
@@ -84,11 +90,8 @@ class ControllerLoop:
         self.last_tick_ms = self._clock.now_ms()
         summary = {"tick_at_ms": self.last_tick_ms, "duration_ms": round(duration_s * 1000, 3),
                    "report": summarize_report(self.last_report)}
-        keys = self._redis.keys
-        async with self._redis.client.pipeline(transaction=False) as pipe:
-            pipe.set(keys.controller_tick_at(self.name), self.last_tick_ms)
-            pipe.set(keys.controller_report(self.name), json.dumps(summary))
-            await pipe.execute()
+        await self._redis.ticks.record_controller(self.name, self.last_tick_ms,
+                                                  json.dumps(summary))
 
     async def run(self) -> None:
         """Tick forever; the guarded task around this restarts it should it ever raise."""
@@ -98,14 +101,25 @@ class ControllerLoop:
                     await self.tick()
                 except asyncio.CancelledError:
                     raise
+                except StoreError as exc:
+                    self._count_failure()
+                    self._quiet.log("store", logging.WARNING, "controllers: a store is "
+                                    "unavailable, retrying every tick (%s: %s)", self.name,
+                                    exc.message)
                 except Exception:
-                    self.failures += 1
-                    self._tick_failures.inc()
+                    self._count_failure()
                     log.exception("controller %s: tick failed", self.name)
+                else:
+                    if self._quiet.clear("store"):
+                        log.warning("controllers: the stores answer again")
                 await self._wakeup.wait(self.config.interval_s)
         finally:
             if self.is_leader and self.config.singleton:
                 await asyncio.shield(self._resign())
+
+    def _count_failure(self) -> None:
+        self.failures += 1
+        self._tick_failures.inc()
 
     async def _lead(self) -> bool:
         # Renew first, whatever we believe: a loop restarted after a crash still owns its lease.

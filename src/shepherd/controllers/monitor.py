@@ -22,7 +22,6 @@ import logging
 import random
 from dataclasses import dataclass, field
 from functools import partial
-from typing import cast
 
 from shepherd.agent_client.breaker import BreakerHook, NullBreaker
 from shepherd.agent_client.client import AgentClient
@@ -36,7 +35,8 @@ from shepherd.core.backoff import compute_backoff
 from shepherd.core.clock import Clock
 from shepherd.core.models import Agent
 from shepherd.core.status import ExecutionStatus
-from shepherd.errors import AgentError, AgentNotFound, ExecutionNotFound, RedisStoreError
+from shepherd.errors import AgentError, AgentNotFound, ExecutionNotFound, StoreError
+from shepherd.log_throttle import LogThrottle
 from shepherd.stores.redis.connection import RedisHandle
 from shepherd.stores.sql.database import Database
 
@@ -87,6 +87,7 @@ class Monitor:
         self._finalizer_wakeup = finalizer_wakeup
         self._poll_wait_s = poll_wait_s
         self._watchers: dict[str, GuardedTask] = {}
+        self._quiet = LogThrottle(log)
 
     async def run_once(self) -> MonitorReport:
         """Keep one watcher per enabled agent that has a runtime URL."""
@@ -156,30 +157,47 @@ class Monitor:
     async def _follow(self, name: str, lease: str, ttl_ms: int) -> None:
         needs_sync, failures = True, 0
         while True:
-            if not await self._hold(lease, ttl_ms):
-                await asyncio.sleep(ttl_ms / 2000)
-                continue
             try:
+                if not await self._hold(lease, ttl_ms):
+                    await asyncio.sleep(ttl_ms / 2000)
+                    continue
                 agent = await self._db.agents.get(name)
+                client = self._directory.client_for(agent)
+                if client is None:
+                    return
+                needs_sync, failures = await self._poll_reporting(agent, client, needs_sync,
+                                                                  failures)
             except AgentNotFound:
                 return
-            client = self._directory.client_for(agent)
-            if client is None:
-                return
-            try:
-                if needs_sync:
-                    await self._resync(agent, client, back=failures > 0)
-                    failures = 0
-                needs_sync = await self._poll(agent, client)
-            except AgentError as exc:
-                if failures == 0:
-                    log.info("monitor %s: stream broken: %s", name, exc)
-                    await self._request_reconcile(name, f"stream broken: {exc}")
-                failures += 1
+            except StoreError as exc:  # retried quietly: one line a minute for every watcher
+                self._quiet.log("store", logging.WARNING, "monitor: a store is unavailable, "
+                                "retrying (%s: %s)", name, exc.message)
                 needs_sync = True
-                pause = compute_backoff(failures - 1, RETRY_BASE_S, RETRY_MAX_S, 0.5,
-                                        random.random())
-                await asyncio.sleep(await self._breaker.retry_after_s(name, pause))
+                await asyncio.sleep(RETRY_MAX_S)
+
+    async def _poll_reporting(
+        self, agent: Agent, client: AgentClient, needs_sync: bool, failures: int
+    ) -> tuple[bool, int]:
+        """One poll, after a health check and registry pass when one is owed; returns whether a
+        pass is still owed and the failures in a row. An unreachable runtime is logged (and sent
+        to the watchdog) when it becomes so and when it comes back, not at every retry."""
+        try:
+            if needs_sync:
+                await self._resync(agent, client, back=failures > 0)
+            needs_sync = await self._poll(agent, client)
+        except AgentError as exc:
+            if failures == 0:
+                log.warning("monitor %s: runtime unreachable, retrying: %s", agent.name, exc)
+                await self._request_reconcile(agent.name, f"stream broken: {exc}")
+            failures += 1
+            pause = compute_backoff(failures - 1, RETRY_BASE_S, RETRY_MAX_S, 0.5, random.random())
+            await asyncio.sleep(await self._breaker.retry_after_s(agent.name, pause))
+            return True, failures
+        if failures:
+            log.warning("monitor %s: runtime reachable again", agent.name)
+        if self._quiet.clear("store"):
+            log.warning("monitor: the stores answer again")
+        return needs_sync, 0
 
     async def _resync(self, agent: Agent, client: AgentClient, back: bool) -> None:
         """After a start, a broken stream or a refused connection: a health check (did the
@@ -200,7 +218,7 @@ class Monitor:
     async def _release(self, lease: str) -> None:
         try:
             await self._redis.leases.release(lease, self._owner)
-        except RedisStoreError as exc:
+        except StoreError as exc:
             log.warning("monitor: could not release %s, it will expire: %s", lease, exc)
 
     async def _hold(self, lease: str, ttl_ms: int) -> bool:
@@ -224,25 +242,17 @@ class Monitor:
         return False
 
     async def _load_cursor(self, agent: str) -> tuple[int, str | None]:
-        raw = cast(
-            "dict[str, str]", await self._redis.client.hgetall(self._redis.keys.agent_cursor(agent))
-        )
-        return int(raw.get("seq", 0)), raw.get("boot_id")
+        return await self._redis.cursors.load(agent)
 
     async def _record_boot(self, agent: str, client: AgentClient) -> None:
         """When the runtime started (its uptime, asked once per boot), for the fleet page."""
         health = await client.health()
-        booted_at_ms = self._clock.now_ms() - round(health.uptime_s * 1000)
-        await self._redis.client.hset(
-            self._redis.keys.agent_cursor(agent), "booted_at_ms", booted_at_ms
-        )
+        await self._redis.cursors.record_boot(
+            agent, self._clock.now_ms() - round(health.uptime_s * 1000))
 
     async def _save_cursor(self, agent: str, seq: int, boot_id: str) -> None:
         # Every answered poll stamps seen_at_ms: the fleet page's "last seen".
-        await self._redis.client.hset(
-            self._redis.keys.agent_cursor(agent),
-            mapping={"seq": seq, "boot_id": boot_id, "seen_at_ms": self._clock.now_ms()},
-        )
+        await self._redis.cursors.save(agent, seq, boot_id, self._clock.now_ms())
 
     async def _request_reconcile(self, agent: str, why: str) -> None:
         await self._redis.reconcile.request(agent, why, self._clock.now_ms())

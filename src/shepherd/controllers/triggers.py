@@ -11,10 +11,18 @@ Must not: run a cycle itself or decide which agents to reconcile (the watchdog d
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import time
 
 from shepherd.controllers.base import Wakeup
+from shepherd.errors import StoreError
+from shepherd.log_throttle import LogThrottle
 from shepherd.stores.redis.connection import RedisHandle
+
+log = logging.getLogger("shepherd.controllers.triggers")
+# A Redis that dropped the subscription is asked again this often (one line a minute says so).
+LISTEN_RETRY_S = 1.0
 
 
 class WatchdogTriggers(Wakeup):
@@ -22,6 +30,7 @@ class WatchdogTriggers(Wakeup):
         super().__init__()
         self._requested: set[str] = set()
         self._due_monotonic: float | None = None
+        self._quiet = LogThrottle(log)
 
     def note(self, agent: str) -> None:
         """A reconcile of ``agent`` was requested: wake the loop."""
@@ -49,5 +58,13 @@ class WatchdogTriggers(Wakeup):
         return await super().wait(timeout_s)
 
     async def listen(self, redis: RedisHandle) -> None:
-        """Hear reconcile requests until cancelled (run it as a guarded task)."""
-        await redis.reconcile.listen(self.note)
+        """Hear reconcile requests until cancelled (run it as a guarded task). A Redis that is
+        down is retried quietly: a request announced meanwhile is still on its agent's cursor
+        hash, where the next full cycle finds it."""
+        while True:
+            try:
+                await redis.reconcile.listen(self.note)
+            except StoreError as exc:
+                self._quiet.log("redis", logging.WARNING, "watchdog: not hearing reconcile "
+                                "requests, retrying (%s)", exc.message)
+                await asyncio.sleep(LISTEN_RETRY_S)

@@ -47,6 +47,7 @@ class Agent:
     require_input_read: bool = False
     max_attempts: int = 1
     retry_on_failure: bool = False
+    generation: int = 1  # +1 each time a deleted agent's name is taken again
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,6 +97,7 @@ class Execution:
     leftovers: tuple[Leftover, ...] = ()
     retry_on_failure: bool = False
     not_before_ms: int | None = None  # a queued retry waits for its backoff until then
+    agent_generation: int = 1  # which incarnation of ``agent`` it was submitted to
 
 
 @dataclass(frozen=True, slots=True)

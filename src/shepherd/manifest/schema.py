@@ -13,11 +13,19 @@ from typing import Annotated, Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from croniter import croniter
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    field_validator,
+    model_validator,
+)
 
 from shepherd.core.ids import AGENT_NAME_PATTERN
 from shepherd.core.models import OverlapPolicy
 from shepherd.core.retry import DEFAULT_MAX_ATTEMPTS, MAX_ATTEMPTS_LIMIT
+from shepherd.core.text import check_input_text
 from shepherd.core.timeouts import DEFAULT_EXECUTION_TIMEOUT_S
 
 _MAX_TIMEOUT_S = 7 * 24 * 3600
@@ -83,7 +91,7 @@ class ScheduleSpec(_Strict):
     agent: str
     cron: str
     timezone: str = "UTC"
-    input: str = ""
+    input: Annotated[str, AfterValidator(check_input_text)] = ""
     timeout_s: Annotated[int, Field(ge=1, le=_MAX_TIMEOUT_S)] | None = None
     overlap: OverlapPolicy = OverlapPolicy.SKIP
     enabled: bool = True

@@ -79,6 +79,11 @@ async def cancel(
     if not won:
         if current.status is ExecutionStatus.CANCELLED:
             return current  # someone else cancelled it first: the outcome asked for holds
+        if current.status in CANCELLABLE:  # the store refused: its event log says it ended
+            raise InvalidTransition(
+                f"execution {row.id} reads {current.status.value} but has already ended "
+                "(its event log holds a terminal event); it is never moved again"
+            )
         raise _not_cancellable(current)
     if row.status is ExecutionStatus.RUNNING:
         await redis.slots.release(row.agent, row.id)

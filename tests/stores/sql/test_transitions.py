@@ -6,12 +6,14 @@ import asyncio
 import itertools
 
 import pytest
+from prometheus_client import generate_latest
 
 from shepherd.core.ids import AgentName
 from shepherd.core.models import Execution, Leftover, TransitionFields, Trigger
 from shepherd.core.status import TRANSITIONS, Cause, ExecutionStatus
-from shepherd.stores.sql.database import Database
-from shepherd.stores.sql.tables import executions
+from shepherd.stores.sql.database import Database, open_database
+from shepherd.stores.sql.tables import execution_events, executions
+from shepherd.telemetry import Telemetry
 
 S = ExecutionStatus
 
@@ -152,3 +154,57 @@ async def test_a_result_without_leftovers_stores_none_and_reads_back_empty(db: D
                   ).mappings().one()
     assert (stored["input_unread"], stored["leftovers"]) == (False, None)
     assert (await db.executions.get(row.id)).leftovers == ()
+
+
+async def flip_by_hand(db: Database, execution_id: str, status: ExecutionStatus) -> None:
+    """What an operator's stray UPDATE does: change the column, write no event."""
+    async with db.engine.begin() as conn:
+        await conn.execute(executions.update().where(executions.c.id == execution_id)
+                           .values(status=status.value, completed_at_ms=None))
+
+
+@pytest.mark.parametrize("ended", [S.SUCCESS, S.CANCELLED])
+async def test_a_terminal_row_flipped_back_to_running_by_hand_is_never_moved_again(
+    db: Database, ended: ExecutionStatus, caplog: pytest.LogCaptureFixture
+) -> None:
+    row = await new_row(db, S.FINALIZING if ended is S.SUCCESS else S.QUEUED)
+    cause = Cause.FINALIZED if ended is S.SUCCESS else Cause.CANCEL
+    assert await db.executions.transition(row.id, ended, cause, actor="t", now_ms=1)
+    await flip_by_hand(db, row.id, S.RUNNING)
+    for to, why in [(S.CANCELLED, Cause.CANCEL), (S.FINALIZING, Cause.CHILD_EXITED),
+                    (S.FAILED, Cause.TIMED_OUT), (S.QUEUED, Cause.DISPATCH_REFUSED)]:
+        assert not await db.executions.transition(row.id, to, why, actor="x", now_ms=2)
+    terminal = [e for e in await db.executions.events(row.id) if e.to_status.is_terminal]
+    assert [e.to_status for e in terminal] == [ended]
+    assert (await db.executions.get(row.id)).status is S.RUNNING  # left for a person to look at
+    refusals = [r for r in caplog.records if "integrity error" in r.getMessage()]
+    assert len(refusals) == 4 and all(row.id in r.getMessage() for r in refusals)
+    assert all(r.levelname == "ERROR" for r in refusals)
+
+
+async def test_integrity_refusals_are_counted(db: Database) -> None:
+    telemetry = Telemetry()
+    counted = await open_database(db.engine.url.render_as_string(hide_password=False), db.clock,
+                                  telemetry=telemetry)
+    try:
+        row = await new_row(counted)
+        assert await counted.executions.transition(row.id, S.CANCELLED, Cause.CANCEL,
+                                                   actor="t", now_ms=1)
+        await flip_by_hand(counted, row.id, S.QUEUED)
+        assert not await counted.executions.claim_queued(row.id, now_ms=2, actor="d")
+        assert not await counted.executions.claim_queued(row.id, now_ms=3, actor="d")
+    finally:
+        await counted.close()
+    assert b"shepherd_integrity_refusals_total 2.0" in generate_latest(telemetry.registry)
+
+
+async def test_a_skipped_row_is_terminal_from_birth_and_never_moves(db: Database) -> None:
+    row = await new_row(db)
+    async with db.engine.begin() as conn:  # as admission writes it: born skipped, one event
+        await conn.execute(executions.update().where(executions.c.id == row.id)
+                           .values(status=S.SKIPPED.value))
+        await conn.execute(execution_events.update()
+                           .where(execution_events.c.execution_id == row.id)
+                           .values(to_status=S.SKIPPED.value))
+    await flip_by_hand(db, row.id, S.QUEUED)
+    assert not await db.executions.claim_queued(row.id, now_ms=2, actor="d")

@@ -62,6 +62,9 @@ async def list_executions(
     until: Annotated[InstantQuery | None, Query(description="Created before.")] = None,
     limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = DEFAULT_PAGE,
     cursor: Annotated[str | None, Query(pattern=CURSOR_PATTERN)] = None,
+    agent_generation: Annotated[int | None, Query(
+        ge=0, description="With agent: an earlier incarnation of that name (default: current)."
+    )] = None,
 ) -> ExecutionPage:
     if agent is not None:
         principal.check_agent(agent)
@@ -71,6 +74,7 @@ async def list_executions(
         schedule_id=ScheduleId(schedule_id) if schedule_id else None,
         since_ms=since, until_ms=until,
         before_id=ExecutionId(cursor) if cursor else None, limit=limit + 1,
+        agent_generation=agent_generation,
     )
     page = rows[:limit]
     next_cursor = page[-1].id if len(rows) > limit else None

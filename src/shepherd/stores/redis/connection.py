@@ -17,12 +17,16 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from redis.asyncio import Redis
+from redis.asyncio.retry import Retry
+from redis.backoff import ExponentialWithJitterBackoff
 from redis.exceptions import RedisError
 
 from shepherd.errors import RedisStoreError
 from shepherd.stores.redis.agent_health import AgentHealthStore
 from shepherd.stores.redis.circuits import CircuitStore
+from shepherd.stores.redis.cursors import CursorStore
 from shepherd.stores.redis.embedded import EmbeddedRedis, client_name
+from shepherd.stores.redis.epoch import EpochStore
 from shepherd.stores.redis.errors import translated
 from shepherd.stores.redis.keys import Keys
 from shepherd.stores.redis.leases import LeaseStore
@@ -33,6 +37,17 @@ from shepherd.stores.redis.reports import ControllerReports
 from shepherd.stores.redis.scripts import Scripts
 from shepherd.stores.redis.sessions import SessionStore
 from shepherd.stores.redis.slots import SlotStore
+from shepherd.stores.redis.ticks import TickStore
+
+# A call redials a dropped connection (a restarted server leaves every pooled one dead) a few
+# times within about a tenth of a second, then fails: the caller's loop retries on its next tick,
+# and a readiness probe answers at once instead of waiting out redis-py's default 10 retries.
+RETRIES = 3
+RETRY_BASE_S = 0.01
+RETRY_CAP_S = 0.05
+# A server that accepts but never answers (stopped, wedged) must not hang every controller.
+SOCKET_TIMEOUT_S = 10.0
+CONNECT_TIMEOUT_S = 5.0
 
 
 def redact(url: str) -> str:
@@ -51,6 +66,9 @@ class RedisHandle:
     health: AgentHealthStore
     reconcile: ReconcileRequests
     reports: ControllerReports
+    ticks: TickStore
+    cursors: CursorStore
+    epoch: EpochStore
     embedded: EmbeddedRedis | None = None
 
     @property
@@ -82,6 +100,7 @@ def handle_for(client: Redis, prefix: str, embedded: EmbeddedRedis | None = None
                        LeaseStore(client, scripts), CircuitStore(client, keys, scripts),
                        ReplicaStore(client, keys), AgentHealthStore(client, keys, scripts),
                        ReconcileRequests(client, keys, scripts), ControllerReports(client, keys),
+                       TickStore(client, keys), CursorStore(client, keys), EpochStore(client, keys),
                        embedded)
 
 
@@ -103,7 +122,11 @@ async def connect_redis(redis_url: str | None, data_dir: Path, prefix: str) -> R
 
 async def _connected(redis_url: str) -> Redis:
     try:
-        client = Redis.from_url(redis_url, decode_responses=True, client_name=client_name())
+        client = Redis.from_url(
+            redis_url, decode_responses=True, client_name=client_name(),
+            retry=Retry(ExponentialWithJitterBackoff(cap=RETRY_CAP_S, base=RETRY_BASE_S), RETRIES),
+            socket_timeout=SOCKET_TIMEOUT_S, socket_connect_timeout=CONNECT_TIMEOUT_S,
+        )
     except ValueError as exc:
         raise RedisStoreError(f"bad Redis URL {redact(redis_url)!r}: {exc}") from exc
     try:

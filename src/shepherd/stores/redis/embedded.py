@@ -20,6 +20,10 @@ Guarantees:
   down (saving first) only when no other handle of this process is open and no connection named by
   another live process is there, then waits for the server's pid to exit.
 
+- come back: ``revive`` starts the server again when it died (``supervisor`` calls it), under the
+  same lock, never beside a server process that is still alive, and reopens this user's presence
+  connection, so "last one out" still works after a restart.
+
 Must not: start a server when a URL is configured (``connection`` decides), kill a server it can
 reach, or block the event loop on the lock.
 """
@@ -138,6 +142,35 @@ class EmbeddedRedis:
             self._presence = await self._open_presence()
         _local_users[self.socket] += 1
 
+    async def answers(self) -> bool:
+        """True when the server answers PING on its socket now (one attempt, no retries)."""
+        return await self._answers()
+
+    async def revive(self) -> bool:
+        """Start the server again if it is dead; True when this call started it.
+
+        Reopens this user's presence connection either way (the old one died with the server).
+        Raises ``EmbeddedRedisError`` when a server process is alive but does not answer (still
+        loading its data, or stopped): starting a second one on the same files would corrupt them.
+        """
+        async with self._locked():
+            started = False
+            if not await self._answers():
+                pid = self.pid()
+                if pid is not None and _is_redis_server(pid):
+                    raise EmbeddedRedisError(
+                        f"redis-server (pid {pid}) is alive but does not answer on {self.socket}"
+                    )
+                self.socket.unlink(missing_ok=True)
+                await self._spawn()
+                await self._wait_until_up()
+                self.started_here = started = True
+            stale, self._presence = self._presence, await self._open_presence()
+        if stale is not None:
+            with contextlib.suppress(RedisError, OSError):
+                await stale.aclose()
+        return started
+
     async def stop_if_last(self) -> bool:
         """Shut the server down unless another handle or live Shepherd process uses it.
 
@@ -226,7 +259,7 @@ class EmbeddedRedis:
             return False
         # One attempt: a stale socket should be found stale now, not after redis-py's retries.
         client = Redis(unix_socket_path=str(self.socket), socket_connect_timeout=1,
-                       retry=Retry(NoBackoff(), 0))
+                       socket_timeout=1, retry=Retry(NoBackoff(), 0))
         try:
             return bool(await client.ping())
         except (RedisError, OSError):
@@ -264,6 +297,17 @@ def _alive(name: str) -> bool:
         return _running(int(name.removeprefix(CLIENT_PREFIX)))
     except ValueError:
         return False
+
+
+def _is_redis_server(pid: int) -> bool:
+    """A live redis-server process (not another process that reused its pid)."""
+    try:
+        proc = psutil.Process(pid)
+        return proc.status() != psutil.STATUS_ZOMBIE and "redis" in proc.name()
+    except psutil.NoSuchProcess:
+        return False
+    except psutil.AccessDenied:
+        return True
 
 
 def _running(pid: int) -> bool:

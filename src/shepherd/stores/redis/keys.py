@@ -4,12 +4,14 @@ All keys start with the configured prefix (default ``shepherd:``).
 
 | key                        | type   | TTL                 | written by                  | read by                          |
 |----------------------------|--------|---------------------|-----------------------------|----------------------------------|
-| ``instance``               | string | none                | startup (mirror of SQL meta) | startup, canary G-06            |
+| ``instance``               | string | none                | startup, slot recovery (mirror of SQL meta) | startup, slot recovery, canary G-06 |
+| ``epoch``                  | string | none                | dispatcher's slot recovery, after a rebuild from SQL | slot acquire script, dispatcher |
+|                            |        |                     | value: run_id of the server the slots were rebuilt on (core.epoch) |
 | ``slots:{agent}``          | ZSET   | none                | slot acquire / release      | dispatcher, maintenance, canary  |
 |                            |        |                     | scripts; member = execution id, score = acquired_at_ms        |
 | ``slot:{agent}:{eid}``     | HASH   | timeout_s + 300     | slot acquire / release      | maintenance, canary S-03/S-04    |
 |                            |        |                     | fields acquired_at_ms, timeout_s, holder                       |
-| ``drain:tick_at``          | string | none                | maintenance, end of a sweep | canary B-02, /metrics            |
+| ``drain:tick_at``          | string | none                | maintenance, end of a sweep (TickStore) | canary B-02, /metrics |
 | ``circuit:{agent}``        | HASH   | none (absent = closed, no failures) | circuit_* scripts | breaker, prober, API, /metrics, canary L-05 |
 |                            |        |                     | fields state, failures, failed_probes, opened_at_ms, next_probe_at_ms, probe_owner, probe_until_ms, probe_from, changed_at_ms, reason, fail_at:{replica} |
 | ``circuit:{agent}:events`` | LIST   | none (capped at 50) | circuit_* scripts (LPUSH + LTRIM, with the transition) | API, CLI |
@@ -17,7 +19,7 @@ All keys start with the configured prefix (default ``shepherd:``).
 | ``replica:{id}``           | string | PX presence TTL     | breaker heartbeat (each replica) | breaker (quorum guard: live replicas) |
 | ``lease:{name}``           | string | PX lease TTL        | lease scripts (owner token) | lease holders, reaper            |
 |                            |        |                     | names: ``controller:{c}``, ``monitor:{agent}``, ``finalize:{eid}`` |
-| ``agent:{agent}:cursor``   | HASH   | none                | monitor                     | monitor, watchdog, dashboard     |
+| ``agent:{agent}:cursor``   | HASH   | none                | monitor (CursorStore)       | monitor, watchdog, dashboard     |
 |                            |        |                     | fields seq, boot_id, seen_at_ms (last answered poll), booted_at_ms (runtime boot); |
 |                            |        |                     | reconcile_requested_at_ms, reconcile_reason                     |
 |                            |        |                     | (a reconcile request: monitor sets, watchdog consumes)          |
@@ -26,7 +28,7 @@ All keys start with the configured prefix (default ``shepherd:``).
 |                            |        |                     | lost_at_ms (the fence: no dispatch until a clean registry pass) |
 | ``watchdog:requests``      | pub/sub channel | -          | monitor (reconcile request) | every replica's watchdog         |
 |                            |        |                     | message = agent name (not a key: nothing is stored)             |
-| ``controller:{c}:tick_at`` | string | none                | controller loop             | /metrics, canary G-02            |
+| ``controller:{c}:tick_at`` | string | none                | controller loop (TickStore) | /metrics, canary G-02            |
 | ``controller:{c}:last_report`` | string | none            | controller loop (JSON: tick_at_ms, duration_ms, report counts) | API status views |
 | ``controller:{c}:last_detail`` | string | none            | a controller's own last-pass detail (JSON; the watchdog's: skipped agents and why) | API status views |
 | ``canary:{part}``          | any    | per part            | canary                      | canary                           |
@@ -53,6 +55,9 @@ class Keys:
     def instance(self) -> str:
         return f"{self.prefix}instance"
 
+    def epoch(self) -> str:
+        return f"{self.prefix}epoch"
+
     def slots(self, agent: str) -> str:
         return f"{self.prefix}slots:{agent}"
 
@@ -62,6 +67,18 @@ class Keys:
     def slot_pattern(self, agent: str) -> str:
         """SCAN pattern matching every slot hash of ``agent``."""
         return f"{self.prefix}slot:{agent}:*"
+
+    def all_slots_pattern(self) -> str:
+        """SCAN pattern matching every slot hash of every agent (never a ``slots:`` ZSET)."""
+        return f"{self.prefix}slot:*"
+
+    def parse_slot(self, key: str) -> tuple[str, str] | None:
+        """``(agent, execution_id)`` of a slot hash key; None for any other key."""
+        head = f"{self.prefix}slot:"
+        if not key.startswith(head):
+            return None
+        agent, sep, execution_id = key[len(head):].partition(":")
+        return (agent, execution_id) if sep and agent and execution_id else None
 
     def drain_tick_at(self) -> str:
         return f"{self.prefix}drain:tick_at"

@@ -17,7 +17,8 @@ from redis.asyncio import Redis
 from redis.commands.core import AsyncScript
 
 SCRIPT_NAMES = (
-    "slot_acquire", "slot_release", "slot_reclaim_candidates",
+    "slot_acquire", "slot_release", "slot_reclaim_candidates", "slot_orphan_release",
+    "slot_restore",
     "lease_acquire", "lease_renew", "lease_release",
     "circuit_failure", "circuit_success", "circuit_probe_begin", "circuit_probe_end",
     "circuit_reset",

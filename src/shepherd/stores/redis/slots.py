@@ -3,7 +3,8 @@
 Guarantees: an agent never holds more than ``max_parallel`` slots (the check and the add are one
 script); a release removes only the named member and reports whether it did, so only a real
 removal can trigger a drain; slot hashes expire ``timeout_s + 300`` s after acquisition.
-Must not: decide which slots are stale — maintenance re-reads SQL and asks ``core.reclaim``.
+Must not: decide which slots are stale or missing — maintenance re-reads SQL and asks
+``core.reclaim``; ``restore`` and ``release_orphan_hash`` only carry out its decisions.
 """
 
 from __future__ import annotations
@@ -23,11 +24,26 @@ class AcquireResult(IntEnum):
     FULL = 0
     ACQUIRED = 1
     ALREADY_HELD = 2
+    STALE_EPOCH = 3  # Redis lost or changed its data since the caller's epoch: nothing done
 
 
 class ReleaseResult(IntEnum):
     NOT_HELD = 0
     RELEASED = 1
+
+
+class OrphanResult(IntEnum):
+    """Return codes of slot_orphan_release.lua."""
+
+    NOT_ORPHAN = 0
+    REMOVED = 1
+
+
+class RestoreResult(IntEnum):
+    """Return codes of slot_restore.lua."""
+
+    PRESENT = 0
+    RESTORED = 1
 
 
 class SlotStore:
@@ -38,13 +54,17 @@ class SlotStore:
 
     async def acquire(
         self, agent: str, execution_id: str, *, max_parallel: int, timeout_s: int, now_ms: int,
-        holder: str,
+        holder: str, epoch: str,
     ) -> AcquireResult:
+        """Take a slot, only while Redis still carries ``epoch`` (the one the caller verified
+        against SQL): a flush between the check and this call can never overbook the agent."""
         async with translated("acquire slot"):
             code = await self._scripts.run(
                 "slot_acquire",
-                [self._keys.slots(agent), self._keys.slot(agent, execution_id)],
-                [execution_id, max_parallel, now_ms, timeout_s, slot_ttl_s(timeout_s), holder],
+                [self._keys.slots(agent), self._keys.slot(agent, execution_id),
+                 self._keys.epoch()],
+                [execution_id, max_parallel, now_ms, timeout_s, slot_ttl_s(timeout_s), holder,
+                 epoch],
             )
         return AcquireResult(int(code))
 
@@ -71,8 +91,11 @@ class SlotStore:
         async with translated("count slots"):
             return int(await self._client.zcard(self._keys.slots(agent)))
 
-    async def reclaim_candidates(self, agent: str, older_than_ms: int) -> list[str]:
-        """Members whose hash expired or that were acquired before ``older_than_ms``.
+    async def reclaim_candidates(
+        self, agent: str, older_than_ms: int, newer_than_ms: int
+    ) -> list[str]:
+        """Members whose hash expired, or acquired before ``older_than_ms`` or after
+        ``newer_than_ms`` (a score in the future never ages into a candidate otherwise).
 
         Removes nothing: maintenance re-reads each row before releasing. The member list is read
         first so the script can be handed every hash key it looks at.
@@ -84,9 +107,37 @@ class SlotStore:
             found = await self._scripts.run(
                 "slot_reclaim_candidates",
                 [self._keys.slots(agent), *(self._keys.slot(agent, eid) for eid in members)],
-                [older_than_ms, *members],
+                [older_than_ms, newer_than_ms, *members],
             )
         return [str(eid) for eid in found]
+
+    async def hashes(self) -> list[tuple[str, str]]:
+        """``(agent, execution_id)`` of every slot hash in Redis, whichever agent it names."""
+        async with translated("scan slot hashes"):
+            found = [k async for k in self._client.scan_iter(
+                match=self._keys.all_slots_pattern(), count=1000)]
+        return [parsed for k in found if (parsed := self._keys.parse_slot(str(k))) is not None]
+
+    async def release_orphan_hash(self, agent: str, execution_id: str) -> bool:
+        """Delete the slot hash of ``execution_id`` if its member is gone; True if deleted."""
+        async with translated("release orphan slot hash"):
+            code = await self._scripts.run(
+                "slot_orphan_release",
+                [self._keys.slots(agent), self._keys.slot(agent, execution_id)], [execution_id],
+            )
+        return OrphanResult(int(code)) is OrphanResult.REMOVED
+
+    async def restore(
+        self, agent: str, execution_id: str, *, acquired_at_ms: int, timeout_s: int, holder: str
+    ) -> bool:
+        """Give a running execution back the slot Redis lost; True if this call restored it."""
+        async with translated("restore slot"):
+            code = await self._scripts.run(
+                "slot_restore",
+                [self._keys.slots(agent), self._keys.slot(agent, execution_id)],
+                [execution_id, acquired_at_ms, timeout_s, slot_ttl_s(timeout_s), holder],
+            )
+        return RestoreResult(int(code)) is RestoreResult.RESTORED
 
     async def forget_agent(self, agent: str) -> None:
         """Delete every key of a deleted agent: slots, slot hashes, breaker, cursor, lease."""

@@ -3,7 +3,9 @@
 Delete is one transaction: schedules, tags and tokens scoped to the agent are deleted, queued
 executions cancelled through the CAS (each with its event), and the agent row soft-deleted
 (history keeps its name). It refuses, changing nothing, while the agent has running or
-finalizing work. Creating an agent under a deleted name revives that row.
+finalizing work. Creating an agent under a deleted name revives that row as the next
+``generation``: executions record the generation they were submitted to, so the new agent's
+views never show the old agent's history (which stays readable by id).
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ from shepherd.errors import AgentNotFound, AlreadyExists, Conflict
 from shepherd.stores.sql.errors import translated
 from shepherd.stores.sql.rows import agent_values, to_agent
 from shepherd.stores.sql.tables import agent_tags, agents, api_tokens, executions, schedules
-from shepherd.stores.sql.transitions import apply_transition
+from shepherd.stores.sql.transitions import TransitionResult, apply_transition
 
 DEFAULTS: dict[str, Any] = {
     "max_parallel_tasks": 3, "execution_timeout_s": 900, "max_backlog_depth": 50,
@@ -55,15 +57,16 @@ class AgentRepository:
             raise TypeError(f"unknown agent fields: {sorted(unknown)}")
         values = agent_values({**DEFAULTS, **fields, "url": url, "command": command})
         async with translated(f"create agent {name!r}"), self._engine.begin() as conn:
-            existing = (await conn.execute(select(agents.c.deleted_at_ms)
+            existing = (await conn.execute(select(agents.c.deleted_at_ms, agents.c.generation)
                                            .where(agents.c.name == name))).first()
             if existing is not None and existing[0] is None:
                 raise AlreadyExists(f"agent {name!r} already exists")
             values.update(created_at_ms=self._clock.now_ms(), deleted_at_ms=None)
             if existing is None:
                 await conn.execute(insert(agents).values(name=name, **values))
-            else:
-                await conn.execute(update(agents).where(agents.c.name == name).values(**values))
+            else:  # a new agent under an old name: the next generation, with its own history
+                await conn.execute(update(agents).where(agents.c.name == name)
+                                   .values(generation=existing[1] + 1, **values))
             await _replace_tags(conn, name, tags)
         return await self.get(name)
 
@@ -127,7 +130,7 @@ async def _close_references(
         eid for eid in queued
         if await apply_transition(conn, eid, ExecutionStatus.CANCELLED, Cause.AGENT_DELETED,
                                   actor=actor, now_ms=now_ms, reason=f"agent {name} deleted",
-                                  fields=TransitionFields())
+                                  fields=TransitionFields()) is TransitionResult.WON
     ]
     removed = await conn.execute(delete(schedules).where(schedules.c.agent == name))
     await conn.execute(delete(agent_tags).where(agent_tags.c.agent == name))

@@ -24,6 +24,7 @@ from shepherd.stores.sql.outbox import OutboxRepository
 from shepherd.stores.sql.schedules import ScheduleRepository
 from shepherd.stores.sql.summaries import SummaryRepository
 from shepherd.stores.sql.tokens import TokenRepository
+from shepherd.telemetry import Telemetry
 
 SCHEDULER_ACTOR = "scheduler"
 
@@ -32,13 +33,14 @@ class Database:
     def __init__(
         self, engine: AsyncEngine, clock: Clock, instance_id: str,
         default_timeout_s: int = DEFAULT_EXECUTION_TIMEOUT_S,
+        telemetry: Telemetry | None = None,
     ) -> None:
         self.engine = engine
         self.clock = clock
         self.instance_id = instance_id
         self.agents = AgentRepository(engine, clock)
         self.schedules = ScheduleRepository(engine, clock)
-        self.executions = ExecutionRepository(engine, clock, default_timeout_s)
+        self.executions = ExecutionRepository(engine, clock, default_timeout_s, telemetry)
         self.tokens = TokenRepository(engine)
         self.outbox = OutboxRepository(engine, clock)
         self.alerts = AlertStateRepository(engine)
@@ -71,7 +73,8 @@ class Database:
 
 
 async def open_database(
-    url: str, clock: Clock, default_timeout_s: int = DEFAULT_EXECUTION_TIMEOUT_S
+    url: str, clock: Clock, default_timeout_s: int = DEFAULT_EXECUTION_TIMEOUT_S,
+    telemetry: Telemetry | None = None,
 ) -> Database:
     engine = await create_sql_engine(url)
     try:
@@ -80,4 +83,4 @@ async def open_database(
     except BaseException:
         await engine.dispose()
         raise
-    return Database(engine, clock, instance_id, default_timeout_s)
+    return Database(engine, clock, instance_id, default_timeout_s, telemetry)

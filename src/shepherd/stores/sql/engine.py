@@ -1,12 +1,15 @@
 """Engines, migrations and the store's identity.
 
 ``create_sql_engine`` tunes SQLite for a control plane (WAL, foreign keys, a busy timeout so
-concurrent writers wait instead of failing); ``migrate`` runs Alembic to head on a connection of
-that engine; ``ensure_instance_id`` gives every store a stable random id (DESIGN.md section 2).
+concurrent writers wait instead of failing, files readable by their owner only); ``migrate``
+runs Alembic to head on a connection of that engine; ``ensure_instance_id`` gives every store a
+stable random id (DESIGN.md section 2).
 """
 
 from __future__ import annotations
 
+import contextlib
+import os
 import secrets
 from pathlib import Path
 from typing import Any
@@ -24,6 +27,9 @@ from shepherd.stores.sql.tables import meta
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 # A writer waits this long for SQLite's lock before failing: longer than any write we make.
 SQLITE_BUSY_TIMEOUT_MS = 15_000
+# Owner read/write only, as for the token files.
+PRIVATE_FILE_MODE = 0o600
+SIDE_FILES = ("-wal", "-shm", "-journal")
 
 
 def is_sqlite(engine: AsyncEngine) -> bool:
@@ -43,6 +49,7 @@ async def create_sql_engine(url: str) -> AsyncEngine:
 def _sqlite_engine(url: str, database: str | None) -> AsyncEngine:
     if database and database != ":memory:":
         Path(database).parent.mkdir(parents=True, exist_ok=True)
+        _keep_private(Path(database))
     # isolation_level=None hands transactions to us: BEGIN IMMEDIATE takes the write lock up
     # front, so a read-then-write transaction (CAS, admission) cannot be overtaken.
     # One connection per process: SQLite runs one writer at a time anyway, and waiting in the
@@ -68,6 +75,21 @@ def _sqlite_engine(url: str, database: str | None) -> AsyncEngine:
         conn.exec_driver_sql("BEGIN IMMEDIATE")
 
     return engine
+
+
+def _keep_private(database: Path) -> None:
+    """The database holds every input, output and token hash: owner-only, like the tokens.
+
+    SQLite creates its ``-wal`` and ``-shm`` files with the mode of the database file, so
+    creating that file 0600 before SQLite opens it covers all three; files an older version left
+    readable by others are narrowed here.
+    """
+    with contextlib.suppress(FileExistsError):
+        os.close(os.open(database, os.O_WRONLY | os.O_CREAT | os.O_EXCL, PRIVATE_FILE_MODE))
+    for path in (database, *(database.with_name(database.name + s) for s in SIDE_FILES)):
+        with contextlib.suppress(FileNotFoundError):
+            if path.stat().st_mode & 0o077:
+                path.chmod(PRIVATE_FILE_MODE)
 
 
 def _upgrade(connection: Connection) -> None:

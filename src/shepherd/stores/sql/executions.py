@@ -27,14 +27,17 @@ from shepherd.core.models import Execution, ExecutionEvent, OverlapPolicy, Trans
 from shepherd.core.outbox import OutboxMessage
 from shepherd.core.retry import RetryPlan
 from shepherd.core.status import TERMINAL, Cause, ExecutionStatus
+from shepherd.core.text import storable_text
 from shepherd.core.timeouts import resolve_timeout_s
 from shepherd.errors import AgentNotFound, ExecutionNotFound, ScheduleNotFound
 from shepherd.stores.sql.errors import translated
 from shepherd.stores.sql.rows import to_event, to_execution
 from shepherd.stores.sql.tables import agents, execution_events, executions, schedules
-from shepherd.stores.sql.transitions import apply_transition
+from shepherd.stores.sql.transitions import TransitionResult, apply_transition, column_width
+from shepherd.telemetry import Telemetry
 
 S = ExecutionStatus
+BOOT_ID_CHARS = column_width(executions.c.runtime_boot_id)
 ACTIVE = (S.QUEUED.value, S.RUNNING.value, S.FINALIZING.value)
 
 
@@ -65,10 +68,17 @@ class TransitionRecord:
     at_ms: int
 
 class ExecutionRepository:
-    def __init__(self, engine: AsyncEngine, clock: Clock, default_timeout_s: int) -> None:
+    def __init__(
+        self, engine: AsyncEngine, clock: Clock, default_timeout_s: int,
+        telemetry: Telemetry | None = None,
+    ) -> None:
         self._engine = engine
         self._clock = clock
         self._default_timeout_s = default_timeout_s
+        self._refusals = (telemetry or Telemetry()).counter(
+            "shepherd_integrity_refusals",
+            "Status writes refused because the execution already has a terminal event.",
+        )
 
     # -- writes -------------------------------------------------------------------------------
 
@@ -134,7 +144,8 @@ class ExecutionRepository:
         queued = admission.status is S.QUEUED
         execution_id = format_execution_id(now, os.urandom(ENTROPY_BYTES))
         values: dict[str, Any] = {
-            "id": execution_id, "agent": agent, "schedule_id": schedule_id,
+            "id": execution_id, "agent": agent, "agent_generation": agent_row["generation"],
+            "schedule_id": schedule_id,
             "trigger": trigger.value, "input": input, "status": admission.status.value,
             "attempt": attempt, "max_attempts": policy.max_attempts,
             "retry_on_failure": policy.retry_on_failure, "retry_of": retry_of,
@@ -170,15 +181,17 @@ class ExecutionRepository:
         also enqueues ``outbox`` deliveries and, with ``retry``, queues the next attempt, in the
         same transaction."""
         async with translated("transition execution"), self._engine.begin() as conn:
-            won = await apply_transition(
+            result = await apply_transition(
                 conn, execution_id, to, cause, actor=actor, now_ms=now_ms, reason=reason,
                 fields=fields or TransitionFields(), outbox=outbox,
             )
-            if won and retry is not None:
+            if result is TransitionResult.WON and retry is not None:
                 old = await _read(conn, execution_id)
                 await self._retry_in(conn, old, actor, retry.attempt, retry.not_before_ms,
                                      retry.reason)
-            return won
+        if result is TransitionResult.REFUSED:
+            self._refusals.inc()
+        return result is TransitionResult.WON
 
     async def retry(self, execution_id: str, *, actor: str) -> Execution:
         """A new attempt of ``execution_id`` now (an operator's retry: no policy, no backoff)."""
@@ -230,7 +243,8 @@ class ExecutionRepository:
             result = await conn.execute(
                 update(executions)
                 .where(executions.c.id == execution_id, executions.c.status == S.RUNNING.value)
-                .values(pid=pid, started_at_ms=started_at_ms, runtime_boot_id=boot_id)
+                .values(pid=pid, started_at_ms=started_at_ms,
+                        runtime_boot_id=storable_text(boot_id, BOOT_ID_CHARS))
             )
             return bool(result.rowcount == 1)
 
@@ -276,13 +290,23 @@ class ExecutionRepository:
         until_ms: int | None = None,
         before_id: ExecutionId | None = None,
         limit: int = 50,
+        agent_generation: int | None = None,
     ) -> ExecutionList:
-        """Newest first; ``before_id`` is the paging cursor (ids sort by creation time)."""
+        """Newest first; ``before_id`` is the paging cursor (ids sort by creation time).
+
+        ``agent`` means that agent as it is now: its current generation, unless
+        ``agent_generation`` names an earlier one (an agent deleted and re-created under the same
+        name does not inherit the old one's history)."""
         c = executions.c
+        generation = (
+            agent_generation if agent_generation is not None
+            else select(agents.c.generation).where(agents.c.name == agent).scalar_subquery()
+        )
         conditions = [
             cond for cond in (
                 c.status == status.value if status else None,
                 c.agent == agent if agent else None,
+                c.agent_generation == generation if agent else None,
                 c.schedule_id == schedule_id if schedule_id else None,
                 c.created_at_ms >= since_ms if since_ms is not None else None,
                 c.created_at_ms < until_ms if until_ms is not None else None,

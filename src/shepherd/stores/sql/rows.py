@@ -38,6 +38,7 @@ def to_agent(row: RowMapping, tags: Iterable[str] = ()) -> Agent:
         require_input_read=bool(row["require_input_read"]),
         max_attempts=row["max_attempts"],
         retry_on_failure=bool(row["retry_on_failure"]),
+        generation=row["generation"],
     )
 
 
@@ -98,6 +99,7 @@ def to_execution(row: RowMapping) -> Execution:
         leftovers=tuple(Leftover(int(x["pid"]), str(x["name"])) for x in row["leftovers"] or ()),
         retry_on_failure=bool(row["retry_on_failure"]),
         not_before_ms=row["not_before_ms"],
+        agent_generation=row["agent_generation"],
     )
 
 

@@ -49,6 +49,9 @@ agents = Table(
     # is retried too.
     Column("max_attempts", Integer, nullable=False, server_default="1"),
     Column("retry_on_failure", Boolean, nullable=False, server_default="0"),
+    # Identity across name reuse: a deleted agent re-created under its name is generation + 1,
+    # so its history (executions of older generations) stays the old agent's.
+    Column("generation", Integer, nullable=False, server_default="1"),
 )
 
 agent_tags = Table(
@@ -82,6 +85,7 @@ executions = Table(
     metadata,
     Column("id", String(40), primary_key=True),
     Column("agent", String(63), nullable=False),
+    Column("agent_generation", Integer, nullable=False, server_default="1"),
     Column("schedule_id", String(40)),
     Column("trigger", String(16), nullable=False),
     Column("input", Text, nullable=False),
