@@ -1,4 +1,4 @@
-"""The commands that run processes on this machine: serve, agent, up, demo, migrate."""
+"""The commands that run processes on this machine: serve, agent, up, demo, migrate, sentinel."""
 
 from __future__ import annotations
 
@@ -11,6 +11,8 @@ from typing import Annotated
 import typer
 
 from shepherd.app.plane import ControlPlane
+from shepherd.app.sentinel import run_runtime_with_sentinel
+from shepherd.app.sentinel import sentinel as sentinel_command
 from shepherd.app.server import serve_plane
 from shepherd.app.up import run_up
 from shepherd.settings import Settings, load_settings
@@ -67,6 +69,8 @@ def agent(
     env_file: Annotated[
         Path | None, typer.Option(help="JSON object of variables every child gets.")
     ] = None,
+    sentinel: Annotated[bool, typer.Option(
+        "--sentinel", help="Also run the host sentinel beside it (SHEPHERD_SENTINEL_*).")] = False,
 ) -> None:
     """Run an agent runtime that supervises children of COMMAND."""
     from shepherd.agent_runtime.config import RuntimeConfig
@@ -78,8 +82,12 @@ def agent(
         raise typer.BadParameter("must not be empty", param_hint="--command")
     root = data_dir or Path(".shepherd") / "agents" / name
     agent_env = load_env_file(env_file) if env_file else {}
-    run_runtime(RuntimeConfig(name=name, host=host, port=port, command=argv, token=token,
-                              data_dir=root, agent_env=agent_env))
+    config = RuntimeConfig(name=name, host=host, port=port, command=argv, token=token,
+                           data_dir=root, agent_env=agent_env)
+    if sentinel:
+        run_runtime_with_sentinel(config)
+    else:
+        run_runtime(config)
 
 
 def up(
@@ -120,3 +128,4 @@ def migrate(data_dir: DataDirOpt = None) -> None:
 def register(app: typer.Typer) -> None:
     for command in (serve, agent, up, demo, migrate):
         app.command()(command)
+    app.command("sentinel")(sentinel_command)

@@ -11,13 +11,13 @@ Must not: fall back to localhost or to the embedded server when a URL is given.
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from pathlib import Path
 
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
+from shepherd.core.redaction import redact as redact_secrets
 from shepherd.errors import RedisStoreError
 from shepherd.stores.redis.embedded import EmbeddedRedis, client_name
 from shepherd.stores.redis.errors import translated
@@ -28,8 +28,8 @@ from shepherd.stores.redis.slots import SlotStore
 
 
 def redact(url: str) -> str:
-    """A URL fit for a message: any password replaced."""
-    return re.sub(r"(//[^:/@]*:)[^@]*@", r"\1***@", url)
+    """A URL fit for a message: any password replaced (the one rule of ``core.redaction``)."""
+    return redact_secrets(url)
 
 
 @dataclass

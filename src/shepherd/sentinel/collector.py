@@ -1,0 +1,57 @@
+"""Reading the host's process table: one ``ProcessRow`` per live process, read-only.
+
+Guarantees: each process is read through an explicit attribute list (``ATTRS``) — never its
+environment, its open files or its memory; a process that vanishes mid-scan (or whose pid turns
+out to be gone when its group is read) is skipped, never an error; one we may not fully read
+keeps what could be read (its command line then is empty and matches no pattern).
+Must not: signal, spawn, wait for or change any process. It imports nothing that could — no
+``signal``, ``subprocess``, ``multiprocessing``, ``asyncio``, nor ``os`` beyond ``getpgid`` — and
+``tests/sentinel/test_collector.py`` proves it by parsing this module.
+"""
+
+from __future__ import annotations
+
+from os import getpgid
+
+import psutil
+
+from shepherd.core.process_table import ProcessRow
+
+# What is read of each process, and nothing more.
+ATTRS = ("pid", "ppid", "name", "cmdline", "create_time", "cpu_times", "username", "status")
+
+
+def collect_process_table(with_groups: bool) -> list[ProcessRow]:
+    """Every readable process now; ``with_groups`` also reads each one's process group id (only
+    needed when a finished execution's group is looked for)."""
+    rows = []
+    for process in psutil.process_iter():
+        row = read_process(process, with_groups)
+        if row is not None:
+            rows.append(row)
+    return rows
+
+
+def read_process(process: psutil.Process, with_group: bool) -> ProcessRow | None:
+    """One row, or None when the process is gone (or its start time cannot be read: without it
+    there is neither an age nor an identity)."""
+    try:
+        info = process.as_dict(attrs=list(ATTRS), ad_value=None)
+        pgid = getpgid(process.pid) if with_group else None
+    except (psutil.Error, OSError):
+        return None
+    create_time = info["create_time"]
+    if create_time is None:
+        return None
+    times = info["cpu_times"]
+    return ProcessRow(
+        pid=process.pid,
+        create_time_ms=round(create_time * 1000),
+        name=info["name"] or "?",
+        argv=tuple(info["cmdline"] or ()),
+        ppid=info["ppid"],
+        pgid=pgid,
+        username=info["username"],
+        cpu_s=times.user + times.system if times is not None else None,
+        zombie=info["status"] == psutil.STATUS_ZOMBIE,
+    )
