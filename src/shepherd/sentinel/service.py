@@ -70,7 +70,7 @@ class Sentinel:
         self.config = config
         self.source = source
         self.policy: AlertPolicy = sentinel_policy(config.cooldown_s)
-        self._parts = parts
+        self.parts = parts
         self._clock = clock
         self._exclude = exclude
         parts.alerts.register_policy(KIND, self.policy)
@@ -78,27 +78,27 @@ class Sentinel:
 
     async def run_once(self) -> SentinelReport:
         now_ms = self._clock.now_ms()
-        records = read_runtime_footprints(self._parts.runtime_dirs)
+        records = read_runtime_footprints(self.parts.runtime_dirs)
         footprints = merge_footprints(self._remembered, records, now_ms)
         rows = await asyncio.to_thread(collect_process_table, bool(footprints))
         trace = trace_leftovers(rows, footprints)
         self._remembered = keep_footprints(footprints, trace.live,
                                            frozenset(r.execution_id for r in records))
-        self._parts.memory.save(self._remembered)
+        self.parts.memory.save(self._remembered)
         built = build_signals(watch(rows, self.config.patterns, trace, self._exclude),
                               self.config.age_min_s, now_ms, self.source)
         active = [b.signal for b in built if b.active]
-        evaluation = await self._parts.alerts.evaluate(self.source, active, now_ms=now_ms)
+        evaluation = await self.parts.alerts.evaluate(self.source, active, now_ms=now_ms)
         report = SentinelReport(
             scanned=len(rows), watched=[b.signal.key.entity for b in built],
             active=[s.key.entity for s in active], decisions=list(evaluation.decisions),
             tracked=len(self._remembered), signals=built,
         )
-        if self._parts.forwarder is not None:
-            report.forwarded = await self._parts.forwarder.forward(self.source, active,
+        if self.parts.forwarder is not None:
+            report.forwarded = await self.parts.forwarder.forward(self.source, active,
                                                                    self.policy)
-        if self._parts.sender is not None:
-            await self._parts.sender.run_once()
+        if self.parts.sender is not None:
+            await self.parts.sender.run_once()
         return report
 
     async def run_forever(self) -> None:
@@ -116,14 +116,14 @@ class Sentinel:
     async def _wait_until(self, deadline: float) -> None:
         while (left := deadline - time.monotonic()) > 0:
             await asyncio.sleep(min(left, OUTBOX_TICK_S))
-            if self._parts.sender is not None:
+            if self.parts.sender is not None:
                 try:
-                    await self._parts.sender.run_once()
+                    await self.parts.sender.run_once()
                 except ShepherdError as exc:
                     log.warning("sentinel: outbox pass failed (%s)", exc.code)
 
     async def close(self) -> None:
-        if self._parts.sender is not None:
-            await self._parts.sender.stop()
-        if self._parts.forwarder is not None:
-            await self._parts.forwarder.close()
+        if self.parts.sender is not None:
+            await self.parts.sender.stop()
+        if self.parts.forwarder is not None:
+            await self.parts.forwarder.close()
