@@ -9,16 +9,24 @@ import shutil
 import subprocess
 import uuid
 from collections.abc import Iterator
+from dataclasses import replace
 
 import psutil
 import pytest
 
 from shepherd.sentinel import collector
-from shepherd.sentinel.collector import ATTRS, collect_process_table, read_process
+from shepherd.sentinel.collector import (
+    ATTRS,
+    DETAIL_ATTRS,
+    collect_process_table,
+    read_details,
+    read_process,
+)
 
 # What the collector may import, name by name.
 ALLOWED_IMPORTS = {
     ("__future__", "annotations"), ("os", "getpgid"), ("psutil", None),
+    ("collections.abc", "Iterable"), ("dataclasses", "replace"),
     ("shepherd.core.process_table", "ProcessRow"),
 }
 # Anything that could signal, spawn, wait for or change a process, or read its environment
@@ -74,8 +82,8 @@ def test_the_collector_names_nothing_that_signals_spawns_or_reads_an_environment
     assert not used & FORBIDDEN_NAMES, used & FORBIDDEN_NAMES
 
 
-def test_the_attribute_list_reads_no_environment_files_or_memory() -> None:
-    assert set(ATTRS) <= READABLE
+def test_the_attribute_lists_read_no_environment_files_or_memory() -> None:
+    assert set(ATTRS) | set(DETAIL_ATTRS) <= READABLE
 
 
 @pytest.fixture
@@ -97,8 +105,11 @@ def test_a_real_process_is_read_with_its_identity_command_line_group_and_cpu_tim
     assert row.argv == (marker, "60")
     assert row.create_time_ms == round(psutil.Process(process.pid).create_time() * 1000)
     assert row.pgid is not None and row.ppid is not None
-    assert row.cpu_s is not None and row.cpu_s >= 0
+    assert (row.username, row.cpu_s) == (None, None)  # details are read for watched rows only
     assert not row.zombie
+    detailed = read_details([row])[process.pid]
+    assert detailed.username == psutil.Process(process.pid).username()
+    assert detailed.cpu_s is not None and detailed.cpu_s >= 0
 
 
 def test_without_groups_the_group_is_not_read(
@@ -112,9 +123,22 @@ def test_without_groups_the_group_is_not_read(
 def test_a_process_that_vanished_mid_scan_is_skipped_not_an_error() -> None:
     process = subprocess.Popen(["sleep", "60"])
     handle = psutil.Process(process.pid)
+    row = read_process(handle, with_group=True)
+    assert row is not None
     process.kill()
     process.wait()  # reaped: the pid is gone
     assert read_process(handle, with_group=True) is None
+    assert read_details([row]) == {}
+
+
+def test_details_are_not_read_for_a_pid_that_now_belongs_to_another_process(
+    marked_sleep: tuple[subprocess.Popen[bytes], str],
+) -> None:
+    process, _ = marked_sleep
+    row = read_process(psutil.Process(process.pid), with_group=False)
+    assert row is not None
+    older = replace(row, create_time_ms=row.create_time_ms - 5_000)
+    assert read_details([older]) == {}
 
 
 def test_a_scan_never_asks_a_process_for_its_environment(

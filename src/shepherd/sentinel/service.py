@@ -19,7 +19,7 @@ import asyncio
 import logging
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from shepherd.alerts.service import AlertService, Decision
@@ -29,7 +29,7 @@ from shepherd.core.clock import Clock
 from shepherd.core.footprints import Footprint, keep_footprints, merge_footprints, trace_leftovers
 from shepherd.core.sentinel import KIND, ProcessSignal, build_signals, sentinel_policy, watch
 from shepherd.errors import ShepherdError
-from shepherd.sentinel.collector import collect_process_table
+from shepherd.sentinel.collector import collect_process_table, read_details
 from shepherd.sentinel.config import SentinelConfig
 from shepherd.sentinel.footprints import FootprintMemory, read_runtime_footprints
 from shepherd.sentinel.forward import Forwarded, Forwarder
@@ -85,8 +85,10 @@ class Sentinel:
         self._remembered = keep_footprints(footprints, trace.live,
                                            frozenset(r.execution_id for r in records))
         self.parts.memory.save(self._remembered)
-        built = build_signals(watch(rows, self.config.patterns, trace, self._exclude),
-                              self.config.age_min_s, now_ms, self.source)
+        watched = watch(rows, self.config.patterns, trace, self._exclude)
+        detailed = await asyncio.to_thread(read_details, [w.row for w in watched])
+        watched = [replace(w, row=detailed[w.row.pid]) for w in watched if w.row.pid in detailed]
+        built = build_signals(watched, self.config.age_min_s, now_ms, self.source)
         active = [b.signal for b in built if b.active]
         evaluation = await self.parts.alerts.evaluate(self.source, active, now_ms=now_ms)
         report = SentinelReport(
