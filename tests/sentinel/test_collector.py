@@ -118,6 +118,7 @@ def test_without_groups_the_group_is_not_read(
     process, _ = marked_sleep
     rows = {r.pid: r for r in collect_process_table(with_groups=False)}
     assert rows[process.pid].pgid is None
+    assert read_details([rows[process.pid]])[process.pid].pgid is not None  # for its alert
 
 
 def test_a_process_that_vanished_mid_scan_is_skipped_not_an_error() -> None:

@@ -13,7 +13,9 @@ import pytest
 from shepherd.app.sentinel import DB_FILE, SentinelOptions, running_sentinel
 from shepherd.core.alerting import AlertAction, AlertPhase
 from shepherd.core.clock import ManualClock
+from shepherd.core.footprints import Footprint
 from shepherd.sentinel.config import SentinelConfig
+from shepherd.sentinel.footprints import FootprintMemory
 from shepherd.sentinel.service import Sentinel, SentinelReport
 from shepherd.settings import Settings
 from shepherd.stores.sql.database import open_database
@@ -152,3 +154,32 @@ async def test_an_enabled_sentinel_scans_in_the_background_until_the_block_ends(
         finally:
             await store.close()
         assert [a.key.entity for a in incidents] == [proc.entity]
+
+
+async def test_beside_a_runtime_a_sentinel_that_cannot_open_its_store_is_skipped_not_fatal(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture,
+) -> None:
+    blocked = tmp_path / "a-file"
+    blocked.write_text("not a directory")
+    options = SentinelOptions(blocked / "sentinel")
+    config = sentinel_config("x")
+    async with running_sentinel(options, config, settings=Settings.model_construct(),
+                                beside="runtime a") as sentinel:
+        assert sentinel is None
+    assert "sentinel: not started beside runtime a" in caplog.text
+    with pytest.raises(OSError):
+        async with running_sentinel(options, config, settings=Settings.model_construct()):
+            pass
+
+
+async def test_footprints_that_cannot_be_saved_are_logged_and_kept_in_memory(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture,
+) -> None:
+    memory = FootprintMemory(tmp_path / "a-file" / "sentinel")
+    (tmp_path / "a-file").write_text("not a directory")
+    prints = {"e1": Footprint("e1", "a", 1, None, None)}
+    memory.save(prints)
+    assert "footprints not saved" in caplog.text
+    ok = FootprintMemory(tmp_path / "ok")
+    ok.save(prints)
+    assert FootprintMemory(tmp_path / "ok").load() == prints

@@ -35,7 +35,7 @@ from shepherd.background import GuardedTask
 from shepherd.clock import SystemClock
 from shepherd.core.clock import Clock
 from shepherd.core.sentinel import source_for
-from shepherd.errors import ConfigError
+from shepherd.errors import ConfigError, ShepherdError
 from shepherd.sentinel.config import SentinelConfig, parse_sentinel_config
 from shepherd.sentinel.footprints import FootprintMemory
 from shepherd.sentinel.forward import Forwarder
@@ -99,16 +99,24 @@ async def open_sentinel(
 @asynccontextmanager
 async def running_sentinel(
     options: SentinelOptions, config: SentinelConfig, clock: Clock | None = None,
-    settings: Settings | None = None,
+    settings: Settings | None = None, *, beside: str | None = None,
 ) -> AsyncIterator[Sentinel | None]:
     """A sentinel scanning in the background for the length of the block (None: disabled, and
-    nothing was built)."""
+    nothing was built). ``beside`` names what it runs next to: then a sentinel that cannot open
+    its store is logged and skipped, so it never takes that down."""
     if not config.enabled:
         log.info("sentinel: disabled (SHEPHERD_SENTINEL_ENABLED is off); not scanning")
         yield None
         return
-    sentinel, db = await open_sentinel(options, config, clock or SystemClock(),
-                                       settings or borrowed_settings())
+    try:
+        sentinel, db = await open_sentinel(options, config, clock or SystemClock(),
+                                           settings or borrowed_settings())
+    except (ShepherdError, OSError) as exc:
+        if beside is None:
+            raise
+        log.error("sentinel: not started beside %s: %s", beside, exc)
+        yield None
+        return
     task = GuardedTask("sentinel", sentinel.run_forever)
     task.start()
     log.info("sentinel: %s watching %s and %d runtime(s) every %g s (threshold %g s)",
@@ -149,7 +157,8 @@ def run_runtime_with_sentinel(runtime: RuntimeConfig) -> None:
                               os.environ.get(URL_ENV), os.environ.get(TOKEN_ENV))
 
     async def serve() -> None:
-        async with running_sentinel(options, config, settings=settings):
+        async with running_sentinel(options, config, settings=settings,
+                                    beside=f"runtime {runtime.name}"):
             await serve_runtime(runtime)
 
     asyncio.run(serve())

@@ -2,8 +2,8 @@
 
 Two passes keep a scan cheap: ``collect_process_table`` reads every process through the short
 list ``ATTRS`` (enough to match a pattern, find a group and tell a zombie); ``read_details`` then
-reads ``DETAIL_ATTRS`` (user, CPU time) of the few processes worth a signal, checking each is
-still the same process (pid and create time).
+reads ``DETAIL_ATTRS`` (user, CPU time) and the group of the few processes worth a signal,
+checking each is still the same process (pid and create time).
 
 Guarantees: only explicit attribute lists are read — never a process's environment, its open
 files or its memory; a process that vanishes mid-scan (or between the passes, or whose pid is
@@ -60,20 +60,21 @@ def read_process(process: psutil.Process, with_group: bool) -> ProcessRow | None
 
 
 def read_details(rows: Iterable[ProcessRow]) -> dict[int, ProcessRow]:
-    """``rows`` with their user and CPU time, by pid; a process gone (or whose pid now belongs
-    to another process) since it was read is left out."""
+    """``rows`` with their user, CPU time and group, by pid; a process gone since it was read
+    (or whose pid now belongs to another process) is left out."""
     detailed = {}
     for row in rows:
         try:
             info = psutil.Process(row.pid).as_dict(attrs=list(DETAIL_ATTRS), ad_value=None)
-        except psutil.Error:
+            pgid = row.pgid if row.pgid is not None else getpgid(row.pid)
+        except (psutil.Error, OSError):
             continue
         if info["create_time"] is None or round(info["create_time"] * 1000) != \
                 row.create_time_ms:
             continue
         times = info["cpu_times"]
         detailed[row.pid] = replace(
-            row, username=info["username"],
+            row, pgid=pgid, username=info["username"],
             cpu_s=times.user + times.system if times is not None else None,
         )
     return detailed

@@ -80,13 +80,20 @@ class FootprintMemory:
         return remembered
 
     def save(self, footprints: Mapping[str, Footprint]) -> None:
-        """Write ``footprints`` (atomically) unless they are what was last written."""
+        """Write ``footprints`` (atomically) unless they are what was last written; a failed
+        write is logged, never raised."""
         if self._written == dict(footprints):
             return
-        self.path.parent.mkdir(parents=True, exist_ok=True)
         tmp = self.path.with_name(f".{self.path.name}.tmp")
-        tmp.write_text(json.dumps([_encode(f) for f in footprints.values()]), encoding="utf-8")
-        os.replace(tmp, self.path)
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            tmp.write_text(json.dumps([_encode(f) for f in footprints.values()]),
+                           encoding="utf-8")
+            os.replace(tmp, self.path)
+        except OSError as exc:
+            # Kept in memory meanwhile: only a restart before the next good write forgets them.
+            log.warning("sentinel: footprints not saved to %s (%s)", self.path, exc.strerror)
+            return
         self._written = dict(footprints)
 
 

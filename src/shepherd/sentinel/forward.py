@@ -57,8 +57,13 @@ class Forwarder:
             log.warning("sentinel: the control plane refused the signals: HTTP %d %s",
                         response.status_code, _error_code(response))
             return None
-        decisions = response.json().get("decisions", [])
-        return Forwarded(tuple((d["kind"], d["entity"], d["action"]) for d in decisions))
+        try:
+            decisions = response.json()["decisions"]
+            return Forwarded(tuple((d["kind"], d["entity"], d["action"]) for d in decisions))
+        except (ValueError, KeyError, TypeError):
+            log.warning("sentinel: the control plane's answer is not an evaluation; is %s "
+                        "a Shepherd API?", SIGNALS_PATH)
+            return None
 
     async def close(self) -> None:
         await self._client.aclose()
