@@ -1,4 +1,4 @@
-"""The commands that run processes on this machine: serve, agent, up, demo, migrate.
+"""The commands that run processes on this machine: serve, agent, up, demo, migrate, sentinel.
 
 Each command imports the control plane (FastAPI, SQLAlchemy, Redis) when it runs, never at import
 time: this module is loaded for every ``shepherd`` call, and a client command or ``--help`` must
@@ -85,6 +85,8 @@ def agent(
     env_file: Annotated[
         Path | None, typer.Option(help="JSON object of variables every child gets.")
     ] = None,
+    sentinel: Annotated[bool, typer.Option(
+        "--sentinel", help="Also run the host sentinel beside it (SHEPHERD_SENTINEL_*).")] = False,
 ) -> None:
     """Run an agent runtime on this host: it starts COMMAND for each execution it is sent."""
     from shepherd.agent_runtime.config import RuntimeConfig
@@ -96,8 +98,14 @@ def agent(
         raise typer.BadParameter("must not be empty", param_hint="--command")
     root = data_dir or Path(".shepherd") / "agents" / name
     agent_env = load_env_file(env_file) if env_file else {}
-    run_runtime(RuntimeConfig(name=name, host=host, port=port, command=argv, token=token,
-                              data_dir=root, agent_env=agent_env))
+    config = RuntimeConfig(name=name, host=host, port=port, command=argv, token=token,
+                           data_dir=root, agent_env=agent_env)
+    if sentinel:
+        from shepherd.app.sentinel import run_runtime_with_sentinel
+
+        run_runtime_with_sentinel(config)
+    else:
+        run_runtime(config)
 
 
 def up(
@@ -139,6 +147,24 @@ def migrate(data_dir: DataDirOpt = None) -> None:
     typer.echo("schema is up to date")
 
 
+def sentinel(
+    data_dir: Annotated[Path, typer.Option(help="Where its alert state lives.")] = Path(
+        ".shepherd") / "sentinel",
+    runtime_dir: Annotated[list[Path] | None, typer.Option(
+        help="A local runtime's data dir whose finished executions to watch (repeatable).")
+    ] = None,
+    url: Annotated[str | None, typer.Option(
+        help="Control plane to forward signals to [SHEPHERD_URL].", envvar="SHEPHERD_URL")] = None,
+    token: Annotated[str | None, typer.Option(
+        help="Operator token there [SHEPHERD_TOKEN].", envvar="SHEPHERD_TOKEN")] = None,
+) -> None:
+    """Watch this host's processes (read-only): alert on long-lived ones matching
+    SHEPHERD_SENTINEL_PATTERNS and on those left behind by finished executions."""
+    from shepherd.app.sentinel import run_sentinel_command
+
+    run_sentinel_command(data_dir, runtime_dir, url, token)
+
+
 def register(app: typer.Typer) -> None:
-    for command in (serve, agent, up, demo, migrate):
+    for command in (serve, agent, up, demo, migrate, sentinel):
         app.command()(command)

@@ -19,20 +19,19 @@ from functools import partial
 from shepherd.agent_client.fleet_breaker import RedisBreaker
 from shepherd.agent_client.pool import AgentClientPool
 from shepherd.alerts.service import AlertService
-from shepherd.alerts.sinks import AlertDelivery, configured_sinks
 from shepherd.api.context import ApiContext
 from shepherd.api.hosting import LocalRuntimeHost
+from shepherd.app.alerting import build_alert_service, build_outbox_sender
 from shepherd.background import GuardedTask, stop_all
 from shepherd.clock import SystemClock
 from shepherd.controllers.base import Controller, Wakeup
-from shepherd.controllers.delivery import ConfiguredDestinations
 from shepherd.controllers.directory import PooledDirectory
 from shepherd.controllers.dispatcher import Dispatcher
 from shepherd.controllers.finalizer import Finalizer
 from shepherd.controllers.loop import ControllerLoop, LoopConfig
 from shepherd.controllers.maintenance import Maintenance
 from shepherd.controllers.monitor import Monitor
-from shepherd.controllers.outbox import OutboxConfig, OutboxSender
+from shepherd.controllers.outbox import OutboxSender
 from shepherd.controllers.prober import Prober
 from shepherd.controllers.scheduler import Scheduler
 from shepherd.controllers.slot_recovery import SlotRecovery
@@ -40,7 +39,6 @@ from shepherd.controllers.triggers import WatchdogTriggers
 from shepherd.controllers.watchdog import Watchdog, WatchdogConfig
 from shepherd.core.circuit import CircuitPolicy
 from shepherd.core.clock import Clock
-from shepherd.core.delivery import RetryPolicy
 from shepherd.core.retry import BackoffPolicy
 from shepherd.core.watchdog import WatchdogPolicy
 from shepherd.log_throttle import LogThrottle
@@ -165,26 +163,13 @@ class ControlPlane:
                                s.events_poll_interval_s, telemetry=self.telemetry)
 
     def _build_alerts(self) -> AlertService:
-        s = self.settings
-        sinks = configured_sinks(s.alert_slack_webhook_url, s.alert_alertmanager_url,
-                                 s.alert_webhook_url)
-        return AlertService(
-            self.db, self.clock, sinks,
-            delivery=AlertDelivery(s.alert_max_age_s, s.alert_alertmanager_hold_s),
-            on_enqueued=self.outbox_wakeup.poke,
-        )
+        return build_alert_service(self.settings, self.db, self.clock,
+                                   on_enqueued=self.outbox_wakeup.poke)
 
     def _build_outbox(self) -> OutboxSender:
-        s = self.settings
-        config = OutboxConfig(
-            send_timeout_s=s.outbox_send_timeout_s, concurrency=s.outbox_concurrency,
-            retry=RetryPolicy(base_s=1.0, max_s=s.outbox_retry_max_s),
-        )
-        fixed = {sink.destination: sink.url for sink in self.alerts.sinks} if self.alerts else {}
-        return OutboxSender(
-            self.db, self.clock, ConfiguredDestinations(self.db, fixed), owner=self.owner,
-            config=config, wakeup=self.outbox_wakeup, telemetry=self.telemetry,
-        )
+        return build_outbox_sender(self.settings, self.db, self.clock, self.alerts,
+                                   owner=self.owner, wakeup=self.outbox_wakeup,
+                                   telemetry=self.telemetry)
 
     def api_context(self) -> ApiContext:
         assert self.directory is not None

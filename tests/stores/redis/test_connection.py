@@ -33,7 +33,7 @@ async def test_a_malformed_url_is_a_store_error(tmp_path: Path) -> None:
 
 
 def test_redact_hides_only_the_password() -> None:
-    assert redact("redis://u:pw@h:6379/0") == "redis://u:***@h:6379/0"
+    assert redact("redis://u:pw@h:6379/0") == "redis://u:[redacted]@h:6379/0"
     assert redact("unix:///run/redis.sock") == "unix:///run/redis.sock"
 
 

@@ -12,7 +12,6 @@ Must not: fall back to localhost or to the embedded server when a URL is given.
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -21,6 +20,7 @@ from redis.asyncio.retry import Retry
 from redis.backoff import ExponentialWithJitterBackoff
 from redis.exceptions import RedisError
 
+from shepherd.core.redaction import redact as redact_secrets
 from shepherd.errors import RedisStoreError
 from shepherd.stores.redis.agent_health import AgentHealthStore
 from shepherd.stores.redis.circuits import CircuitStore
@@ -51,8 +51,8 @@ CONNECT_TIMEOUT_S = 5.0
 
 
 def redact(url: str) -> str:
-    """A URL fit for a message: any password replaced."""
-    return re.sub(r"(//[^:/@]*:)[^@]*@", r"\1***@", url)
+    """A URL fit for a message: any password replaced (the one rule of ``core.redaction``)."""
+    return redact_secrets(url)
 
 
 @dataclass
