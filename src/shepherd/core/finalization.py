@@ -20,8 +20,8 @@ from enum import StrEnum
 # A runtime answers a result read in milliseconds; fifteen seconds carries a 10 MiB output tail
 # over a slow link, and bounds how long a runtime that accepts and never answers holds a row.
 DEFAULT_FETCH_BUDGET_S = 15.0
-# One SQL transaction: longer than SQLite's lock wait (15 s), so the store's own error, not the
-# budget, reports a writer that kept the lock.
+# One SQL transaction, cut short by cancelling it. A SQLite writer waiting for the lock cannot
+# be interrupted and returns within SQLite's busy timeout (15 s): this stays above that.
 DEFAULT_STORE_BUDGET_S = 30.0
 # An ack is a DELETE answered in milliseconds; a lost one costs nothing (results are retained
 # until acked, and a later registry pass acks terminal rows), so it gets little time.
