@@ -96,6 +96,7 @@ class Monitor:
         """Keep one watcher per enabled agent that has a runtime URL, and per attached agent."""
         agents = await self._db.agents.list()
         wanted: set[str] = {a.name for a in agents if a.enabled and a.url}
+        self._attached -= wanted  # watched anyway
         if self._attached:
             running = await self._db.executions.list_by_status(ExecutionStatus.RUNNING)
             self._attached &= {r.agent for r in running} & {a.name for a in agents if a.url}

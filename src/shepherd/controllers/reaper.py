@@ -163,8 +163,7 @@ class Reaper:
         started = time.perf_counter()
         snapshot, rows = await self.collect()
         plan = decide_reaper(snapshot, self.policy)
-        report = await self.apply(plan, rows)
-        report.startup = startup
+        report = await self.apply(plan, rows, startup)
         duration_s = time.perf_counter() - started
         self._metrics.count(report)
         self._log(report)
@@ -205,12 +204,15 @@ class Reaper:
 
     # -- apply --------------------------------------------------------------------------------
 
-    async def apply(self, plan: Plan, rows: Mapping[str, Execution]) -> ReaperReport:
-        report = ReaperReport(faults=[f"{f.key}: {f.error}" for f in plan.faults])
+    async def apply(
+        self, plan: Plan, rows: Mapping[str, Execution], startup: bool = False
+    ) -> ReaperReport:
+        report = ReaperReport(startup, faults=[f"{f.key}: {f.error}" for f in plan.faults])
         for attach in plan.attach:
             if await self._watcher.attach(attach.agent):
                 report.attached.append(attach.agent)
-                log.warning("reaper: %s", attach.reason)
+                # At startup nobody watches anything yet: routine, not news.
+                log.log(logging.INFO if startup else logging.WARNING, "reaper: %s", attach.reason)
         _, faults = await run_each(
             plan.rows, lambda d: self._act(d, rows[d.execution_id], report),
             lambda d: d.execution_id, stage="apply", log=log,
@@ -268,7 +270,7 @@ class Reaper:
         fields = TransitionFields(error_class=RESULT_LOST, error=reason)
         if await self._end(row, ExecutionStatus.FAILED, Cause.RESULT_LOST, reason, fields):
             report.result_lost.append(row.id)
-            log.warning("reaper: %s ends failed: %s", row.id, reason)
+            log.info("reaper: %s ends failed: %s", row.id, reason)
         else:
             report.lost_race.append(row.id)
 
@@ -280,7 +282,7 @@ class Reaper:
             report.lost_race.append(row.id)
             return
         report.backstopped.append(row.id)
-        log.warning("reaper: %s on %s ends failed: %s", row.id, row.agent, decision.reason)
+        log.info("reaper: %s on %s ends failed: %s", row.id, row.agent, decision.reason)
         if await self._redis.slots.release(row.agent, row.id):
             self._dispatch_wakeup.poke()
         if row.status is ExecutionStatus.RUNNING and await self._terminate(row):
@@ -327,11 +329,14 @@ class Reaper:
     # -- visibility ---------------------------------------------------------------------------
 
     def _log(self, report: ReaperReport) -> None:
-        acted = {name: len(getattr(report, name)) for name in
-                 ("finalized", "result_lost", "backstopped", "attached") if getattr(report, name)}
-        if acted:
-            log.warning("reaper: %s pass: %s", "startup" if report.startup else "periodic",
-                        ", ".join(f"{n} {name.replace('_', ' ')}" for name, n in acted.items()))
+        """One line per pass that ended or took over anything, naming a few of the rows."""
+        for name in ("finalized", "result_lost", "backstopped"):
+            ids = sorted(getattr(report, name))
+            if ids:
+                log.warning("reaper: %s pass: %d execution(s) %s: %s%s",
+                            "startup" if report.startup else "periodic", len(ids),
+                            name.replace("_", " "), ", ".join(ids[:5]),
+                            " ..." if len(ids) > 5 else "")
 
     def _detail(self, report: ReaperReport, plan: Plan, duration_s: float) -> dict[str, object]:
         """The last pass as ``/api/reaper`` shows it: counts by tier, and who was deferred."""
