@@ -20,6 +20,13 @@ from shepherd.core.circuit import (
     DEFAULT_FAILURE_THRESHOLD,
     DEFAULT_QUORUM_WINDOW_S,
 )
+from shepherd.core.finalization import (
+    DEFAULT_ACK_BUDGET_S,
+    DEFAULT_FETCH_BUDGET_S,
+    DEFAULT_FINALIZE_LEASE_TTL_S,
+    DEFAULT_STORE_BUDGET_S,
+)
+from shepherd.core.reaper import DEFAULT_FINALIZE_GRACE_S, DEFAULT_REAPER_INTERVAL_S
 from shepherd.core.retry import DEFAULT_RETRY_BACKOFF_BASE_S, DEFAULT_RETRY_BACKOFF_MAX_S
 from shepherd.core.timeouts import DEFAULT_EXECUTION_TIMEOUT_S
 from shepherd.core.watchdog import (
@@ -143,6 +150,21 @@ class Settings(BaseSettings):
     watchdog_handover_grace_s: float = Field(default=DEFAULT_HANDOVER_GRACE_S, ge=0)
     retry_backoff_base_s: float = Field(default=DEFAULT_RETRY_BACKOFF_BASE_S, ge=0)
     retry_backoff_max_s: float = Field(default=DEFAULT_RETRY_BACKOFF_MAX_S, ge=0)
+    reaper_interval_s: float = Field(default=DEFAULT_REAPER_INTERVAL_S, gt=0)
+    reaper_finalize_grace_s: float = Field(default=DEFAULT_FINALIZE_GRACE_S, gt=0)
+    reaper_max_running_s: float | None = Field(
+        default=None, gt=0,
+        description="Backstop age of any running or finalizing row; default its timeout + 2 x "
+                    "the finalize grace.",
+    )
+    reaper_finalizer_liveness: bool = Field(
+        default=True,
+        description="Tier 2 defers to a live finalize lease; off is unsafe (kill switch only).",
+    )
+    finalize_lease_ttl_s: float = Field(default=DEFAULT_FINALIZE_LEASE_TTL_S, gt=0)
+    finalize_fetch_budget_s: float = Field(default=DEFAULT_FETCH_BUDGET_S, gt=0)
+    finalize_store_budget_s: float = Field(default=DEFAULT_STORE_BUDGET_S, gt=0)
+    finalize_ack_budget_s: float = Field(default=DEFAULT_ACK_BUDGET_S, gt=0)
 
     @field_validator("data_dir")
     @classmethod
@@ -150,7 +172,7 @@ class Settings(BaseSettings):
         return value.expanduser()
 
     @field_validator("alert_slack_webhook_url", "alert_alertmanager_url", "alert_webhook_url",
-                     mode="before")
+                     "reaper_max_running_s", mode="before")
     @classmethod
     def _blank_is_unset(cls, value: Any) -> Any:
         return None if isinstance(value, str) and not value.strip() else value

@@ -109,6 +109,16 @@ def test_agents_show_their_circuit_and_an_admin_resets_it(cli) -> None:  # type:
     assert (code, out.strip()) == (0, "circuit of echo: closed")
     code, _, err = cli("agents", "reset-circuit", "nobody")
     assert code == 1 and "404" in err and len(err.strip().splitlines()) == 1
+def test_reaper_status_shows_the_startup_pass_and_the_leases_held(cli) -> None:  # type: ignore[no-untyped-def]
+    code, out, _ = cli("reaper", "status", "--json")
+    found = json.loads(out)
+    assert code == 0 and found["last_pass"] is not None  # the startup pass, at least
+    assert found["settings"]["finalizer_liveness"] is True
+    code, out, _ = cli("reaper", "status")
+    assert code == 0 and out.startswith("reaper: last ")
+    assert "tier 2 0 deferred" in out and "finalize lease(s) held" in out and "actions" in out
+
+
 def test_watchdog_status_shows_the_last_cycle(cli) -> None:  # type: ignore[no-untyped-def]
     code, out, _ = cli("watchdog", "status", "--json")
     found = json.loads(out)

@@ -26,6 +26,7 @@ from shepherd.api.routers import (
     fleet,
     health,
     outbox,
+    reaper,
     schedules,
     tokens,
     watchdog,
@@ -53,7 +54,7 @@ def create_api(ctx: ApiContext) -> FastAPI:
         max_body_bytes=ctx.settings.max_request_body_bytes,
     )
     routers = [m.router for m in (health, agents, circuits, schedules, executions, fleet, tokens,
-                                  outbox, alerts, events, watchdog)]
+                                  outbox, alerts, events, watchdog, reaper)]
     for router in routers:
         api.include_router(router)
     install_docs(api, routers)

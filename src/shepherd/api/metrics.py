@@ -56,6 +56,7 @@ class MetricsSnapshot:
     outbox: Mapping[tuple[str, str], int] = field(default_factory=dict)  # (sink, status) -> rows
     open_alerts: int = 0
     circuits: Mapping[str, Circuit] = field(default_factory=dict)
+    finalize_leases: int = 0  # rows some finalizer (or the reaper) is finalizing now
 
 
 class _SnapshotCollector(Collector):
@@ -114,6 +115,9 @@ class _SnapshotCollector(Collector):
         yield rows
         yield GaugeMetricFamily("shepherd_alerts_open", "Open alert incidents.",
                                 value=self._s.open_alerts)
+        yield GaugeMetricFamily("shepherd_finalize_leases_held",
+                                "Finalize leases held now (rows being finalized, by any replica).",
+                                value=self._s.finalize_leases)
 
     def _durations(self) -> Metric:
         family = HistogramMetricFamily(
@@ -184,6 +188,7 @@ async def collect_metrics(ctx: ApiContext) -> MetricsSnapshot:
         outbox=await ctx.db.outbox.counts(),
         open_alerts=len(await ctx.db.alerts.list(AlertPhase.FIRING)),
         circuits=await ctx.redis.circuits.read_many(names),
+        finalize_leases=len(await ctx.redis.leases.held(ctx.redis.keys.finalize_lease_pattern())),
     )
 
 

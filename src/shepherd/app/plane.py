@@ -4,8 +4,10 @@ startup and shutdown order.
 Startup: open SQL (migrate, instance id), connect Redis (embedded by default), check both carry
 the same instance id, then start the controller loops. The monitor's first pass re-attaches a
 watcher to every agent, and each watcher's registry pass settles rows that finished while the
-control plane was down (startup recovery). Shutdown stops the loops in order, each bounded,
-then closes the clients and the stores.
+control plane was down (startup recovery). Before any loop starts, ``recover`` runs one reaper
+pass (every tier at once). A reaper configuration whose grace or backstop a healthy finalization
+could outlast is refused before anything is opened. Shutdown stops the loops in order, each
+bounded, then closes the clients and the stores.
 """
 
 from __future__ import annotations
@@ -33,19 +35,23 @@ from shepherd.controllers.maintenance import Maintenance
 from shepherd.controllers.monitor import Monitor
 from shepherd.controllers.outbox import OutboxSender
 from shepherd.controllers.prober import Prober
+from shepherd.controllers.reaper import Reaper, ReaperConfig
 from shepherd.controllers.scheduler import Scheduler
 from shepherd.controllers.slot_recovery import SlotRecovery
 from shepherd.controllers.triggers import WatchdogTriggers
 from shepherd.controllers.watchdog import Watchdog, WatchdogConfig
 from shepherd.core.circuit import CircuitPolicy
 from shepherd.core.clock import Clock
+from shepherd.core.finalization import CompletionBudget
+from shepherd.core.reaper import ReaperPolicy, check_budget
 from shepherd.core.retry import BackoffPolicy
 from shepherd.core.watchdog import WatchdogPolicy
+from shepherd.errors import ConfigError
 from shepherd.log_throttle import LogThrottle
 from shepherd.secrets import given_or_stored_token
 from shepherd.services.event_hub import EventHub
 from shepherd.services.event_sources import ExecutionTransitions
-from shepherd.settings import Settings
+from shepherd.settings import ENV_PREFIX, Settings
 from shepherd.stores.redis.connection import RedisHandle, connect_redis
 from shepherd.stores.redis.instance import mirror_instance_id
 from shepherd.stores.redis.supervisor import EmbeddedSupervisor
@@ -76,6 +82,7 @@ class ControlPlane:
     loops: list[ControllerLoop] = field(default_factory=list)
     tasks: list[GuardedTask] = field(default_factory=list)
     monitor: Monitor | None = None
+    reaper: Reaper | None = None
     outbox: OutboxSender | None = None
     alerts: AlertService | None = None
     watchdog_triggers: WatchdogTriggers = field(default_factory=WatchdogTriggers)
@@ -91,6 +98,7 @@ class ControlPlane:
     async def open(cls, settings: Settings, clock: Clock | None = None) -> ControlPlane:
         """Open the stores and build the controllers; ``start()`` sets them running."""
         clock = clock or SystemClock()
+        reaper_config(settings)  # refused before anything is opened
         settings.data_dir.mkdir(parents=True, exist_ok=True)
         telemetry = Telemetry(process_metrics=True)
         db = await open_database(settings.resolved_database_url, clock, telemetry=telemetry)
@@ -130,6 +138,18 @@ class ControlPlane:
         )
         self.alerts = self._build_alerts()
         self.outbox = self._build_outbox()
+        finalizer = Finalizer(
+            self.db, self.redis, directory, self.clock, owner=self.owner,
+            outbox_wakeup=self.outbox_wakeup, webhook_max_age_s=s.webhook_max_age_s,
+            backoff=retry_backoff(s), telemetry=self.telemetry, budget=completion_budget(s),
+            lease_ttl_ms=round(s.finalize_lease_ttl_s * 1000),
+        )
+        self.reaper = Reaper(
+            self.db, self.redis, directory, self.clock, finisher=finalizer,
+            watcher=self.monitor, owner=self.owner, config=reaper_config(s),
+            dispatch_wakeup=self.dispatch_wakeup, outbox_wakeup=self.outbox_wakeup,
+            telemetry=self.telemetry,
+        )
         parts: list[tuple[Controller, LoopConfig, Wakeup | None]] = [
             (Scheduler(self.db, self.clock, dispatch_wakeup=self.dispatch_wakeup),
              LoopConfig(s.scheduler_interval_s), None),
@@ -138,10 +158,7 @@ class ControlPlane:
                         recovery=SlotRecovery(self.db, self.redis, self.clock, self.telemetry)),
              LoopConfig(s.dispatcher_interval_s), self.dispatch_wakeup),
             (self.monitor, LoopConfig(s.monitor_interval_s, singleton=False), None),
-            (Finalizer(self.db, self.redis, directory, self.clock, owner=self.owner,
-                       outbox_wakeup=self.outbox_wakeup, webhook_max_age_s=s.webhook_max_age_s,
-                       backoff=retry_backoff(s), telemetry=self.telemetry),
-             LoopConfig(s.finalizer_interval_s), self.finalize_wakeup),
+            (finalizer, LoopConfig(s.finalizer_interval_s), self.finalize_wakeup),
             (self.outbox, LoopConfig(s.outbox_interval_s), self.outbox_wakeup),
             (Maintenance(self.db, self.redis, self.clock, reclaim_grace_s=s.slot_reclaim_grace_s),
              LoopConfig(s.maintenance_interval_s), None),
@@ -151,6 +168,7 @@ class ControlPlane:
                       triggers=self.watchdog_triggers, finalizer_wakeup=self.finalize_wakeup,
                       dispatch_wakeup=self.dispatch_wakeup, telemetry=self.telemetry),
              LoopConfig(s.watchdog_interval_s), self.watchdog_triggers),
+            (self.reaper, LoopConfig(s.reaper_interval_s), None),
         ]
         quiet = LogThrottle(logging.getLogger("shepherd.controllers"))  # one voice for all loops
         self.loops = [
@@ -182,6 +200,17 @@ class ControlPlane:
 
     def controller_ticks(self) -> dict[str, int | None]:
         return {loop.name: loop.last_tick_ms for loop in self.loops}
+
+    async def recover(self) -> None:
+        """Startup recovery: one reaper pass, every tier, before any loop starts. A failure is
+        logged; the reaper's loop runs the tiers again at its interval."""
+        if self.reaper is None:
+            return
+        try:
+            await self.reaper.run_startup()
+        except Exception as exc:
+            log.warning("startup recovery: the reaper's pass failed (%s: %s); its loop retries",
+                        type(exc).__name__, exc)
 
     def start(self) -> None:
         if self.redis.embedded is not None:  # a dead embedded server is restarted, not mourned
@@ -236,6 +265,29 @@ def watchdog_config(s: Settings) -> WatchdogConfig:
         handover_grace_ms=round(s.watchdog_handover_grace_s * 1000),
     )
     return WatchdogConfig(s.watchdog_interval_s, s.watchdog_probe_timeout_s, policy)
+
+
+def completion_budget(s: Settings) -> CompletionBudget:
+    return CompletionBudget(s.finalize_fetch_budget_s, s.finalize_store_budget_s,
+                            s.finalize_ack_budget_s)
+
+
+def reaper_config(s: Settings) -> ReaperConfig:
+    """The reaper's configuration; a ``ConfigError`` when a healthy finalization could outlast
+    its grace or its backstop (``core.reaper.check_budget``)."""
+    policy = ReaperPolicy(
+        finalize_grace_ms=round(s.reaper_finalize_grace_s * 1000),
+        max_running_ms=(None if s.reaper_max_running_s is None
+                        else round(s.reaper_max_running_s * 1000)),
+        finalizer_liveness=s.reaper_finalizer_liveness,
+    )
+    problems = check_budget(policy, completion_budget(s))
+    if problems:
+        raise ConfigError("refusing to start, the reaper could end healthy finalizations: "
+                          + "; ".join(f"{' / '.join(ENV_PREFIX + n.upper() for n in p.settings)}"
+                                      f": {p.message}" for p in problems))
+    return ReaperConfig(s.reaper_interval_s, policy, round(s.finalize_lease_ttl_s * 1000),
+                        s.webhook_max_age_s)
 
 
 def retry_backoff(s: Settings) -> BackoffPolicy:

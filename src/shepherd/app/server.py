@@ -46,6 +46,7 @@ async def serve_plane(
     )
     server = uvicorn.Server(config)
     published = PublishedEndpoint()
+    await plane.recover()
     plane.start()
     with signals_absorbed():
         try:

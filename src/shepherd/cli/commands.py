@@ -14,6 +14,7 @@ import typer
 from shepherd import __version__
 from shepherd.cli import agents, executions, fleet, schedules, status, tokens
 from shepherd.cli.alerts import alerts
+from shepherd.cli.reaper import reaper
 from shepherd.cli.watchdog import watchdog
 
 app = typer.Typer(add_completion=False, no_args_is_help=True)
@@ -27,6 +28,7 @@ app.add_typer(fleet.group, name="fleet")
 app.add_typer(tokens.group, name="token")
 app.add_typer(alerts, name="alerts")
 app.add_typer(watchdog, name="watchdog")
+app.add_typer(reaper, name="reaper")
 
 
 def _show_version(value: bool) -> None:

@@ -11,6 +11,14 @@ nothing more (and enqueued nothing). A failure the retry policy grants another a
 (``core.retry``: the runtime restarted under it, or its own failure with ``retry_on_failure``)
 queues that attempt in the same transaction as the CAS.
 
+Each completion step has a budget (``core.finalization.CompletionBudget``): a result read or an
+ack that takes longer is abandoned for this pass, a store that takes longer counts as a store
+fault; so a healthy finalization holds its lease at most the budget's total, and the reaper's
+grace (checked against it at startup) never mistakes a slow finalizer for a dead one. ``complete``
+is the same finalization for a caller that manages the lease itself: the reaper finalizing a row
+on a silent finalizer's behalf, under its own name and asking for the runtime's result (a result
+the runtime no longer has is reported, never replaced by what SQL recorded).
+
 Never raise per row: a fault on one row (a store that refuses its result, a bug) is logged with
 the execution id and counted (``shepherd_finalizer_row_faults_total``), and the pass goes on with
 the other rows. A result the store refuses ``MAX_STORE_ATTEMPTS`` passes in a row is given up: the
@@ -31,11 +39,12 @@ from shepherd.controllers.base import Wakeup
 from shepherd.controllers.directory import AgentDirectory
 from shepherd.controllers.webhook import completion_messages
 from shepherd.core.clock import Clock
+from shepherd.core.finalization import DEFAULT_FINALIZE_LEASE_TTL_S, Completion, CompletionBudget
 from shepherd.core.models import Agent, Execution, Leftover, TransitionFields
 from shepherd.core.outcome import decide_outcome
 from shepherd.core.retry import Attempt, BackoffPolicy, decide_retry
 from shepherd.core.status import Cause, ExecutionStatus
-from shepherd.errors import AgentError, AgentNotFound, ExecutionNotFound, StoreError
+from shepherd.errors import AgentError, AgentNotFound, ExecutionNotFound, SqlStoreError, StoreError
 from shepherd.log_throttle import LogThrottle
 from shepherd.stores.redis.connection import RedisHandle
 from shepherd.stores.sql.database import Database
@@ -43,8 +52,8 @@ from shepherd.telemetry import Telemetry
 
 log = logging.getLogger("shepherd.controllers.finalizer")
 ACTOR = "finalizer"
-# Long enough for a result fetch; renewed by the heartbeat meanwhile.
-LEASE_TTL_MS = 30_000
+# Renewed by the heartbeat while a row is finalized; ``app`` passes the configured value.
+LEASE_TTL_MS = round(DEFAULT_FINALIZE_LEASE_TTL_S * 1000)
 FINALIZE_CONCURRENCY = 16
 # Matches the setting's default; ``app`` passes the configured value.
 DEFAULT_WEBHOOK_MAX_AGE_S = 86_400
@@ -70,9 +79,12 @@ class Finalizer:
         self, db: Database, redis: RedisHandle, directory: AgentDirectory, clock: Clock, *,
         owner: str, outbox_wakeup: Wakeup | None = None,
         webhook_max_age_s: int = DEFAULT_WEBHOOK_MAX_AGE_S, backoff: BackoffPolicy | None = None,
-        telemetry: Telemetry | None = None,
+        telemetry: Telemetry | None = None, budget: CompletionBudget | None = None,
+        lease_ttl_ms: int = LEASE_TTL_MS,
     ) -> None:
         self._backoff = backoff or BackoffPolicy()
+        self.budget = budget or CompletionBudget()
+        self._lease_ttl_ms = lease_ttl_ms
         self._db = db
         self._outbox_wakeup = outbox_wakeup or Wakeup()
         self._webhook_max_age_s = webhook_max_age_s
@@ -125,61 +137,81 @@ class Finalizer:
         self, row: Execution, report: FinalizeReport, agent: Agent | None = None
     ) -> None:
         key = self._redis.keys.finalize_lease(row.id)
-        async with self._redis.leases.hold(key, self._owner, LEASE_TTL_MS) as held:
+        async with self._redis.leases.hold(key, self._owner, self._lease_ttl_ms) as held:
             if not held:
                 report.deferred.append(row.id)
                 return
-            if agent is None:
-                with contextlib.suppress(AgentNotFound):
-                    agent = await self._db.agents.get(row.agent)
-            try:
-                state = await self._fetch(agent, row)
-            except AgentError as exc:
-                log.info("finalizer: cannot read %s from %s: %s", row.id, row.agent, exc)
-                report.deferred.append(row.id)  # try again next pass; the reaper is the backstop
-                return
-            won = await self._store(agent, row, state, report)
-            (report.finalized if won else report.lost).append(row.id)
-            if won:
-                await self._after(agent, row.id)
+            done = await self.complete(row, agent=agent)
+        for name in REPORTED[done]:
+            getattr(report, name).append(row.id)
+
+    async def complete(
+        self, row: Execution, *, agent: Agent | None = None, actor: str = ACTOR,
+        note: str | None = None, require_result: bool = False,
+    ) -> Completion:
+        """Finalize ``row`` now, as ``actor``; the caller holds its finalize lease. ``note``
+        leads the event's reason; with ``require_result`` a result the runtime no longer has
+        is ``RESULT_GONE`` (nothing written) instead of the exit SQL recorded."""
+        if agent is None:
+            with contextlib.suppress(AgentNotFound):
+                agent = await self._db.agents.get(row.agent)
+        try:
+            state = await self._fetch(agent, row)
+        except ExecutionNotFound:
+            if require_result:
+                return Completion.RESULT_GONE
+            state = None  # the runtime forgot it (acked before, or lost on restart): use SQL
+        except (AgentError, TimeoutError) as exc:
+            log.info("finalizer: cannot read %s from %s: %s", row.id, row.agent,
+                     exc if str(exc) else f"no answer within {self.budget.fetch_s:g} s")
+            return Completion.UNREACHABLE  # try again next pass; the reaper is the backstop
+        done = await self._store(agent, row, state, actor, note)
+        if done is Completion.FINALIZED:
+            await self._after(agent, row.id)
+        return done
 
     async def _store(
-        self, agent: Agent | None, row: Execution, state: ExecutionState | None,
-        report: FinalizeReport,
-    ) -> bool:
+        self, agent: Agent | None, row: Execution, state: ExecutionState | None, actor: str,
+        note: str | None,
+    ) -> Completion:
         """Store the result; after ``MAX_STORE_ATTEMPTS`` refusals, end the row failed instead."""
         try:
-            won = await self._complete(agent, row, state)
+            async with asyncio.timeout(self.budget.store_s):
+                won = await self._complete(agent, row, state, actor, note)
+            done = Completion.FINALIZED if won else Completion.LOST
         except Exception as exc:
             attempts = self._store_faults.get(row.id, 0) + 1
             self._store_faults[row.id] = attempts
+            fault = _over_budget(exc, self.budget.store_s)
             if attempts < MAX_STORE_ATTEMPTS:
-                raise
-            report.unstorable.append(row.id)
-            won = await self._give_up(row, exc)
+                if fault is exc:
+                    raise
+                raise fault from exc
+            gave_up = await self._give_up(row, fault, actor)
+            done = Completion.UNSTORABLE if gave_up else Completion.LOST
         self._store_faults.pop(row.id, None)
-        return won
+        return done
 
-    async def _give_up(self, row: Execution, exc: Exception) -> bool:
+    async def _give_up(self, row: Execution, exc: Exception, actor: str) -> bool:
         reason = f"result could not be stored: {describe_fault(exc)}"[:REASON_CHARS]
         log.error("finalizer: %s ends failed: %s", row.id, reason)
         return await self._db.executions.transition(
-            row.id, ExecutionStatus.FAILED, Cause.FINALIZED, actor=ACTOR,
+            row.id, ExecutionStatus.FAILED, Cause.FINALIZED, actor=actor,
             now_ms=self._clock.now_ms(), reason=reason,
             fields=TransitionFields(error_class="unstorable_result", error=reason),
         )
 
     async def _fetch(self, agent: Agent | None, row: Execution) -> ExecutionState | None:
+        """The runtime's record of the run; raises ``ExecutionNotFound`` when it has none."""
         client = self._directory.client_for(agent) if agent else None
         if client is None:
             return None
-        try:
+        async with asyncio.timeout(self.budget.fetch_s):
             return await client.get(row.id)
-        except ExecutionNotFound:
-            return None  # the runtime forgot it (acked before, or lost on restart): use SQL
 
     async def _complete(
-        self, agent: Agent | None, row: Execution, state: ExecutionState | None
+        self, agent: Agent | None, row: Execution, state: ExecutionState | None, actor: str,
+        note: str | None,
     ) -> bool:
         exit_code = state.exit_code if state else row.exit_code
         error_class = state.error_class if state else row.error_class
@@ -205,9 +237,10 @@ class Finalizer:
         )
         webhooks = completion_messages(agent, row, outcome.status, fields, now_ms,
                                        self._webhook_max_age_s)
+        reason = "; ".join(part for part in (note, outcome.error) if part) or None
         won = await self._db.executions.transition(
-            row.id, outcome.status, Cause.FINALIZED, actor=ACTOR, now_ms=now_ms,
-            reason=outcome.error, fields=fields, outbox=webhooks, retry=retry,
+            row.id, outcome.status, Cause.FINALIZED, actor=actor, now_ms=now_ms,
+            reason=reason, fields=fields, outbox=webhooks, retry=retry,
         )
         if won and webhooks:
             self._outbox_wakeup.poke()
@@ -221,10 +254,28 @@ class Finalizer:
         if client is None:
             return
         try:
-            await client.ack(execution_id)
-        except (ExecutionNotFound, AgentError) as exc:
+            async with asyncio.timeout(self.budget.ack_s):
+                await client.ack(execution_id)
+        except (ExecutionNotFound, AgentError, TimeoutError) as exc:
             log.info("finalizer: ack of %s not delivered (%s); runtime retention covers it",
-                     execution_id, exc)
+                     execution_id, exc if str(exc) else f"over {self.budget.ack_s:g} s")
+
+
+# How each completion is counted in a pass's report.
+REPORTED: dict[Completion, tuple[str, ...]] = {
+    Completion.FINALIZED: ("finalized",),
+    Completion.LOST: ("lost",),
+    Completion.UNREACHABLE: ("deferred",),
+    Completion.RESULT_GONE: ("deferred",),  # only asked for by the reaper
+    Completion.UNSTORABLE: ("unstorable", "finalized"),
+}
+
+
+def _over_budget(exc: Exception, budget_s: float) -> Exception:
+    """A store that outlasted its budget is a store fault that says so."""
+    if isinstance(exc, TimeoutError):
+        return SqlStoreError(f"the store did not finish within its budget ({budget_s:g} s)")
+    return exc
 
 
 def _leftovers(state: ExecutionState | None) -> tuple[Leftover, ...] | None:

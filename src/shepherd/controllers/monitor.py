@@ -11,7 +11,9 @@ restarted, so a restart is never noticed only when a long-poll on the old boot's
 A changed ``boot_id``, a broken stream (once per outage), the agent answering again, or a running
 row the runtime does not know are sent to the watchdog as reconcile requests. After a broken
 stream the watcher waits as the agent's circuit says: a short backoff while it is closed, until
-the next probe while it is open.
+the next probe while it is open. ``attach`` starts a watcher at once for an agent whose running
+rows nobody watches (the reaper's tier 1), and keeps it while the agent has running rows, even a
+disabled one.
 """
 
 from __future__ import annotations
@@ -87,22 +89,41 @@ class Monitor:
         self._finalizer_wakeup = finalizer_wakeup
         self._poll_wait_s = poll_wait_s
         self._watchers: dict[str, GuardedTask] = {}
+        self._attached: set[str] = set()  # watched on request while they have running rows
         self._quiet = LogThrottle(log)
 
     async def run_once(self) -> MonitorReport:
-        """Keep one watcher per enabled agent that has a runtime URL."""
-        wanted: set[str] = {a.name for a in await self._db.agents.list() if a.enabled and a.url}
+        """Keep one watcher per enabled agent that has a runtime URL, and per attached agent."""
+        agents = await self._db.agents.list()
+        wanted: set[str] = {a.name for a in agents if a.enabled and a.url}
+        self._attached -= wanted  # watched anyway
+        if self._attached:
+            running = await self._db.executions.list_by_status(ExecutionStatus.RUNNING)
+            self._attached &= {r.agent for r in running} & {a.name for a in agents if a.url}
+            wanted |= self._attached
         report = MonitorReport()
         for name in sorted(wanted - self._watchers.keys()):
-            task = GuardedTask(f"monitor:{name}", partial(self._watch, name))
-            task.start()
-            self._watchers[name] = task
+            self._start_watcher(name)
             report.started.append(name)
         for name in sorted(self._watchers.keys() - wanted):
             await self._watchers.pop(name).stop()
             report.stopped.append(name)
         report.watching = sorted(self._watchers)
         return report
+
+    async def attach(self, name: str) -> bool:
+        """Watch ``name`` now; False when this replica already does (its watcher takes the
+        lease as soon as it is free)."""
+        self._attached.add(name)
+        if name in self._watchers:
+            return False
+        self._start_watcher(name)
+        return True
+
+    def _start_watcher(self, name: str) -> None:
+        task = GuardedTask(f"monitor:{name}", partial(self._watch, name))
+        task.start()
+        self._watchers[name] = task
 
     async def stop(self) -> None:
         for name in list(self._watchers):

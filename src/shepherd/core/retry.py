@@ -54,6 +54,10 @@ FAILURE_KINDS: dict[str, FailureKind] = {
     "dispatch_rejected": FailureKind.NEVER,
     "expired": FailureKind.NEVER,
     "no_exit_code": FailureKind.NEVER,
+    # The reaper's: a result nobody can read any more, or a run past every limit, may have done
+    # its work; and a backstopped child may still run on a runtime nobody reaches.
+    "result_lost": FailureKind.NEVER,
+    "backstop": FailureKind.NEVER,
 }
 
 

@@ -57,6 +57,7 @@ class Cause(StrEnum):
     AGENT_DELETED = "agent_deleted"  # its agent was deleted while it waited
     SUPERSEDED = "superseded"  # a newer run of the same schedule took its place
     BACKSTOP = "backstop"  # the reaper's last resort
+    RESULT_LOST = "result_lost"  # the reaper found the result gone (runtime forgot it, agent lost)
     # Not a transition: a note on a row whose child still ran on its runtime and was terminated
     # there (its event keeps from_status == to_status).
     STRAY_TERMINATED = "stray_terminated"
@@ -77,7 +78,7 @@ TRANSITIONS: dict[tuple[ExecutionStatus, ExecutionStatus], frozenset[Cause]] = {
     (S.RUNNING, S.CANCELLED): frozenset({Cause.CANCEL}),
     (S.RUNNING, S.QUEUED): frozenset({Cause.DISPATCH_REFUSED}),
     (S.FINALIZING, S.SUCCESS): frozenset({Cause.FINALIZED}),
-    (S.FINALIZING, S.FAILED): frozenset({Cause.FINALIZED, Cause.BACKSTOP}),
+    (S.FINALIZING, S.FAILED): frozenset({Cause.FINALIZED, Cause.BACKSTOP, Cause.RESULT_LOST}),
 }
 
 

@@ -129,3 +129,35 @@ async def test_cancelling_the_holder_propagates_and_leaves_no_heartbeat(
         await task
     assert asyncio.all_tasks() == before
     assert await leases.owner(key) is None
+
+
+async def test_read_gives_each_owner_and_an_unreadable_key_fails_alone(
+    redis_handle: RedisHandle, keys: Keys
+) -> None:
+    leases = redis_handle.leases
+    held, free, broken = (keys.finalize_lease(e) for e in ("e1", "e2", "e3"))
+    await leases.acquire(held, "a", 10_000)
+    await redis_handle.client.hset(broken, "not", "a lease")  # a key of the wrong type
+    found = await leases.read([held, free, broken])
+    assert [(f.owner, f.error) for f in found[:2]] == [("a", None), (None, None)]
+    assert found[2].owner is None and found[2].error is not None
+    assert "WRONGTYPE" in found[2].error
+    assert await leases.read([]) == []
+
+
+async def test_held_lists_the_finalize_leases_with_owner_and_ttl_and_nothing_else(
+    redis_handle: RedisHandle, keys: Keys
+) -> None:
+    leases = redis_handle.leases
+    await leases.acquire(keys.finalize_lease("e1"), "a", 10_000)
+    await leases.acquire(keys.finalize_lease("e2"), "b", 20_000)
+    await leases.acquire(keys.monitor_lease("alpha"), "a", 10_000)
+    await redis_handle.client.hset(keys.finalize_lease("e3"), "not", "a lease")
+    found = await leases.held(keys.finalize_lease_pattern())
+    assert [(keys.parse_finalize_lease(h.key), h.owner) for h in found] == [("e1", "a"),
+                                                                           ("e2", "b")]
+    assert 0 < found[0].ttl_ms <= 10_000 and 10_000 < found[1].ttl_ms <= 20_000
+    assert keys.parse_finalize_lease(keys.monitor_lease("alpha")) is None
+    assert keys.parse_finalize_lease(keys.finalize_lease("")) is None
+    await redis_handle.client.flushall()
+    assert await leases.held(keys.finalize_lease_pattern()) == []

@@ -19,6 +19,8 @@ All keys start with the configured prefix (default ``shepherd:``).
 | ``replica:{id}``           | string | PX presence TTL     | breaker heartbeat (each replica) | breaker (quorum guard: live replicas) |
 | ``lease:{name}``           | string | PX lease TTL        | lease scripts (owner token) | lease holders, reaper            |
 |                            |        |                     | names: ``controller:{c}``, ``monitor:{agent}``, ``finalize:{eid}`` |
+|                            |        |                     | (finalize: the finalizer, or the reaper finalizing on its behalf; |
+|                            |        |                     | the reaper, /metrics and ``/api/reaper`` read who holds them)   |
 | ``agent:{agent}:cursor``   | HASH   | none                | monitor (CursorStore)       | monitor, watchdog, dashboard     |
 |                            |        |                     | fields seq, boot_id, seen_at_ms (last answered poll), booted_at_ms (runtime boot); |
 |                            |        |                     | reconcile_requested_at_ms, reconcile_reason                     |
@@ -30,7 +32,7 @@ All keys start with the configured prefix (default ``shepherd:``).
 |                            |        |                     | message = agent name (not a key: nothing is stored)             |
 | ``controller:{c}:tick_at`` | string | none                | controller loop (TickStore) | /metrics, canary G-02            |
 | ``controller:{c}:last_report`` | string | none            | controller loop (JSON: tick_at_ms, duration_ms, report counts) | API status views |
-| ``controller:{c}:last_detail`` | string | none            | a controller's own last-pass detail (JSON; the watchdog's: skipped agents and why) | API status views |
+| ``controller:{c}:last_detail`` | string | none            | a controller's own last-pass detail (JSON; the watchdog's: skipped agents and why; the reaper's: actions by tier, defers) | API status views |
 | ``canary:{part}``          | any    | per part            | canary                      | canary                           |
 | ``web:session:{digest}``   | string | session_ttl_s       | dashboard sign-in           | dashboard, ``/api/events``       |
 |                            |        |                     | JSON {token_id, csrf, created_at_ms}; digest = SHA-256 of the cookie's secret |
@@ -107,6 +109,17 @@ class Keys:
 
     def finalize_lease(self, execution_id: str) -> str:
         return self.lease(f"finalize:{execution_id}")
+
+    def finalize_lease_pattern(self) -> str:
+        """SCAN pattern matching every finalize lease."""
+        return self.lease("finalize:*")
+
+    def parse_finalize_lease(self, key: str) -> str | None:
+        """The execution id of a finalize lease key; None for any other key."""
+        head = self.finalize_lease("")
+        if not key.startswith(head):
+            return None
+        return key[len(head):] or None
 
     def agent_cursor(self, agent: str) -> str:
         return f"{self.prefix}agent:{agent}:cursor"

@@ -7,6 +7,10 @@ script, so a holder whose lease expired and was taken can never extend or delete
 ``hold`` is the heartbeat form: it yields whether the lease was acquired, renews every ttl/3 while
 the caller works, and on exit stops the heartbeat (awaiting it) and releases owner-checked.
 
+``read`` gives the owners of many leases in one round trip, each read on its own: a key that
+cannot be read (the wrong type, say) is reported for that key alone, never for the others.
+``held`` lists the leases matching a pattern with their owners and remaining TTLs.
+
 Must not: decide what a lease protects, or retry; callers own both.
 """
 
@@ -15,11 +19,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass
 from enum import IntEnum
+from typing import Any
 
 from redis.asyncio import Redis
 
+from shepherd.core.reaper import LeaseFact
 from shepherd.errors import RedisStoreError
 from shepherd.stores.redis.errors import translated
 from shepherd.stores.redis.scripts import Scripts
@@ -42,6 +49,13 @@ class OwnerResult(IntEnum):
 
     NOT_OWNER = 0
     DONE = 1
+
+
+@dataclass(frozen=True, slots=True)
+class HeldLease:
+    key: str
+    owner: str
+    ttl_ms: int
 
 
 class LeaseStore:
@@ -71,6 +85,34 @@ class LeaseStore:
         async with translated(f"read lease {key}"):
             value = await self._client.get(key)
         return str(value) if value is not None else None
+
+    async def read(self, keys: Sequence[str]) -> list[LeaseFact]:
+        """The owner of each key (None: free), or why that one key could not be read."""
+        if not keys:
+            return []
+        async with translated("read leases"), self._client.pipeline(transaction=False) as pipe:
+            for key in keys:
+                pipe.get(key)
+            replies = await pipe.execute(raise_on_error=False)
+        return [_fact(reply) for reply in replies]
+
+    async def held(self, pattern: str) -> list[HeldLease]:
+        """Every lease whose key matches ``pattern``, with its owner and remaining TTL."""
+        async with translated(f"list leases {pattern}"):
+            keys = sorted({key async for key in self._client.scan_iter(match=pattern, count=500)})
+            if not keys:
+                return []
+            async with self._client.pipeline(transaction=False) as pipe:
+                for key in keys:
+                    pipe.get(key)
+                    pipe.pttl(key)
+                replies = await pipe.execute(raise_on_error=False)
+        found = []
+        for index, key in enumerate(keys):
+            owner, ttl = replies[2 * index], replies[2 * index + 1]
+            if isinstance(owner, str) and isinstance(ttl, int) and ttl > 0:
+                found.append(HeldLease(key, owner, ttl))  # gone meanwhile, or not a lease: left
+        return found
 
     @contextlib.asynccontextmanager
     async def hold(self, key: str, owner: str, ttl_ms: int) -> AsyncIterator[bool]:
@@ -109,3 +151,9 @@ class LeaseStore:
         except RedisStoreError as exc:
             # The work under the lease is done; an unreleased lease only expires on its own.
             log.warning("lease %s: release by %s failed, it will expire: %s", key, owner, exc)
+
+
+def _fact(reply: Any) -> LeaseFact:
+    if isinstance(reply, Exception):
+        return LeaseFact(error=f"{type(reply).__name__}: {reply}")
+    return LeaseFact(owner=str(reply) if reply is not None else None)
