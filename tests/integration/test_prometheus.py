@@ -1,5 +1,6 @@
 """A real Prometheus scrapes a real ``shepherd up``: the families parse, counters can be
-``rate()``d and the run-time histogram answers ``histogram_quantile``.
+``rate()``d and the run-time, queue-wait and dispatch-latency histograms answer
+``histogram_quantile``.
 
 Prometheus comes from Debian's ``prometheus`` package (``.ci/run`` installs it); without the
 binary the test skips locally and fails in CI.
@@ -115,5 +116,12 @@ def test_prometheus_scrapes_counters_it_can_rate_and_a_histogram_it_can_query(
         30, "a run-time quantile",
     )
     assert 0 < float(quantile[0]["value"][1]) <= 1
-    for family in ("process_resident_memory_bytes", "python_info", "shepherd_build_info"):
+    for family in ("process_resident_memory_bytes", "python_info", "shepherd_build_info",
+                   'shepherd_agent_up{agent="echo"} == 1',
+                   'shepherd_transitions_total{to="success",cause="finalized"}',
+                   'shepherd_dispatch_outcomes_total{outcome="started"}'):
         assert query(prometheus, family), family
+    for histogram in ("shepherd_queue_wait_seconds", "shepherd_dispatch_latency_seconds"):
+        assert wait_until(lambda h=histogram: [r for r in query(
+            prometheus, f"histogram_quantile(0.95, sum by (le) (rate({h}_bucket[10s])))",
+        ) if r["value"][1] not in ("NaN", "+Inf")], 30, f"a {histogram} quantile"), histogram

@@ -57,6 +57,7 @@ class MetricsSnapshot:
     open_alerts: int = 0
     circuits: Mapping[str, Circuit] = field(default_factory=dict)
     finalize_leases: int = 0  # rows some finalizer (or the reaper) is finalizing now
+    unreachable: frozenset[str] = frozenset()  # agents the watchdog sees unreachable or fenced
 
 
 class _SnapshotCollector(Collector):
@@ -156,7 +157,22 @@ class _SnapshotCollector(Collector):
             for each in CircuitState:
                 state.add_metric([agent, each.value], 1 if circuit.state is each else 0)
             failures.add_metric([agent], circuit.failures)
-        yield from (state, failures)
+        yield from (state, failures, self._up())
+
+    def _up(self) -> Metric:
+        up = GaugeMetricFamily(
+            "shepherd_agent_up",
+            "1 when the agent's runtime answers (circuit closed or probing, not unreachable).",
+            labels=["agent"],
+        )
+        for agent in self._s.agents:
+            circuit = self._s.circuits.get(agent) or Circuit(agent)
+            down = agent in self._s.unreachable or circuit.state in _DOWN_STATES
+            up.add_metric([agent], 0 if down else 1)
+        return up
+
+
+_DOWN_STATES = frozenset({CircuitState.OPEN, CircuitState.DORMANT})
 
 
 def _bound(seconds: float) -> str:
@@ -177,6 +193,7 @@ async def collect_metrics(ctx: ApiContext) -> MetricsSnapshot:
     names: list[str] = [a.name for a in agents]
     slots: dict[str, int] = {name: await ctx.redis.slots.count(name) for name in names}
     summary = await ctx.db.executions.finished_summary(DURATION_BUCKETS_S)
+    health = await ctx.redis.health.read(names)
     return MetricsSnapshot(
         executions=await ctx.db.executions.count_by_agent_and_status(),
         durations=durations_by_agent(summary),
@@ -189,6 +206,9 @@ async def collect_metrics(ctx: ApiContext) -> MetricsSnapshot:
         open_alerts=len(await ctx.db.alerts.list(AlertPhase.FIRING)),
         circuits=await ctx.redis.circuits.read_many(names),
         finalize_leases=len(await ctx.redis.leases.held(ctx.redis.keys.finalize_lease_pattern())),
+        unreachable=frozenset(
+            name for name, h in health.items() if h.unreachable_since_ms is not None or h.fenced
+        ),
     )
 
 

@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from shepherd.agent_client.breaker import BreakerHook, NullBreaker
 from shepherd.agent_client.protocol import StartRequest
 from shepherd.controllers.directory import AgentDirectory
+from shepherd.controllers.dispatch_metrics import DispatchMetrics, DispatchOutcome
 from shepherd.controllers.slot_recovery import SlotRecovery
 from shepherd.core.clock import Clock
 from shepherd.core.models import Agent, Execution, TransitionFields
@@ -34,6 +35,7 @@ from shepherd.errors import AgentConnectionDropped, AgentError, AgentRejected
 from shepherd.stores.redis.connection import RedisHandle
 from shepherd.stores.redis.slots import AcquireResult
 from shepherd.stores.sql.database import Database
+from shepherd.telemetry import Telemetry
 
 log = logging.getLogger("shepherd.controllers.dispatcher")
 ACTOR = "dispatcher"
@@ -67,6 +69,7 @@ class Dispatcher:
         max_queue_age_s: int,
         breaker: BreakerHook | None = None,
         recovery: SlotRecovery | None = None,
+        telemetry: Telemetry | None = None,
     ) -> None:
         self._db = db
         self._breaker = breaker or NullBreaker()
@@ -75,6 +78,7 @@ class Dispatcher:
         self._clock = clock
         self._max_queue_age_ms = max_queue_age_s * 1000
         self._recovery = recovery or SlotRecovery(db, redis, clock)
+        self._metrics = DispatchMetrics(telemetry)
 
     async def run_once(self) -> DispatchReport:
         report = DispatchReport()
@@ -120,17 +124,28 @@ class Dispatcher:
                 break
             if result is AcquireResult.FULL:
                 break
-            if await self._db.executions.claim_queued(row.id, self._clock.now_ms(), ACTOR):
-                claimed.append(row)
+            decided_at_ms = self._clock.now_ms()
+            if await self._db.executions.claim_queued(row.id, decided_at_ms, ACTOR):
+                self._metrics.claimed(row, decided_at_ms)
+                claimed.append((row, decided_at_ms))
                 report.claimed.append(row.id)
             elif result is AcquireResult.ACQUIRED:
                 await self._redis.slots.release(agent.name, row.id)
         # The claimed rows hold their slots; hand them to the runtime side by side.
-        await asyncio.gather(*(self._start(agent, row, report) for row in claimed))
+        await asyncio.gather(*(self._start(agent, row, at, report) for row, at in claimed))
 
-    async def _start(self, agent: Agent, row: Execution, report: DispatchReport) -> bool:
+    async def _start(
+        self, agent: Agent, row: Execution, decided_at_ms: int, report: DispatchReport
+    ) -> bool:
         """Hand one claimed row to its runtime; False when the runtime refused it (the row is
         back in the backlog for the next pass)."""
+        outcome = await self._hand_over(agent, row, report)
+        self._metrics.answered(agent.name, outcome, decided_at_ms, self._clock.now_ms())
+        return outcome is not DispatchOutcome.REFUSED
+
+    async def _hand_over(
+        self, agent: Agent, row: Execution, report: DispatchReport
+    ) -> DispatchOutcome:
         client = self._directory.client_for(agent)
         assert client is not None  # checked by run_once
         request = StartRequest(
@@ -142,20 +157,20 @@ class Dispatcher:
             log.warning("dispatch of %s to %s dropped mid-flight; monitor settles it", row.id,
                         agent.name)
             report.ambiguous.append(row.id)
-            return True
+            return DispatchOutcome.AMBIGUOUS
         except AgentRejected as exc:
             await self._give_up(agent, row, Cause.DISPATCH_REJECTED, exc)
             report.rejected.append(row.id)
-            return True
+            return DispatchOutcome.REJECTED
         except AgentError as exc:  # unreachable, or a 5xx: the runtime did not take it
             await self._give_up(agent, row, Cause.DISPATCH_REFUSED, exc)
             report.refused.append(row.id)
-            return False
+            return DispatchOutcome.REFUSED
         await self._db.executions.record_start(
             row.id, pid=started.pid, started_at_ms=started.started_at_ms, boot_id=started.boot_id
         )
         report.dispatched.append(row.id)
-        return True
+        return DispatchOutcome.STARTED
 
     async def _give_up(self, agent: Agent, row: Execution, cause: Cause, exc: Exception) -> None:
         """Back to the backlog (refused) or failed (rejected); the slot goes only if we won."""

@@ -38,9 +38,10 @@ class Database:
         self.engine = engine
         self.clock = clock
         self.instance_id = instance_id
+        self.telemetry = telemetry or Telemetry()  # what the repositories count
         self.agents = AgentRepository(engine, clock)
         self.schedules = ScheduleRepository(engine, clock)
-        self.executions = ExecutionRepository(engine, clock, default_timeout_s, telemetry)
+        self.executions = ExecutionRepository(engine, clock, default_timeout_s, self.telemetry)
         self.tokens = TokenRepository(engine)
         self.outbox = OutboxRepository(engine, clock)
         self.alerts = AlertStateRepository(engine)

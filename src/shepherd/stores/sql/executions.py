@@ -75,9 +75,14 @@ class ExecutionRepository:
         self._engine = engine
         self._clock = clock
         self._default_timeout_s = default_timeout_s
-        self._refusals = (telemetry or Telemetry()).counter(
+        telemetry = telemetry or Telemetry()
+        self._refusals = telemetry.counter(
             "shepherd_integrity_refusals",
             "Status writes refused because the execution already has a terminal event.",
+        )
+        self._transitions = telemetry.counter(
+            "shepherd_transitions",
+            "Status writes this process won, by target status and cause.", ["to", "cause"],
         )
 
     # -- writes -------------------------------------------------------------------------------
@@ -191,6 +196,8 @@ class ExecutionRepository:
                                      retry.reason)
         if result is TransitionResult.REFUSED:
             self._refusals.inc()
+        elif result is TransitionResult.WON:
+            self._transitions.labels(to.value, cause.value).inc()
         return result is TransitionResult.WON
 
     async def retry(self, execution_id: str, *, actor: str) -> Execution:
