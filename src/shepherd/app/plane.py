@@ -30,6 +30,7 @@ from shepherd.controllers.base import Controller, Wakeup
 from shepherd.controllers.directory import PooledDirectory
 from shepherd.controllers.dispatcher import Dispatcher
 from shepherd.controllers.finalizer import Finalizer
+from shepherd.controllers.fleet_alerts import FleetAlerts
 from shepherd.controllers.loop import ControllerLoop, LoopConfig
 from shepherd.controllers.maintenance import Maintenance
 from shepherd.controllers.monitor import Monitor
@@ -170,6 +171,8 @@ class ControlPlane:
                       dispatch_wakeup=self.dispatch_wakeup, telemetry=self.telemetry),
              LoopConfig(s.watchdog_interval_s), self.watchdog_triggers),
             (self.reaper, LoopConfig(s.reaper_interval_s), None),
+            (FleetAlerts(self.db, self.redis, self.alerts, self.clock),
+             LoopConfig(s.fleet_alerts_interval_s), None),
         ]
         quiet = LogThrottle(logging.getLogger("shepherd.controllers"))  # one voice for all loops
         self.loops = [
