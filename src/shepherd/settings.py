@@ -60,6 +60,8 @@ DEFAULT_OUTBOX_CONCURRENCY = 4
 # Systemic outages and dormant agents are minutes-scale incidents: a 15 s look costs two small
 # reads and tells an operator within one watchdog cycle.
 DEFAULT_FLEET_ALERTS_INTERVAL_S = 15.0
+# A canary cycle a minute: drift is found within a minute or two, at ~0.1 % of a core.
+DEFAULT_CANARY_INTERVAL_S = 60.0
 # Retries back off to five minutes: the pace of a receiver's outage, not a hammering.
 DEFAULT_OUTBOX_RETRY_MAX_S = 300.0
 # A completion webhook still undelivered after a day is given up and shown as dead.
@@ -155,6 +157,8 @@ class Settings(BaseSettings):
     retry_backoff_max_s: float = Field(default=DEFAULT_RETRY_BACKOFF_MAX_S, ge=0)
     reaper_interval_s: float = Field(default=DEFAULT_REAPER_INTERVAL_S, gt=0)
     fleet_alerts_interval_s: float = Field(default=DEFAULT_FLEET_ALERTS_INTERVAL_S, gt=0)
+    canary_enabled: bool = False  # off unless asked: ``shepherd demo`` turns it on
+    canary_interval_s: float = Field(default=DEFAULT_CANARY_INTERVAL_S, gt=0)
     reaper_finalize_grace_s: float = Field(default=DEFAULT_FINALIZE_GRACE_S, gt=0)
     reaper_max_running_s: float | None = Field(
         default=None, gt=0,

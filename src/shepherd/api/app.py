@@ -20,6 +20,7 @@ from shepherd.api.guard import RequestGuard
 from shepherd.api.routers import (
     agents,
     alerts,
+    canary,
     circuits,
     events,
     executions,
@@ -54,7 +55,7 @@ def create_api(ctx: ApiContext) -> FastAPI:
         max_body_bytes=ctx.settings.max_request_body_bytes,
     )
     routers = [m.router for m in (health, agents, circuits, schedules, executions, fleet, tokens,
-                                  outbox, alerts, events, watchdog, reaper)]
+                                  outbox, alerts, events, watchdog, reaper, canary)]
     for router in routers:
         api.include_router(router)
     install_docs(api, routers)

@@ -14,6 +14,7 @@ from fastapi import Depends, Request
 
 from shepherd.alerts.service import AlertService
 from shepherd.api.hosting import LocalRuntimeHost
+from shepherd.canary.service import CanaryService
 from shepherd.controllers.base import Wakeup
 from shepherd.controllers.directory import AgentDirectory
 from shepherd.core.clock import Clock
@@ -43,6 +44,8 @@ class ApiContext:
     events: EventHub | None = None
     # The process's local runtimes under ``shepherd up``; None under ``serve`` (hosting.py).
     local_runtimes: LocalRuntimeHost | None = None
+    # The canary (its cycle runs on demand even while its loop is off); None: not wired.
+    canary: CanaryService | None = None
 
 
 def get_context(request: Request) -> ApiContext:

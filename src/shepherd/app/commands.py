@@ -8,6 +8,7 @@ not pay for what only these commands use.
 from __future__ import annotations
 
 import logging
+import os
 import shlex
 from collections.abc import Coroutine
 from pathlib import Path
@@ -125,6 +126,8 @@ def demo(port: PortOpt = None, data_dir: DataDirOpt = None) -> None:
     from shepherd.app.up import run_up
 
     settings = _settings(data_dir or Path(".shepherd") / "demo", port)
+    if "SHEPHERD_CANARY_ENABLED" not in os.environ:  # the demo shows the canary unless told not
+        settings = settings.model_copy(update={"canary_enabled": True})
     _run_loop(run_up(DEMO_MANIFEST, settings, demo=True))
 
 

@@ -24,7 +24,9 @@ from shepherd.alerts.service import AlertService
 from shepherd.api.context import ApiContext
 from shepherd.api.hosting import LocalRuntimeHost
 from shepherd.app.alerting import build_alert_service, build_outbox_sender
+from shepherd.app.canary import build_canary
 from shepherd.background import GuardedTask, stop_all
+from shepherd.canary.service import CanaryService
 from shepherd.clock import SystemClock
 from shepherd.controllers.base import Controller, Wakeup
 from shepherd.controllers.directory import PooledDirectory
@@ -86,6 +88,7 @@ class ControlPlane:
     reaper: Reaper | None = None
     outbox: OutboxSender | None = None
     alerts: AlertService | None = None
+    canary: CanaryService | None = None
     watchdog_triggers: WatchdogTriggers = field(default_factory=WatchdogTriggers)
     directory: PooledDirectory | None = None
     closed: bool = False
@@ -174,6 +177,10 @@ class ControlPlane:
             (FleetAlerts(self.db, self.redis, self.alerts, self.clock),
              LoopConfig(s.fleet_alerts_interval_s), None),
         ]
+        self.canary = build_canary(s, self.db, self.redis, directory, self.alerts, self.clock,
+                                   self.telemetry, {c.name: cfg.interval_s for c, cfg, _ in parts})
+        if s.canary_enabled:
+            parts.append((self.canary, LoopConfig(s.canary_interval_s), None))
         quiet = LogThrottle(logging.getLogger("shepherd.controllers"))  # one voice for all loops
         self.loops = [
             ControllerLoop(c, cfg, self.redis, self.clock, self.owner, wakeup, self.telemetry,
@@ -200,6 +207,7 @@ class ControlPlane:
             directory=self.directory, dispatch_wakeup=self.dispatch_wakeup,
             controller_ticks=self.controller_ticks, telemetry=self.telemetry,
             alerts=self.alerts, events=self.events, local_runtimes=self.local_runtimes,
+            canary=self.canary,
         )
 
     def controller_ticks(self) -> dict[str, int | None]:

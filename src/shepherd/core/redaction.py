@@ -88,3 +88,10 @@ def redact_argv(argv: Iterable[str]) -> str:
 def find_secrets(text: str) -> bool:
     """True when ``text`` holds something ``redact`` would hide."""
     return redact(text) != text
+
+
+def holds_credential(text: str) -> bool:
+    """True when ``text`` holds an unmistakable credential: a token with an issuer's prefix, a
+    URL's password or a ``Bearer``/``Basic`` value. Narrower than ``find_secrets`` (no random-run
+    rule): a stored output full of commit hashes is not a leak worth a page."""
+    return any(p.search(text) for p in (_ISSUED, _URL_PASSWORD, _BEARER))

@@ -23,6 +23,7 @@ from redis.exceptions import RedisError
 from shepherd.core.redaction import redact as redact_secrets
 from shepherd.errors import RedisStoreError
 from shepherd.stores.redis.agent_health import AgentHealthStore
+from shepherd.stores.redis.canary_view import CanaryView
 from shepherd.stores.redis.circuits import CircuitStore
 from shepherd.stores.redis.cursors import CursorStore
 from shepherd.stores.redis.embedded import EmbeddedRedis, client_name
@@ -74,6 +75,10 @@ class RedisHandle:
     @property
     def sessions(self) -> SessionStore:
         return SessionStore(self.client, self.keys)
+
+    @property
+    def canary(self) -> CanaryView:
+        return CanaryView(self.client, self.keys)
 
     @property
     def presence(self) -> PresenceReader:

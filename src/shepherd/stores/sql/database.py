@@ -16,6 +16,7 @@ from shepherd.core.models import Execution, Schedule, Trigger
 from shepherd.core.timeouts import DEFAULT_EXECUTION_TIMEOUT_S
 from shepherd.stores.sql.agents import AgentRepository
 from shepherd.stores.sql.alerts import AlertStateRepository
+from shepherd.stores.sql.canary_facts import CanaryFacts
 from shepherd.stores.sql.engine import create_sql_engine, ensure_instance_id, migrate
 from shepherd.stores.sql.errors import translated
 from shepherd.stores.sql.executions import ExecutionRepository
@@ -24,6 +25,7 @@ from shepherd.stores.sql.outbox import OutboxRepository
 from shepherd.stores.sql.schedules import ScheduleRepository
 from shepherd.stores.sql.summaries import SummaryRepository
 from shepherd.stores.sql.tokens import TokenRepository
+from shepherd.stores.sql.violations import ViolationRepository
 from shepherd.telemetry import Telemetry
 
 SCHEDULER_ACTOR = "scheduler"
@@ -47,6 +49,8 @@ class Database:
         self.alerts = AlertStateRepository(engine)
         self.feed = TransitionFeedRepository(engine)
         self.summaries = SummaryRepository(engine)
+        self.canary = CanaryFacts(engine)
+        self.violations = ViolationRepository(engine)
 
     async def ping(self) -> None:
         async with translated("ping"), self.engine.connect() as conn:

@@ -206,3 +206,20 @@ alert_states = Table(
     Column("updated_at_ms", BigInteger, nullable=False),
     Index("ix_alert_states_phase", "phase"),
 )
+
+# What the canary found, one row per violation per cycle (trimmed by age by the canary).
+canary_violations = Table(
+    "canary_violations",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("cycle_at_ms", BigInteger, nullable=False),  # the snapshot's instant
+    Column("invariant_id", String(8), nullable=False),
+    Column("entity", String(200), nullable=False),
+    Column("tier", String(1), nullable=False),
+    Column("severity", String(16), nullable=False),
+    Column("message", Text, nullable=False),
+    Column("observed", JSON, nullable=False),
+    Column("created_at_ms", BigInteger, nullable=False),
+    Index("ix_canary_violations_invariant", "invariant_id", "cycle_at_ms"),
+    Index("ix_canary_violations_cycle", "cycle_at_ms"),
+)

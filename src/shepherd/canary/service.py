@@ -1,0 +1,158 @@
+"""The canary's cycle: collect a snapshot, run the checks, persist what fired, alert on changes.
+
+One cycle at a time per process (a second ``run_cycle`` while one runs is a ``Conflict``: the
+API's 409), and one replica at a time fleet-wide (it runs under the leased controller loop).
+Alerts go through the alert engine, one source per invariant (``canary.S-01``) so a cycle over a
+few ids never clears the others' incidents: an incident opens on green -> red, a continuing red
+stays quiet (no reminders), red -> green -> red opens a new one. Only invariants red now or red
+at the previous cycle are handed to the engine, so a green fleet costs no alert writes.
+
+Must not: write anything but ``canary_violations`` and alert states; act on what it finds.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+from shepherd.alerts.service import AlertService
+from shepherd.canary.collect import Collector
+from shepherd.canary.invariants import REGISTRY, Violation, evaluate
+from shepherd.core.alerting import AlertAction, AlertPolicy
+from shepherd.core.clock import Clock
+from shepherd.core.signals import Signal, SignalKey
+from shepherd.errors import ConfigError, Conflict
+from shepherd.stores.sql.database import Database
+from shepherd.stores.sql.violations import NewViolation
+from shepherd.telemetry import Telemetry
+
+log = logging.getLogger("shepherd.canary")
+SOURCE_PREFIX = "canary."
+# Violations are kept a week: enough to look back over an incident and a weekend.
+RETENTION_MS = 7 * 86_400_000
+
+
+@dataclass(frozen=True, slots=True)
+class CycleResult:
+    cycle_at_ms: int
+    duration_ms: float
+    checked: tuple[str, ...]
+    violations: tuple[Violation, ...]
+    violation_ids: tuple[int, ...]
+    transitions: tuple[str, ...]  # invariant ids that went green -> red this cycle
+    recovered: tuple[str, ...]  # invariant ids that went red -> green
+    sources_unavailable: tuple[str, ...]
+    failed: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(slots=True)
+class CanaryReport:
+    """The loop's summary of a cycle (list sizes go to the controller report)."""
+
+    violations: list[str] = field(default_factory=list)
+    transitions: list[str] = field(default_factory=list)
+    unavailable: list[str] = field(default_factory=list)
+
+
+class CanaryService:
+    name = "canary"
+
+    def __init__(
+        self, db: Database, collector: Collector, alerts: AlertService | None, clock: Clock,
+        telemetry: Telemetry | None = None,
+    ) -> None:
+        self._db = db
+        self._collector = collector
+        self._alerts = alerts
+        self._clock = clock
+        self._lock = asyncio.Lock()
+        self._red: set[str] | None = None  # None until the first cycle: evaluate every id once
+        self.last: CycleResult | None = None
+        t = telemetry or Telemetry()
+        self._fired = t.counter("shepherd_canary_violations",
+                                "Violations found by the canary, by invariant.", ["invariant"])
+        self._broken = t.counter("shepherd_canary_check_errors",
+                                 "Canary checks that raised instead of answering.", ["invariant"])
+
+    async def run_once(self) -> CanaryReport:
+        result = await self.run_cycle()
+        return CanaryReport([f"{v.invariant_id} {v.entity}" for v in result.violations],
+                            list(result.transitions), list(result.sources_unavailable))
+
+    async def run_cycle(self, ids: Iterable[str] | None = None) -> CycleResult:
+        chosen = _chosen(ids)
+        if self._lock.locked():
+            raise Conflict("a canary cycle is already running; try again when it ends")
+        async with self._lock:
+            started = time.perf_counter()
+            snapshot = await self._collector.collect()
+            run = evaluate(snapshot, chosen)
+            for iid, error in run.failed.items():
+                log.error("canary: check %s raised: %s", iid, error)
+                self._broken.labels(iid).inc()
+            for v in run.violations:
+                self._fired.labels(v.invariant_id).inc()
+            ids_stored = await self._db.violations.record(
+                snapshot.now_ms, [_new(v) for v in run.violations], self._clock.now_ms(),
+                snapshot.now_ms - RETENTION_MS,
+            )
+            transitions, recovered = await self._alert(run.checked, run.violations)
+            result = CycleResult(
+                snapshot.now_ms, round((time.perf_counter() - started) * 1000, 3), run.checked,
+                run.violations, tuple(ids_stored), transitions, recovered,
+                snapshot.sources_unavailable, dict(run.failed),
+            )
+            self.last = result
+            return result
+
+    async def _alert(
+        self, checked: tuple[str, ...], found: tuple[Violation, ...]
+    ) -> tuple[tuple[str, ...], tuple[str, ...]]:
+        red_now = {v.invariant_id for v in found}
+        due = [i for i in checked if self._red is None or i in red_now or i in self._red]
+        self._red = (self._red or set()) - set(checked) | red_now
+        if self._alerts is None:
+            return (), ()
+        went_red, went_green = [], []
+        for iid in due:
+            evaluation = await self._alerts.evaluate(
+                SOURCE_PREFIX + iid, [_signal(v) for v in found if v.invariant_id == iid],
+                policies={iid: AlertPolicy(pending_s=REGISTRY[iid].dwell_s, realert_s=None)},
+            )
+            actions = {d.action for d in evaluation.decisions}
+            if AlertAction.ALERT in actions:
+                went_red.append(iid)
+            if AlertAction.RECOVERY in actions and iid not in red_now:
+                went_green.append(iid)
+        return tuple(went_red), tuple(went_green)
+
+
+def _chosen(ids: Iterable[str] | None) -> list[str] | None:
+    if ids is None:
+        return None
+    chosen = sorted(set(ids))
+    unknown = [i for i in chosen if i not in REGISTRY]
+    if unknown:
+        raise ConfigError(f"unknown invariant id(s): {', '.join(unknown)}; known: "
+                          f"{', '.join(sorted(REGISTRY))}")
+    return chosen
+
+
+def _new(v: Violation) -> NewViolation:
+    inv = REGISTRY[v.invariant_id]
+    return NewViolation(v.invariant_id, v.entity, inv.tier.value, inv.severity.value, v.message,
+                        dict(v.observed))
+
+
+def _signal(v: Violation) -> Signal:
+    inv = REGISTRY[v.invariant_id]
+    entity = "".join(ch if ch.isalnum() or ch in "_.:/@-" else "_" for ch in v.entity)[:100]
+    return Signal(
+        SignalKey(SOURCE_PREFIX + v.invariant_id, v.invariant_id, entity or "fleet"),
+        inv.severity, f"{v.invariant_id} {inv.title}: {v.message}",
+        forensics=tuple(f"{k}: {value}" for k, value in sorted(v.observed.items())),
+        runbook=inv.runbook,
+    )
