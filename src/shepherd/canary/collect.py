@@ -62,6 +62,9 @@ class Collector:
         self._clock = clock
         self._config = config
 
+    def controller_intervals(self) -> dict[str, float]:
+        return dict(self._config.controller_intervals_s)
+
     async def collect(self) -> Snapshot:
         now = self._clock.now_ms()
         unavailable: list[str] = []

@@ -13,9 +13,10 @@ Must not: write anything but ``canary_violations`` and alert states; act on what
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
-from collections.abc import Iterable
+from collections.abc import AsyncIterator, Iterable
 from dataclasses import dataclass, field
 
 from shepherd.alerts.service import AlertService
@@ -78,35 +79,57 @@ class CanaryService:
                                  "Canary checks that raised instead of answering.", ["invariant"])
 
     async def run_once(self) -> CanaryReport:
+        if self._lock.locked():  # a cycle on demand or the self-test holds the canary
+            return CanaryReport()
         result = await self.run_cycle()
         return CanaryReport([f"{v.invariant_id} {v.entity}" for v in result.violations],
                             list(result.transitions), list(result.sources_unavailable))
 
     async def run_cycle(self, ids: Iterable[str] | None = None) -> CycleResult:
+        """One cycle over ``ids`` (all when None); ``Conflict`` while another one runs."""
         chosen = _chosen(ids)
+        async with self.exclusive():
+            return await self.cycle(chosen)
+
+    @contextlib.asynccontextmanager
+    async def exclusive(self) -> AsyncIterator[None]:
+        """Hold the canary: no other cycle starts meanwhile (``Conflict`` for one that tries)."""
         if self._lock.locked():
             raise Conflict("a canary cycle is already running; try again when it ends")
         async with self._lock:
-            started = time.perf_counter()
-            snapshot = await self._collector.collect()
-            run = evaluate(snapshot, chosen)
-            for iid, error in run.failed.items():
-                log.error("canary: check %s raised: %s", iid, error)
-                self._broken.labels(iid).inc()
+            yield
+
+    def controller_intervals(self) -> dict[str, float]:
+        return self._collector.controller_intervals()
+
+    async def cycle(
+        self, chosen: list[str] | None, *, alert: bool = True, persist: bool = True
+    ) -> CycleResult:
+        """Collect, check, persist, alert; the caller holds ``exclusive()``."""
+        started = time.perf_counter()
+        snapshot = await self._collector.collect()
+        run = evaluate(snapshot, chosen)
+        for iid, error in run.failed.items():
+            log.error("canary: check %s raised: %s", iid, error)
+            self._broken.labels(iid).inc()
+        ids_stored: list[int] = []
+        if persist:
             for v in run.violations:
                 self._fired.labels(v.invariant_id).inc()
             ids_stored = await self._db.violations.record(
                 snapshot.now_ms, [_new(v) for v in run.violations], self._clock.now_ms(),
                 snapshot.now_ms - RETENTION_MS,
             )
-            transitions, recovered = await self._alert(run.checked, run.violations)
-            result = CycleResult(
-                snapshot.now_ms, round((time.perf_counter() - started) * 1000, 3), run.checked,
-                run.violations, tuple(ids_stored), transitions, recovered,
-                snapshot.sources_unavailable, dict(run.failed),
-            )
+        transitions, recovered = await self._alert(run.checked, run.violations) if alert \
+            else ((), ())
+        result = CycleResult(
+            snapshot.now_ms, round((time.perf_counter() - started) * 1000, 3), run.checked,
+            run.violations, tuple(ids_stored), transitions, recovered,
+            snapshot.sources_unavailable, dict(run.failed),
+        )
+        if persist:
             self.last = result
-            return result
+        return result
 
     async def _alert(
         self, checked: tuple[str, ...], found: tuple[Violation, ...]

@@ -14,6 +14,7 @@ import typer
 from shepherd import __version__
 from shepherd.cli import agents, executions, fleet, schedules, status, tokens
 from shepherd.cli.alerts import alerts
+from shepherd.cli.canary import canary
 from shepherd.cli.reaper import reaper
 from shepherd.cli.watchdog import watchdog
 
@@ -29,6 +30,7 @@ app.add_typer(tokens.group, name="token")
 app.add_typer(alerts, name="alerts")
 app.add_typer(watchdog, name="watchdog")
 app.add_typer(reaper, name="reaper")
+app.add_typer(canary, name="canary")
 
 
 def _show_version(value: bool) -> None:

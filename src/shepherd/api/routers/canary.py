@@ -16,8 +16,11 @@ from shepherd.api.auth import FleetAdmin
 from shepherd.api.context import ApiContext, Ctx
 from shepherd.api.instants import to_iso
 from shepherd.canary.invariants import REGISTRY, UNCHECKED
+from shepherd.canary.selftest import Selftest
 from shepherd.canary.service import CanaryService, CycleResult
 from shepherd.errors import ConfigError, NotFound
+from shepherd.stores.redis.canary_probes import CanaryProbes
+from shepherd.stores.sql.canary_probes import SqlCanaryProbes
 from shepherd.stores.sql.violations import StoredViolation, ViolationFilter
 
 router = APIRouter(prefix="/api/canary", tags=["canary"])
@@ -130,6 +133,31 @@ async def status(ctx: Ctx, _: FleetAdmin) -> StatusView:
 @router.post("/run-cycle", summary="Run a canary cycle now")
 async def run_cycle(ctx: Ctx, _: FleetAdmin, body: RunCycle | None = None) -> CycleView:
     return _cycle(await _service(ctx).run_cycle(body.ids if body else None))
+
+
+class SelftestRowView(BaseModel):
+    id: str
+    provoked: bool
+    fired: bool | None
+    cleared: bool | None
+    ms: float
+    note: str
+
+
+class SelftestView(BaseModel):
+    passed: bool  # every provoked invariant fired, then cleared
+    rows: list[SelftestRowView]
+
+
+@router.post("/selftest", summary="Provoke each invariant for real, check it fires and clears")
+async def selftest(ctx: Ctx, _: FleetAdmin) -> SelftestView:
+    test = Selftest(_service(ctx), ctx.db, CanaryProbes(ctx.redis.client, ctx.redis.keys),
+                    SqlCanaryProbes(ctx.db.engine), ctx.clock)
+    rows = await test.run()
+    return SelftestView(passed=all(r.passed for r in rows),
+                        rows=[SelftestRowView(id=r.id, provoked=r.provoked, fired=r.fired,
+                                              cleared=r.cleared, ms=r.ms, note=r.note)
+                              for r in rows])
 
 
 @router.get("/violations", summary="Violations found, newest first")
