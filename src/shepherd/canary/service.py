@@ -34,6 +34,9 @@ log = logging.getLogger("shepherd.canary")
 SOURCE_PREFIX = "canary."
 # Violations are kept a week: enough to look back over an incident and a weekend.
 RETENTION_MS = 7 * 86_400_000
+# One alert per incident, and its recovery: a continuing red stays quiet (no reminders). Dwell is
+# applied before a violation counts at all (``_past_dwell``), so the engine needs no pending time.
+QUIET = AlertPolicy(realert_s=None)
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,6 +75,7 @@ class CanaryService:
         self._lock = asyncio.Lock()
         self._red: set[str] | None = None  # None until the first cycle: evaluate every id once
         self.last: CycleResult | None = None
+        self._first_seen: dict[tuple[str, str], int] = {}  # (id, entity) -> first sighting
         t = telemetry or Telemetry()
         self._fired = t.counter("shepherd_canary_violations",
                                 "Violations found by the canary, by invariant.", ["invariant"])
@@ -109,27 +113,41 @@ class CanaryService:
         started = time.perf_counter()
         snapshot = await self._collector.collect()
         run = evaluate(snapshot, chosen)
+        found = self._past_dwell(run.checked, run.violations, snapshot.now_ms)
         for iid, error in run.failed.items():
             log.error("canary: check %s raised: %s", iid, error)
             self._broken.labels(iid).inc()
         ids_stored: list[int] = []
         if persist:
-            for v in run.violations:
+            for v in found:
                 self._fired.labels(v.invariant_id).inc()
             ids_stored = await self._db.violations.record(
-                snapshot.now_ms, [_new(v) for v in run.violations], self._clock.now_ms(),
+                snapshot.now_ms, [_new(v) for v in found], self._clock.now_ms(),
                 snapshot.now_ms - RETENTION_MS,
             )
-        transitions, recovered = await self._alert(run.checked, run.violations) if alert \
+        transitions, recovered = await self._alert(run.checked, found) if alert \
             else ((), ())
         result = CycleResult(
             snapshot.now_ms, round((time.perf_counter() - started) * 1000, 3), run.checked,
-            run.violations, tuple(ids_stored), transitions, recovered,
+            found, tuple(ids_stored), transitions, recovered,
             snapshot.sources_unavailable, dict(run.failed),
         )
         if persist:
             self.last = result
         return result
+
+    def _past_dwell(
+        self, checked: tuple[str, ...], found: tuple[Violation, ...], now_ms: int
+    ) -> tuple[Violation, ...]:
+        """The violations seen for at least their invariant's dwell (a zombie between a child's
+        exit and its reaping is not one); the first sighting of each is remembered."""
+        seen = {(v.invariant_id, v.entity) for v in found}
+        self._first_seen = {k: t for k, t in self._first_seen.items()
+                            if k in seen or k[0] not in checked}
+        for key in seen:
+            self._first_seen.setdefault(key, now_ms)
+        return tuple(v for v in found if now_ms - self._first_seen[(v.invariant_id, v.entity)]
+                     >= REGISTRY[v.invariant_id].dwell_s * 1000)
 
     async def _alert(
         self, checked: tuple[str, ...], found: tuple[Violation, ...]
@@ -143,7 +161,7 @@ class CanaryService:
         for iid in due:
             evaluation = await self._alerts.evaluate(
                 SOURCE_PREFIX + iid, [_signal(v) for v in found if v.invariant_id == iid],
-                policies={iid: AlertPolicy(pending_s=REGISTRY[iid].dwell_s, realert_s=None)},
+                policies={iid: QUIET},
             )
             actions = {d.action for d in evaluation.decisions}
             if AlertAction.ALERT in actions:
