@@ -38,7 +38,7 @@ from shepherd.stores.sql.database import Database, open_database
 from shepherd.stores.sql.tables import agents, canary_violations, execution_events, executions
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from bench.benchmarks_file import append_figures  # noqa: E402
+from bench.benchmarks_file import append_figures
 
 CONTROLLERS = {"scheduler": 1.0, "dispatcher": 0.5, "monitor": 2.0, "finalizer": 1.0,
                "maintenance": 5.0, "outbox": 1.0, "watchdog": 10.0, "reaper": 30.0}
@@ -101,7 +101,7 @@ async def measure(n_agents: int, n_rows: int, cycles: int, database_url: str | N
         try:
             await wipe(db)
             await populate(db, redis, n_agents, n_rows, clock.now_ms())
-            collector = Collector(db, redis, NoRuntimes(), clock,  # type: ignore[arg-type]
+            collector = Collector(db, redis, NoRuntimes(), clock,
                                   CollectConfig(CanarySettings(), CONTROLLERS))
             service = CanaryService(db, collector, None, clock)
             durations = []

@@ -11,7 +11,6 @@ import sys
 import time
 from pathlib import Path
 
-
 from tests.fixtures.fleet import LiveFleet, running_fleet, wait_until
 
 FLEET = """
