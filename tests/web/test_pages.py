@@ -15,6 +15,7 @@ from shepherd.web import install_dashboard
 from shepherd.web.health import HealthSection
 from shepherd.web.routing import Viewer
 from tests.api.helpers import make_refs, start_running, submit_on
+from tests.api.test_circuits import park_dormant
 from tests.web.conftest import SAME_ORIGIN, Dashboard, action_forms, csrf_of
 
 
@@ -29,6 +30,16 @@ async def test_the_fleet_page_shows_agents_totals_and_the_chart(dashboard: Dashb
         assert text in page.text
     assert live.text.lstrip().startswith('<div id="fleet-live"')
     assert "<html" not in live.text
+
+
+async def test_the_fleet_page_shows_each_agents_circuit_breaker(dashboard: Dashboard) -> None:
+    await park_dormant(dashboard.api.redis.circuits, "alpha", dashboard.api.clock.now_ms())
+    async with dashboard.signed_in("viewer") as browser:
+        page = (await browser.get("/")).text
+    alpha = page[page.index('data-agent="alpha"'):page.index('data-agent="beta"')]
+    beta = page[page.index('data-agent="beta"'):]
+    assert 'class="badge circuit-dormant"' in alpha and "10 failed probes" in unescape(alpha)
+    assert 'class="badge circuit-closed"' in beta
 
 
 async def test_pages_send_headers_that_keep_them_safe(dashboard: Dashboard) -> None:

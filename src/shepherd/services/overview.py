@@ -3,7 +3,8 @@ show, gathered in a fixed number of store round trips whatever the size of the f
 
 Fleet: the agents (one query), work in flight per agent (one query over queued, running and
 finalizing rows), completions per minute over the last hour (one query an index answers), and
-slots, last seen and boot time of every agent (one pipelined Redis round trip). Schedules: the
+slots, last seen and boot time of every agent (one pipelined Redis round trip) and their circuit
+breakers (one more). Schedules: the
 schedules (one query) and the newest run of each (one query).
 
 Guarantees: a token scoped to an agent sees that agent only, totals and chart included.
@@ -15,6 +16,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from shepherd.core.circuit import Circuit
 from shepherd.core.models import Agent, Execution, Schedule
 from shepherd.core.presence import AgentState, decide_agent_state
 from shepherd.core.status import ExecutionStatus
@@ -41,6 +43,7 @@ class AgentOverview:
     finalizing: int
     seen_at_ms: int | None
     booted_at_ms: int | None
+    circuit: Circuit | None = None  # its breaker as Redis holds it (None: closed, never failed)
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,10 +76,13 @@ async def fleet_overview(
     agents = [a for a in await db.agents.list() if scope is None or a.name == scope]
     in_flight = await db.summaries.in_flight_counts()
     presence = await redis.presence.read([a.name for a in agents])
+    circuits = await redis.circuits.read_many([a.name for a in agents])
     rows = await db.summaries.completions_by_minute(window_start_ms(now_ms), agent=scope)
     minutes = bucket_completions(rows, now_ms)
     overviews = tuple(
-        _agent_overview(a, in_flight, presence[a.name], now_ms, silent_after_ms) for a in agents
+        _agent_overview(a, in_flight, presence[a.name], now_ms, silent_after_ms,
+                        circuits.get(a.name))
+        for a in agents
     )
     totals = FleetTotals(
         running=sum(o.running + o.finalizing for o in overviews),
@@ -90,7 +96,7 @@ async def fleet_overview(
 
 def _agent_overview(
     agent: Agent, in_flight: dict[tuple[str, str], int], presence: RuntimePresence,
-    now_ms: int, silent_after_ms: int,
+    now_ms: int, silent_after_ms: int, circuit: Circuit | None = None,
 ) -> AgentOverview:
     state = decide_agent_state(
         enabled=agent.enabled, has_url=bool(agent.url), seen_at_ms=presence.seen_at_ms,
@@ -101,7 +107,7 @@ def _agent_overview(
         queued=in_flight.get((agent.name, S.QUEUED), 0),
         running=in_flight.get((agent.name, S.RUNNING), 0),
         finalizing=in_flight.get((agent.name, S.FINALIZING), 0),
-        seen_at_ms=presence.seen_at_ms, booted_at_ms=presence.booted_at_ms,
+        seen_at_ms=presence.seen_at_ms, booted_at_ms=presence.booted_at_ms, circuit=circuit,
     )
 
 
