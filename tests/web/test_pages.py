@@ -3,18 +3,25 @@ state change, HTML errors, safe headers, and health sections that exist only wit
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from html import unescape
 
 import pytest
 
+from shepherd.alerts.service import AlertService
 from shepherd.api.context import ApiContext
+from shepherd.canary.collect import CollectConfig, Collector
+from shepherd.canary.service import CanaryService
+from shepherd.canary.snapshot import CanarySettings
 from shepherd.core.ids import ExecutionId
+from shepherd.core.signals import Severity, Signal, SignalKey
 from shepherd.core.status import ExecutionStatus
 from shepherd.web import install_dashboard
 from shepherd.web.health import HealthSection
 from shepherd.web.routing import Viewer
 from tests.api.helpers import make_refs, start_running, submit_on
+from tests.api.test_canary_api import NoRuntimes
 from tests.api.test_circuits import park_dormant
 from tests.web.conftest import SAME_ORIGIN, Dashboard, action_forms, csrf_of
 
@@ -252,6 +259,27 @@ async def test_health_shows_the_sections_that_exist_and_only_those(dashboard: Da
         page = await browser.get("/health")
     assert 'id="section-probe"' in page.text and "Source viewer" in page.text
     assert "switched-off" not in page.text
+
+
+async def test_health_shows_open_alerts_and_the_canary_to_fleet_wide_tokens(
+    dashboard: Dashboard
+) -> None:
+    api = dashboard.api
+    alerts = AlertService(api.db, api.clock)
+    await alerts.evaluate("breaker", [Signal(SignalKey("breaker", "dormant", "alpha"),
+                                             Severity.MAJOR, "agent alpha has not answered")])
+    collector = Collector(api.db, api.redis, NoRuntimes(), api.clock,
+                          CollectConfig(CanarySettings(), {}))
+    canary = CanaryService(api.db, collector, alerts, api.clock)
+    await canary.run_cycle(["G-06"])
+    dashboard.app.state.ctx = dataclasses.replace(api.ctx, alerts=alerts, canary=canary)
+    async with dashboard.signed_in("viewer") as browser:
+        page = unescape((await browser.get("/health")).text)
+    assert "breaker/dormant/alpha" in page and "agent alpha has not answered" in page
+    assert 'id="section-canary"' in page and "1 invariant(s)" in page
+    async with dashboard.signed_in("scoped") as browser:
+        scoped = (await browser.get("/health")).text
+    assert "breaker/dormant/alpha" not in scoped and 'id="section-canary"' not in scoped
 
 
 async def test_health_lists_controllers_and_stores(dashboard: Dashboard) -> None:

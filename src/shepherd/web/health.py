@@ -5,8 +5,8 @@ and listing a ``HealthSection`` in ``DEFAULT_SECTIONS`` (or passing it to ``inst
 A provider returns the template's context, or None when its feature is off on this control plane
 (the section is then not shown at all: no placeholder for what does not run). Sections shown
 today: controllers (every loop's last pass, as any replica sees it, and its leader), the stores,
-and live events. Watchdog and reaper cycles appear among the controllers once they run under the
-controller loop; the canary board and open alerts come with their features.
+live events, open alerts and the canary's last cycle (the last two for fleet-wide tokens only).
+Watchdog and reaper cycles appear among the controllers.
 
 Must not: read a store directly (providers go through the stores' readers and services).
 """
@@ -21,6 +21,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
 from shepherd.api.context import ApiContext, Ctx
+from shepherd.core.alerting import AlertPhase
 from shepherd.errors import StoreError
 from shepherd.stores.redis.instance import read_instance_id
 from shepherd.web.rendering import render
@@ -76,10 +77,29 @@ async def _live_events(ctx: ApiContext, viewer: Viewer) -> Mapping[str, Any] | N
             "sources": sorted(hub.source_names)}
 
 
+async def _alerts(ctx: ApiContext, viewer: Viewer) -> Mapping[str, Any] | None:
+    """Open incidents, fleet-wide tokens only (an incident may name any agent)."""
+    if ctx.alerts is None or viewer.principal.agent is not None:
+        return None
+    firing = await ctx.db.alerts.list(AlertPhase.FIRING)
+    return {"firing": firing, "sinks": [sink.name for sink in ctx.alerts.sinks],
+            "now_ms": ctx.clock.now_ms()}
+
+
+async def _canary(ctx: ApiContext, viewer: Viewer) -> Mapping[str, Any] | None:
+    """The canary's last cycle as this replica ran it, fleet-wide tokens only."""
+    if ctx.canary is None or viewer.principal.agent is not None:
+        return None
+    return {"enabled": ctx.settings.canary_enabled, "last": ctx.canary.last,
+            "now_ms": ctx.clock.now_ms()}
+
+
 DEFAULT_SECTIONS: tuple[HealthSection, ...] = (
     HealthSection("controllers", "Controllers", "health/controllers.html", _controllers),
     HealthSection("stores", "Stores", "health/stores.html", _stores),
     HealthSection("live-events", "Live events", "health/live_events.html", _live_events),
+    HealthSection("alerts", "Open alerts", "health/alerts.html", _alerts),
+    HealthSection("canary", "Canary", "health/canary.html", _canary),
 )
 
 
