@@ -15,8 +15,9 @@ from shepherd.canary.collect import CollectConfig, Collector
 from shepherd.canary.service import CanaryService
 from shepherd.canary.snapshot import CanarySettings
 from shepherd.core.ids import ExecutionId
+from shepherd.core.models import Leftover, TransitionFields
 from shepherd.core.signals import Severity, Signal, SignalKey
-from shepherd.core.status import ExecutionStatus
+from shepherd.core.status import Cause, ExecutionStatus
 from shepherd.web import install_dashboard
 from shepherd.web.health import HealthSection
 from shepherd.web.routing import Viewer
@@ -186,6 +187,23 @@ async def test_the_execution_page_shows_fields_timeline_and_stored_output(
     assert live.text.lstrip().startswith('<div id="execution-live"')
     assert output.text.lstrip().startswith('<section id="output"')
     assert "data-live-every-ms" not in output.text  # finished: nothing to follow
+
+
+async def test_the_execution_page_shows_unread_input_and_processes_left_behind(
+    dashboard: Dashboard,
+) -> None:
+    api = dashboard.api
+    row = await submit_on(api, "alpha")
+    await start_running(api, row.id)
+    assert await api.db.executions.transition(
+        row.id, ExecutionStatus.FINALIZING, Cause.CHILD_EXITED, actor="test",
+        now_ms=api.clock.now_ms(),
+        fields=TransitionFields(exit_code=0, input_unread=True,
+                                leftovers=(Leftover(4242, "sleep"),)))
+    async with dashboard.signed_in("viewer") as browser:
+        page = unescape((await browser.get(f"/executions/{row.id}")).text)
+    assert "the child exited before reading all of it" in page
+    assert "sleep (pid 4242)" in page
 
 
 async def test_a_running_execution_shows_its_runtime_output_and_follows_it(
