@@ -1,5 +1,6 @@
 """Recovery from runtime faults on a live ``shepherd up``: real control plane, real runtimes, real
-children, real stores. A runtime SIGKILLed with its children and restarted on its port; one that
+children, real stores. A runtime SIGKILLed with its children and restarted on its port; one
+SIGKILLed alone, its children left running, and restarted (it stops them at boot); one that
 never comes back; one frozen past the lost threshold and then thawed with its old children still
 running; one restarted without its state file; the whole fleet down at once. Each ends with every
 execution retried or failed per policy, slots freed, and no child run twice or beside its retry.
@@ -13,10 +14,13 @@ import time
 from pathlib import Path
 
 import httpx
+import psutil
 
 from tests.faults.recovery import (
     WATCHDOG_ENV,
     ChildLog,
+    KilledRuntime,
+    agent_port,
     child_log,
     execution,
     executions,
@@ -58,6 +62,32 @@ def test_a_runtime_killed_with_its_children_and_restarted_on_its_port_retries_ea
             assert children.started_twice() == []
             assert all(children.starts[r[0]["id"]][0] > killed_ns for r in retries.values())
             assert slots_in_use(fleet, "a") == 4  # the retries'; the lost runs' were freed
+
+
+def test_a_runtime_killed_without_its_children_stops_them_when_it_returns_and_retries_once(
+    tmp_path: Path,
+) -> None:
+    log = child_log(tmp_path)
+    with running_fleet(tmp_path, manifest(log, {"a": 2}), WATCHDOG_ENV) as fleet:
+        ids = submit(fleet, "a", 2)
+        wait_running(fleet, ids, log)
+        runtime = runtime_process(fleet, "a")
+        orphans = runtime.children(recursive=True)
+        killed = KilledRuntime(runtime.cmdline(), runtime.environ(), agent_port(fleet, "a"))
+        runtime.send_signal(signal.SIGKILL)  # the runtime only: its children live on
+        runtime.wait(timeout=10)
+        assert any(child.is_running() for child in orphans)
+        with restarted_runtime(killed, tmp_path / "restarted.log"):
+            wait_until(lambda: all(execution(fleet, i)["status"] == "failed" for i in ids)
+                       and all(retries_of(fleet, "a", i) for i in ids), SETTLE_S,
+                       "every run of the killed runtime to fail with a retry queued")
+            _, alive = psutil.wait_procs(orphans, timeout=10)
+            assert alive == [], f"children of the killed runtime still run: {alive}"
+            for i in ids:
+                assert len(retries_of(fleet, "a", i)) == 1
+            retry_ids = [retries_of(fleet, "a", i)[0]["id"] for i in ids]
+            wait_running(fleet, retry_ids, log)
+            assert ChildLog.read(log).started_twice() == []
 
 
 def test_a_runtime_that_never_returns_is_lost_and_its_runs_fail_after_the_threshold(
