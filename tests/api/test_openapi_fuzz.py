@@ -63,7 +63,7 @@ async def test_no_generated_request_gets_a_server_error_or_an_off_schema_respons
 ) -> None:
     refs = await make_refs(api)
     pinned = {"name": "beta", "schedule_id": refs.schedule, "execution_id": refs.execution,
-              "token_id": refs.token}
+              "token_id": refs.token, "violation_id": "1"}
     schema = schemathesis.openapi.from_dict(api.app.openapi())
     failures: list[str] = []
     sent = reached_rows = 0

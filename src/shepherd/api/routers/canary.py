@@ -7,17 +7,18 @@ invariant id is a 422, a cycle already running a 409.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Path, Query
 from pydantic import BaseModel, Field
 
 from shepherd.api.auth import FleetAdmin
 from shepherd.api.context import ApiContext, Ctx
 from shepherd.api.instants import to_iso
-from shepherd.canary.invariants import REGISTRY, UNCHECKED
+from shepherd.canary.invariants import REGISTRY, UNCHECKED, Tier
 from shepherd.canary.selftest import Selftest
 from shepherd.canary.service import CanaryService, CycleResult
+from shepherd.core.signals import Severity
 from shepherd.errors import ConfigError, NotFound
 from shepherd.stores.redis.canary_probes import CanaryProbes
 from shepherd.stores.sql.canary_probes import SqlCanaryProbes
@@ -26,6 +27,8 @@ from shepherd.stores.sql.violations import StoredViolation, ViolationFilter
 router = APIRouter(prefix="/api/canary", tags=["canary"])
 # A cycle older than three intervals means the loop stopped (or another replica holds it).
 STALE_AFTER_INTERVALS = 3
+MAX_ID = 2**31 - 1  # the id column's range on every backend
+MAX_MS = 2**53  # far beyond any instant, and exact in every JSON client
 
 
 class InvariantView(BaseModel):
@@ -79,7 +82,8 @@ class StatRow(BaseModel):
 
 
 class RunCycle(BaseModel):
-    ids: list[str] | None = Field(default=None, description="Invariant ids; all when absent.")
+    ids: list[str] | None = Field(default=None, max_length=100,
+                                  description="Invariant ids; all when absent.")
 
 
 def _service(ctx: ApiContext) -> CanaryService:
@@ -163,18 +167,20 @@ async def selftest(ctx: Ctx, _: FleetAdmin) -> SelftestView:
 @router.get("/violations", summary="Violations found, newest first")
 async def violations(
     ctx: Ctx, _: FleetAdmin,
-    invariant: str | None = None,
-    severity: str | None = None,
-    tier: str | None = None,
-    since_ms: int | None = None,
-    until_ms: int | None = None,
-    before_id: int | None = Query(default=None, description="Paging cursor: the last id seen."),
+    invariant: str | None = Query(default=None, pattern=r"^[A-Z]-\d{2}$"),
+    severity: Severity | None = None,
+    tier: Tier | None = None,
+    since_ms: int | None = Query(default=None, ge=0, le=MAX_MS),
+    until_ms: int | None = Query(default=None, ge=0, le=MAX_MS),
+    before_id: int | None = Query(default=None, ge=1, le=MAX_ID,
+                                  description="Paging cursor: the last id seen."),
     limit: int = Query(default=100, ge=1, le=1000),
 ) -> list[ViolationView]:
     if invariant is not None and invariant not in REGISTRY:
         raise ConfigError(f"invariant: unknown id {invariant!r}")
     found = await ctx.db.violations.query(ViolationFilter(
-        invariant, severity, tier, since_ms, until_ms, before_id, limit))
+        invariant, severity.value if severity else None, tier.value if tier else None,
+        since_ms, until_ms, before_id, limit))
     return [_stored(v) for v in found]
 
 
@@ -188,7 +194,9 @@ async def stats(
 
 
 @router.get("/violations/{violation_id}", summary="One violation")
-async def violation(ctx: Ctx, _: FleetAdmin, violation_id: int) -> ViolationView:
+async def violation(
+    ctx: Ctx, _: FleetAdmin, violation_id: Annotated[int, Path(ge=1, le=MAX_ID)]
+) -> ViolationView:
     found = await ctx.db.violations.get(violation_id)
     if found is None:
         raise NotFound(f"canary violation {violation_id} does not exist")
