@@ -148,6 +148,14 @@ def test_slot_comparisons_allow_the_race_grace() -> None:
     assert REGISTRY["S-05"].check(just_done) == []
 
 
+def test_instants_a_race_stamped_a_few_ms_out_of_order_are_no_e03() -> None:
+    raced = row(DONE, status=S.CANCELLED, started_at_ms=NOW - 49_000 + 2, finished_at_ms=None,
+                completed_at_ms=NOW - 49_000)
+    assert REGISTRY["E-03"].check(with_(recent=(raced,))) == []
+    late = row(raced, started_at_ms=NOW - 49_000 + 5_000)
+    assert REGISTRY["E-03"].check(with_(recent=(late,)))
+
+
 def test_a_phantom_slot_names_its_member() -> None:
     [v] = REGISTRY["S-01"].check(CRAFTED["S-01"]())
     assert v.entity == "a" and v.observed["phantom"] == ["ghost"]

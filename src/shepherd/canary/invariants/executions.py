@@ -17,6 +17,10 @@ from shepherd.core.timeouts import SLOT_TTL_BUFFER_S
 # A running row gets this long to show its runtime's ack (E-05) and to appear in its agent's
 # registry (E-09): far beyond a healthy start, short enough to catch a lost dispatch.
 ACK_WINDOW_MS = 60_000
+# Instants come from different processes (the runtime stamps a start, the control plane a
+# cancel) and are taken just before their writes commit: a cancel decided 2 ms before the runtime
+# started the child is stamped earlier than the start it raced. A second of disorder is a race.
+SKEW_MS = 1_000
 
 
 def _running(s: Snapshot) -> list[RowFacts]:
@@ -74,7 +78,9 @@ def terminal_instants(s: Snapshot) -> list[Violation]:
     for row in s.recent:
         instants = [t for t in (row.started_at_ms, row.finished_at_ms, row.completed_at_ms)
                     if t is not None]
-        if row.completed_at_ms is None or instants != sorted(instants):
+        backwards = any(later < earlier - SKEW_MS
+                        for earlier, later in zip(instants, instants[1:], strict=False))
+        if row.completed_at_ms is None or backwards:
             out.append(Violation("E-03", row.id, f"execution {row.id} is {row.status.value} "
                                  "but its started <= finished <= completed instants do not hold",
                                  {"agent": row.agent, "started_at_ms": row.started_at_ms,
