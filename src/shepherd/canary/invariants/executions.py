@@ -8,6 +8,8 @@ child finished, so a row never fires before the system had its chance to act.
 
 from __future__ import annotations
 
+from itertools import pairwise
+
 from shepherd.canary.invariants.base import Tier, Violation, invariant, seconds
 from shepherd.canary.snapshot import SQL, RowFacts, Snapshot, runtime_source
 from shepherd.core.signals import Severity
@@ -79,7 +81,7 @@ def terminal_instants(s: Snapshot) -> list[Violation]:
         instants = [t for t in (row.started_at_ms, row.finished_at_ms, row.completed_at_ms)
                     if t is not None]
         backwards = any(later < earlier - SKEW_MS
-                        for earlier, later in zip(instants, instants[1:], strict=False))
+                        for earlier, later in pairwise(instants))
         if row.completed_at_ms is None or backwards:
             out.append(Violation("E-03", row.id, f"execution {row.id} is {row.status.value} "
                                  "but its started <= finished <= completed instants do not hold",
