@@ -46,10 +46,13 @@ async def seed(bench: Bench, agents: int, count: int) -> None:
     rows = seed_rows(names, count - recent, now, WEEK_MS, in_flight)
     rows += seed_rows(names, recent, now, HOUR_MS, 0, seed=11)
     await bulk_insert(bench.db, rows)
+    reading = await bench.redis.epoch.read()  # what slot recovery does on a fresh Redis
+    await bench.redis.epoch.seal(reading.run_id)
     for row in rows[:in_flight]:
         if row["status"] == "running":
             await bench.redis.slots.acquire(row["agent"], row["id"], max_parallel=4,
-                                            timeout_s=900, now_ms=now, holder="bench")
+                                            timeout_s=900, now_ms=now, holder="bench",
+                                            epoch=reading.run_id)
     for name in names:
         await bench.redis.client.hset(bench.redis.keys.agent_cursor(name),
                                       mapping={"seen_at_ms": now, "booted_at_ms": now - 60_000})
