@@ -156,6 +156,20 @@ def test_instants_a_race_stamped_a_few_ms_out_of_order_are_no_e03() -> None:
     assert REGISTRY["E-03"].check(with_(recent=(late,)))
 
 
+def test_a_run_cancelled_while_its_child_stops_may_keep_its_slot_for_a_while() -> None:
+    cancelled = row(DONE, status=S.CANCELLED, completed_at_ms=NOW - 10_000)
+    held = with_(recent=(cancelled,),
+                 slot_members={"a": {"r1": NOW - 10_000, "d1": NOW - 59_000}},
+                 slot_hashes=(SlotHash("a", "r1", 890, 600, NOW - 10_000),
+                              SlotHash("a", "d1", 890, 600, NOW - 59_000)))
+    assert evaluate(held).violations == ()
+    later = dataclasses.replace(held, now_ms=NOW + 60_000, active=(), queued_counted={},
+                                controller_ticks_ms={}, drain_tick_ms=None,
+                                schedules=(), slot_members={"a": {"d1": NOW - 59_000}},
+                                slot_hashes=(SlotHash("a", "d1", 830, 600, NOW - 59_000),))
+    assert {v.invariant_id for v in evaluate(later).violations} == {"S-01", "S-05"}
+
+
 def test_a_phantom_slot_names_its_member() -> None:
     [v] = REGISTRY["S-01"].check(CRAFTED["S-01"]())
     assert v.entity == "a" and v.observed["phantom"] == ["ghost"]

@@ -66,19 +66,34 @@ class Collector:
         return dict(self._config.controller_intervals_s)
 
     async def collect(self) -> Snapshot:
+        """Redis before the rest of SQL: a slot acquired between the two reads shows as a fresh
+        running row without its member (within the race grace), one released between them as a
+        member of a row that just ended (also within it); the other order would show a released
+        slot as a long-running row without its member."""
         now = self._clock.now_ms()
         unavailable: list[str] = []
-        sql = await self._sql(now, unavailable)
+        names = await self._agent_names(unavailable)
+        live = sorted(n for n, deleted in names.items() if not deleted)
+        deleted = sorted(n for n, gone in names.items() if gone)
+        redis, refusing = await self._redis_facts(live, deleted, unavailable)
+        sql = await self._sql(now, unavailable) if SQL not in unavailable else None
         agents = {a.name: AgentFacts(a.name, a.enabled, a.url, a.max_parallel,
                                      a.max_backlog_depth, a.deleted_at_ms)
                   for a in (sql.agents if sql else ())}
-        live = sorted(n for n, a in agents.items() if a.deleted_at_ms is None)
-        deleted = sorted(n for n, a in agents.items() if a.deleted_at_ms is not None)
-        redis, refusing = await self._redis_facts(live, deleted, unavailable)
         runtimes = await self._runtimes([a for a in agents.values() if a.deleted_at_ms is None
                                          and a.enabled and a.url], unavailable)
         return _snapshot(now, self._config, agents, sql, redis, refusing, runtimes,
                          tuple(unavailable))
+
+    async def _agent_names(self, unavailable: list[str]) -> dict[str, bool]:
+        """Every agent's name, and whether it is deleted."""
+        try:
+            listed = await self._db.agents.list(include_deleted=True)
+        except StoreError as exc:
+            log.warning("canary: SQL unavailable this cycle: %s", exc)
+            unavailable.append(SQL)
+            return {}
+        return {a.name: a.deleted_at_ms is not None for a in listed}
 
     async def _sql(self, now: int, unavailable: list[str]) -> SqlFacts | None:
         try:

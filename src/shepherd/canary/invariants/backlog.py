@@ -18,6 +18,8 @@ from shepherd.core.status import ExecutionStatus as S
 DRAIN_WINDOW_MS = 60_000
 # A row past max_queue_age is expired by the dispatcher's next pass: a minute of slack.
 EXPIRY_SLACK_MS = 60_000
+# The count and the rows are two statements: a submit between them differs for one cycle.
+COUNT_DWELL_S = 10.0
 
 
 def _queued(s: Snapshot) -> Counter[str]:
@@ -26,7 +28,7 @@ def _queued(s: Snapshot) -> Counter[str]:
 
 @invariant("B-01", "the backlog count is the queued rows", Tier.A, Severity.CRITICAL,
            "admission counted a different backlog than the rows show: check for writes around "
-           "the repository")
+           "the repository", dwell_s=COUNT_DWELL_S)
 def backlog_counted(s: Snapshot) -> list[Violation]:
     if not s.available(SQL):
         return []

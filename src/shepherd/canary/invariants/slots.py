@@ -20,6 +20,17 @@ RACE_GRACE_MS = 3_000
 # A TTL read a moment after the snapshot's instant is a little lower: tolerated.
 TTL_TOLERANCE_S = 5
 HOLDING = (S.RUNNING, S.FINALIZING)
+# A run cancelled while its child runs keeps its slot until the child has stopped (the runtime's
+# kill grace is 5 s, then the monitor sees the exit): the capacity is still in use meanwhile.
+CANCEL_GRACE_MS = 30_000
+
+
+def _stopping(s: Snapshot) -> set[tuple[str, str]]:
+    """(agent, id) of runs that ended so recently that their slot may rightly remain: within the
+    race grace (released just after the CAS), or cancelled while their child is still stopping."""
+    return {(r.agent, r.id) for r in s.recent
+            if s.now_ms - (r.completed_at_ms or 0)
+            <= (CANCEL_GRACE_MS if r.status is S.CANCELLED else RACE_GRACE_MS)}
 
 
 def _holders(s: Snapshot) -> dict[str, dict[str, RowFacts]]:
@@ -40,11 +51,11 @@ def _both(s: Snapshot) -> bool:
 def slots_match_rows(s: Snapshot) -> list[Violation]:
     if not _both(s):
         return []
-    holders, out = _holders(s), []
+    holders, stopping, out = _holders(s), _stopping(s), []
     for agent in sorted(set(holders) | set(s.slot_members)):
         members, rows = s.slot_members.get(agent, {}), holders.get(agent, {})
-        phantom = sorted(e for e, at in members.items()
-                         if e not in rows and s.now_ms - at > RACE_GRACE_MS)
+        phantom = sorted(e for e, at in members.items() if e not in rows
+                         and (agent, e) not in stopping and s.now_ms - at > RACE_GRACE_MS)
         missing = sorted(e for e, r in rows.items() if e not in members
                          and s.now_ms - (r.dispatched_at_ms or r.created_at_ms) > RACE_GRACE_MS)
         if phantom or missing:
@@ -122,9 +133,9 @@ def finished_hold_nothing(s: Snapshot) -> list[Violation]:
     if not _both(s):
         return []
     hashes = {(h.agent, h.execution_id) for h in s.slot_hashes}
-    out = []
+    stopping, out = _stopping(s), []
     for row in s.recent:
-        if s.now_ms - (row.completed_at_ms or 0) <= RACE_GRACE_MS:
+        if (row.agent, row.id) in stopping:
             continue
         member = row.id in s.slot_members.get(row.agent, {})
         if member or (row.agent, row.id) in hashes:

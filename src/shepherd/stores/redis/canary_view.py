@@ -16,6 +16,8 @@ from redis.asyncio import Redis
 from shepherd.stores.redis.errors import translated
 from shepherd.stores.redis.keys import Keys
 
+GONE = -2  # TTL's answer for a key that no longer exists
+
 
 @dataclass(frozen=True, slots=True)
 class RedisSlotHash:
@@ -86,6 +88,8 @@ class CanaryView:
         hashes = []
         for agent, eid in parsed:
             ttl, (timeout, acquired) = next(it), next(it)
+            if int(ttl) == GONE:  # released between the SCAN and the read: not a slot any more
+                continue
             hashes.append(RedisSlotHash(agent, eid, int(ttl), _int(timeout), _int(acquired)))
         ticks = {name: _int(next(it)) for name in controllers}
         drain, instance = _int(next(it)), next(it)
