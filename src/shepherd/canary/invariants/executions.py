@@ -153,7 +153,7 @@ def retry_lineage(s: Snapshot) -> list[Violation]:
 
 @invariant("E-09", "every running execution is known to its runtime", Tier.B, Severity.CRITICAL,
            "the runtime lost the run (restart, crash): the watchdog should orphan it; check "
-           "`shepherd watchdog status`")
+           "`shepherd watchdog status`", dwell_s=10.0)  # a run acked between the two reads
 def running_registered(s: Snapshot) -> list[Violation]:
     out = []
     for row in _running(s):
