@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from shepherd.controllers.base import Wakeup
 from shepherd.controllers.monitor import Monitor
+from shepherd.core.ids import AgentName
 from shepherd.core.models import Trigger
 from shepherd.core.status import ExecutionStatus as S
 from tests.controllers.conftest import Controllers
@@ -16,11 +17,11 @@ async def test_a_settled_exit_wakes_the_finalizer_and_the_dispatcher(
 ) -> None:
     c = controllers
     runtime = await start_runtime("quick", ["true"])
-    agent = await c.db.agents.create(name="quick", url=runtime.url, command=None,
+    agent = await c.db.agents.create(name=AgentName("quick"), url=runtime.url, command=None,
                                      max_parallel_tasks=1)
-    first = await c.db.executions.submit(agent="quick", input="", trigger=Trigger.API,
+    first = await c.db.executions.submit(agent=AgentName("quick"), input="", trigger=Trigger.API,
                                          created_by="test")
-    second = await c.db.executions.submit(agent="quick", input="", trigger=Trigger.API,
+    second = await c.db.executions.submit(agent=AgentName("quick"), input="", trigger=Trigger.API,
                                           created_by="test")
     assert (await c.dispatcher.run_once()).dispatched == [first.id]
     finalize, dispatch = Wakeup(), Wakeup()
