@@ -21,6 +21,7 @@ async def test_a_settled_exit_wakes_the_finalizer_and_the_dispatcher(
                                      max_parallel_tasks=1)
     first = await c.db.executions.submit(agent=AgentName("quick"), input="", trigger=Trigger.API,
                                          created_by="test")
+    c.clock.advance(0.001)  # FIFO is by queued time: the second is queued after the first
     second = await c.db.executions.submit(agent=AgentName("quick"), input="", trigger=Trigger.API,
                                           created_by="test")
     assert (await c.dispatcher.run_once()).dispatched == [first.id]
