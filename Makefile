@@ -29,6 +29,7 @@ test: lint unit
 
 bench: setup
 	$(BIN)/python bench/dispatch.py
+	$(BIN)/python bench/throughput.py
 	$(BIN)/python bench/dashboard_fleet.py
 	$(BIN)/python bench/dashboard_live.py
 

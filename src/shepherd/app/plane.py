@@ -138,7 +138,7 @@ class ControlPlane:
         self.monitor = Monitor(
             self.db, self.redis, directory, self.clock, owner=self.owner,
             finalizer_wakeup=self.finalize_wakeup, poll_wait_s=s.monitor_poll_wait_s,
-            breaker=breaker,
+            breaker=breaker, dispatch_wakeup=self.dispatch_wakeup,
         )
         self.alerts = self._build_alerts()
         self.outbox = self._build_outbox()

@@ -79,6 +79,7 @@ class Monitor:
         finalizer_wakeup: Wakeup,
         poll_wait_s: float = 20.0,
         breaker: BreakerHook | None = None,
+        dispatch_wakeup: Wakeup | None = None,
     ) -> None:
         self._db = db
         self._breaker = breaker or NullBreaker()
@@ -87,6 +88,7 @@ class Monitor:
         self._clock = clock
         self._owner = owner
         self._finalizer_wakeup = finalizer_wakeup
+        self._dispatch_wakeup = dispatch_wakeup or Wakeup()
         self._poll_wait_s = poll_wait_s
         self._watchers: dict[str, GuardedTask] = {}
         self._attached: set[str] = set()  # watched on request while they have running rows
@@ -164,7 +166,9 @@ class Monitor:
         won = await settle_exit(self._db, self._redis, exit, actor=ACTOR,
                                 now_ms=self._clock.now_ms())
         if won:
+            # The exit freed a slot: the backlog behind it need not wait for a dispatcher tick.
             self._finalizer_wakeup.poke()
+            self._dispatch_wakeup.poke()
         return won
 
     async def _watch(self, name: str) -> None:
