@@ -64,6 +64,7 @@ async def test_red_alerts_once_continuing_red_is_quiet_and_red_again_is_a_new_in
     await phantom(redis_handle, clock)
     first = await canary.run_cycle()
     assert first.transitions == ("S-01",)
+    assert canary.board["S-01"] == (True, first.cycle_at_ms) and canary.board["G-06"][0] is False
     assert [v.invariant_id for v in first.violations] == ["S-01"]
     assert (await canary.run_cycle()).transitions == ()
     await redis_handle.slots.release("a", "ghost")

@@ -295,6 +295,10 @@ async def test_health_shows_open_alerts_and_the_canary_to_fleet_wide_tokens(
         page = unescape((await browser.get("/health")).text)
     assert "breaker/dormant/alpha" in page and "agent alpha has not answered" in page
     assert 'id="section-canary"' in page and "1 invariant(s)" in page
+    board = page[page.index('class="canary-board"'):]
+    assert board.count("data-invariant=") == 27
+    g06 = board[board.index('data-invariant="G-06"'):board.index('data-invariant="L-03"')]
+    assert ">green<" in g06 and "not run yet" in board and ">not here<" in board
     async with dashboard.signed_in("scoped") as browser:
         scoped = (await browser.get("/health")).text
     assert "breaker/dormant/alpha" not in scoped and 'id="section-canary"' not in scoped

@@ -76,6 +76,8 @@ class CanaryService:
         self._red: set[str] | None = None  # None until the first cycle: evaluate every id once
         self.last: CycleResult | None = None
         self._first_seen: dict[tuple[str, str], int] = {}  # (id, entity) -> first sighting
+        # id -> (red, when it last turned red or green), for the dashboard's board
+        self.board: dict[str, tuple[bool, int]] = {}
         t = telemetry or Telemetry()
         self._fired = t.counter("shepherd_canary_violations",
                                 "Violations found by the canary, by invariant.", ["invariant"])
@@ -134,7 +136,16 @@ class CanaryService:
         )
         if persist:
             self.last = result
+            self._update_board(run.checked, found, snapshot.now_ms)
         return result
+
+    def _update_board(self, checked: tuple[str, ...], found: tuple[Violation, ...],
+                      now_ms: int) -> None:
+        red = {v.invariant_id for v in found}
+        for iid in checked:
+            before = self.board.get(iid)
+            if before is None or before[0] != (iid in red):
+                self.board[iid] = (iid in red, now_ms)
 
     def _past_dwell(
         self, checked: tuple[str, ...], found: tuple[Violation, ...], now_ms: int

@@ -21,6 +21,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
 from shepherd.api.context import ApiContext, Ctx
+from shepherd.canary.invariants import REGISTRY, UNCHECKED
 from shepherd.core.alerting import AlertPhase
 from shepherd.errors import StoreError
 from shepherd.stores.redis.instance import read_instance_id
@@ -90,7 +91,15 @@ async def _canary(ctx: ApiContext, viewer: Viewer) -> Mapping[str, Any] | None:
     """The canary's last cycle as this replica ran it, fleet-wide tokens only."""
     if ctx.canary is None or viewer.principal.agent is not None:
         return None
-    return {"enabled": ctx.settings.canary_enabled, "last": ctx.canary.last,
+    last = ctx.canary.last
+    found: dict[str, list[str]] = {}
+    for v in last.violations if last else ():
+        found.setdefault(v.invariant_id, []).append(v.message)
+    board = [{"id": i.id, "title": i.title, "severity": i.severity.value,
+              "checked": i.id not in UNCHECKED, "state": ctx.canary.board.get(i.id),
+              "found": found.get(i.id, [])}
+             for i in sorted(REGISTRY.values(), key=lambda i: i.id)]
+    return {"enabled": ctx.settings.canary_enabled, "last": last, "board": board,
             "now_ms": ctx.clock.now_ms()}
 
 
