@@ -26,6 +26,9 @@ from tests.fixtures.runtimes import StartRuntime
 from tests.fixtures.servers import dropping_proxy
 
 QUICK = ["sh", "-c", "cat >/dev/null; echo done"]
+# The burst's children outlive the 200 submissions (slow on a loaded machine), so their exits,
+# and the finalizations the test freezes, come after the freezer starts looking.
+HELD = ["sh", "-c", "cat >/dev/null; sleep 5; echo done"]
 BURST = 200
 SETTLE_S = 120.0
 
@@ -114,7 +117,7 @@ async def test_two_control_planes_finalize_a_burst_of_exits_each_exactly_once(
                      SHEPHERD_FINALIZE_FETCH_BUDGET_S="1", SHEPHERD_FINALIZE_STORE_BUDGET_S="2",
                      SHEPHERD_FINALIZE_ACK_BUDGET_S="1", SHEPHERD_REAPER_FINALIZE_GRACE_S="5",
                      SHEPHERD_REAPER_INTERVAL_S="0.5")
-    runtime = await start_runtime("burst", QUICK)
+    runtime = await start_runtime("burst", HELD)
     db = await open_database(sql_url, ManualClock())
     try:
         async with planes(tmp_path, env, 2) as replicas:
