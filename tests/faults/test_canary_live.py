@@ -29,8 +29,8 @@ agents:
     max_backlog_depth: 200
 """
 CANARY = {"SHEPHERD_CANARY_ENABLED": "1", "SHEPHERD_CANARY_INTERVAL_S": "1"}
-# The suite drives 25 s; SHEPHERD_CANARY_NOISE_S=600 is the ten-minute run of the closing note.
-LOAD_S = float(os.environ.get("SHEPHERD_CANARY_NOISE_S", "25"))
+# The suite drives 12 s; SHEPHERD_CANARY_NOISE_S=600 is the ten-minute run of the closing note.
+LOAD_S = float(os.environ.get("SHEPHERD_CANARY_NOISE_S", "12"))
 
 
 def drive(fleet: LiveFleet) -> int:
