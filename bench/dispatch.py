@@ -17,13 +17,13 @@ from __future__ import annotations
 import argparse
 import asyncio
 import platform
-import resource
 import tempfile
 import time
 from datetime import UTC, datetime
 from pathlib import Path
 
 from benchmarks_file import append_figures
+from measure import cpu_s, percentile
 
 from shepherd.app.plane import ControlPlane, agent_token
 from shepherd.app.runtimes import LocalRuntimes
@@ -35,18 +35,6 @@ from shepherd.settings import load_settings
 
 AGENTS = 4
 SLOTS_PER_AGENT = 16
-
-
-def cpu_s() -> float:
-    usage = resource.getrusage(resource.RUSAGE_SELF)
-    return usage.ru_utime + usage.ru_stime
-
-
-def percentile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(q * len(ordered)))] if ordered else float("nan")
-
-
 ACTIVE = {"queued", "running", "finalizing"}
 
 

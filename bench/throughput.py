@@ -28,7 +28,6 @@ import contextlib
 import multiprocessing
 import os
 import platform
-import resource
 import tempfile
 import time
 import uuid
@@ -38,6 +37,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from benchmarks_file import append_figures
+from measure import cpu_s, percentile
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import create_async_engine
@@ -52,16 +52,6 @@ from shepherd.settings import load_settings
 
 SHAPES = ((1, 2), (4, 16))  # (agents, slots per agent)
 ACTIVE = {"queued", "running", "finalizing"}
-
-
-def cpu_s() -> float:
-    usage = resource.getrusage(resource.RUSAGE_SELF)
-    return usage.ru_utime + usage.ru_stime
-
-
-def percentile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(q * len(ordered)))] if ordered else float("nan")
 
 
 def _spawn_many(n: int) -> None:
