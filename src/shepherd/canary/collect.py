@@ -28,7 +28,6 @@ from shepherd.canary.snapshot import (
 from shepherd.controllers.directory import AgentDirectory
 from shepherd.core.circuit import CircuitState
 from shepherd.core.clock import Clock
-from shepherd.core.ids import AgentName
 from shepherd.core.models import Agent
 from shepherd.core.status import ExecutionStatus
 from shepherd.errors import AgentError, StoreError
@@ -72,32 +71,35 @@ class Collector:
         slot as a long-running row without its member."""
         now = self._clock.now_ms()
         unavailable: list[str] = []
-        names = await self._agent_names(unavailable)
-        live = sorted(n for n, deleted in names.items() if not deleted)
-        deleted = sorted(n for n, gone in names.items() if gone)
+        listed = await self._agents(unavailable)
+        live: list[str] = sorted(a.name for a in listed if a.deleted_at_ms is None)
+        deleted: list[str] = sorted(a.name for a in listed if a.deleted_at_ms is not None)
         redis, refusing = await self._redis_facts(live, deleted, unavailable)
-        sql = await self._sql(now, unavailable) if SQL not in unavailable else None
-        agents = {a.name: AgentFacts(a.name, a.enabled, a.url, a.max_parallel,
-                                     a.max_backlog_depth, a.deleted_at_ms)
-                  for a in (sql.agents if sql else ())}
-        runtimes = await self._runtimes([a for a in agents.values() if a.deleted_at_ms is None
+        sql = await self._sql(now, deleted, unavailable) if SQL not in unavailable else None
+        agents: dict[str, AgentFacts] = {
+            a.name: AgentFacts(a.name, a.enabled, a.url, a.max_parallel_tasks,
+                               a.max_backlog_depth, a.deleted_at_ms)
+            for a in (listed if sql else ())
+        }
+        runtimes = await self._runtimes([a for a in listed if a.deleted_at_ms is None
                                          and a.enabled and a.url], unavailable)
         return _snapshot(now, self._config, agents, sql, redis, refusing, runtimes,
                          tuple(unavailable))
 
-    async def _agent_names(self, unavailable: list[str]) -> dict[str, bool]:
-        """Every agent's name, and whether it is deleted."""
+    async def _agents(self, unavailable: list[str]) -> list[Agent]:
+        """Every agent, deleted ones included."""
         try:
-            listed = await self._db.agents.list(include_deleted=True)
+            return await self._db.agents.list(include_deleted=True)
         except StoreError as exc:
             log.warning("canary: SQL unavailable this cycle: %s", exc)
             unavailable.append(SQL)
-            return {}
-        return {a.name: a.deleted_at_ms is not None for a in listed}
+            return []
 
-    async def _sql(self, now: int, unavailable: list[str]) -> SqlFacts | None:
+    async def _sql(
+        self, now: int, deleted: list[str], unavailable: list[str]
+    ) -> SqlFacts | None:
         try:
-            return await self._db.canary.read(now - RECENT_WINDOW_MS)
+            return await self._db.canary.read(now - RECENT_WINDOW_MS, deleted)
         except StoreError as exc:
             log.warning("canary: SQL unavailable this cycle: %s", exc)
             unavailable.append(SQL)
@@ -117,10 +119,10 @@ class Collector:
         return facts, frozenset(n for n, c in circuits.items() if c.state in _REFUSING)
 
     async def _runtimes(
-        self, agents: list[AgentFacts], unavailable: list[str]
+        self, agents: list[Agent], unavailable: list[str]
     ) -> dict[str, RuntimeFacts]:
         answers = await asyncio.gather(*(self._runtime(a) for a in agents))
-        found = {}
+        found: dict[str, RuntimeFacts] = {}
         for agent, answer in zip(agents, answers, strict=True):
             if answer is None:
                 unavailable.append(runtime_source(agent.name))
@@ -128,8 +130,8 @@ class Collector:
                 found[agent.name] = answer
         return found
 
-    async def _runtime(self, facts: AgentFacts) -> RuntimeFacts | None:
-        client = self._directory.client_for(_agent(facts))
+    async def _runtime(self, agent: Agent) -> RuntimeFacts | None:
+        client = self._directory.client_for(agent)
         if client is None:
             return None
         try:
@@ -141,11 +143,6 @@ class Collector:
         return RuntimeFacts(frozenset(e.execution_id for e in registry.executions),
                             health.zombies, health.running)
 
-
-def _agent(f: AgentFacts) -> Agent:
-    return Agent(name=AgentName(f.name), url=f.url, command=None, max_parallel_tasks=f.max_parallel,
-                 execution_timeout_s=0, max_backlog_depth=f.max_backlog_depth, enabled=f.enabled,
-                 created_at_ms=0)
 
 
 def _row(r: SqlRow) -> RowFacts:

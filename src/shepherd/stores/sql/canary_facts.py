@@ -1,9 +1,10 @@
 """The canary's view of SQL: everything its checks need, in one read-only transaction.
 
-One query per table: agents (live and deleted), active executions, executions finished within
-the recent window (with their retry originals), reversals (rows whose status differs from the
-terminal status their event log recorded), schedules, references to deleted agents, the
-admission's backlog count, and the instance id. Never writes.
+One query per table (the caller has read the agents already): active executions, executions
+finished within the recent window (with their retry originals), reversals (rows whose status
+differs from the terminal status their event log recorded), schedules, references to the
+deleted agents named by the caller, the admission's backlog count, and the instance id. Never
+writes.
 
 E-02's "side table" of terminal ids is the event log itself: a terminal event is written in the
 same transaction as the terminal status and never deleted, so comparing the two finds every
@@ -14,6 +15,7 @@ which keeps the read bounded on a large history.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, fields
 
 from sqlalchemy import and_, func, select
@@ -24,7 +26,6 @@ from shepherd.core.status import TERMINAL, ExecutionStatus
 from shepherd.stores.sql.errors import translated
 from shepherd.stores.sql.tables import (
     agent_tags,
-    agents,
     api_tokens,
     execution_events,
     executions,
@@ -34,16 +35,6 @@ from shepherd.stores.sql.tables import (
 
 _TERMINAL = [s.value for s in TERMINAL]
 _ACTIVE = [s.value for s in ExecutionStatus if s not in TERMINAL]
-
-
-@dataclass(frozen=True, slots=True)
-class SqlAgent:
-    name: str
-    enabled: bool
-    url: str | None
-    max_parallel: int
-    max_backlog_depth: int
-    deleted_at_ms: int | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,7 +77,6 @@ class SqlSchedule:
 
 @dataclass(frozen=True, slots=True)
 class SqlFacts:
-    agents: tuple[SqlAgent, ...]
     active: tuple[SqlRow, ...]
     recent: tuple[SqlRow, ...]
     reversals: tuple[SqlReversal, ...]
@@ -103,12 +93,10 @@ class CanaryFacts:
     def __init__(self, engine: AsyncEngine) -> None:
         self._engine = engine
 
-    async def read(self, recent_since_ms: int) -> SqlFacts:
+    async def read(self, recent_since_ms: int, deleted: Sequence[str]) -> SqlFacts:
+        """``deleted``: the deleted agents whose leftover references are looked for."""
         async with translated("read the canary's facts"), self._engine.connect() as conn:
-            agent_rows = await _agents(conn)
-            deleted = [a.name for a in agent_rows if a.deleted_at_ms is not None]
             return SqlFacts(
-                agents=agent_rows,
                 active=await _rows(conn, executions.c.status.in_(_ACTIVE)),
                 recent=await _rows(conn, and_(executions.c.status.in_(_TERMINAL),
                                               executions.c.completed_at_ms >= recent_since_ms)),
@@ -119,13 +107,6 @@ class CanaryFacts:
                 instance_id=await conn.scalar(
                     select(meta.c.value).where(meta.c.key == "instance_id")),
             )
-
-
-async def _agents(conn: AsyncConnection) -> tuple[SqlAgent, ...]:
-    c = agents.c
-    result = await conn.execute(select(c.name, c.enabled, c.url, c.max_parallel_tasks,
-                                       c.max_backlog_depth, c.deleted_at_ms))
-    return tuple(SqlAgent(r[0], bool(r[1]), r[2], r[3], r[4], r[5]) for r in result)
 
 
 async def _rows(conn: AsyncConnection, where: object) -> tuple[SqlRow, ...]:
@@ -165,7 +146,7 @@ async def _schedules(conn: AsyncConnection) -> tuple[SqlSchedule, ...]:
     return tuple(SqlSchedule(r[0], r[1], bool(r[2]), r[3]) for r in result)
 
 
-async def _references(conn: AsyncConnection, deleted: list[str]) -> dict[str, tuple[str, ...]]:
+async def _references(conn: AsyncConnection, deleted: Sequence[str]) -> dict[str, tuple[str, ...]]:
     """What still names each deleted agent: schedules, tags, scoped tokens, unfinished rows."""
     if not deleted:
         return {}
