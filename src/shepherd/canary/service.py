@@ -19,6 +19,7 @@ import time
 from collections.abc import AsyncIterator, Iterable
 from dataclasses import dataclass, field
 
+from shepherd.alerts.red_sources import RedSources
 from shepherd.alerts.service import AlertService
 from shepherd.canary.collect import Collector
 from shepherd.canary.invariants import REGISTRY, Violation, evaluate
@@ -73,7 +74,7 @@ class CanaryService:
         self._alerts = alerts
         self._clock = clock
         self._lock = asyncio.Lock()
-        self._red: set[str] | None = None  # None until the first cycle: evaluate every id once
+        self._red = RedSources()  # which invariants the alert engine last saw red
         self.last: CycleResult | None = None
         self._first_seen: dict[tuple[str, str], int] = {}  # (id, entity) -> first sighting
         # id -> (red, when it last turned red or green), for the dashboard's board
@@ -163,17 +164,18 @@ class CanaryService:
     async def _alert(
         self, checked: tuple[str, ...], found: tuple[Violation, ...]
     ) -> tuple[tuple[str, ...], tuple[str, ...]]:
-        red_now = {v.invariant_id for v in found}
-        due = [i for i in checked if self._red is None or i in red_now or i in self._red]
-        self._red = (self._red or set()) - set(checked) | red_now
         if self._alerts is None:
             return (), ()
+        red_now = {v.invariant_id for v in found}
         went_red, went_green = [], []
-        for iid in due:
+        for iid in checked:
+            if not self._red.due(iid, iid in red_now):
+                continue
             evaluation = await self._alerts.evaluate(
                 SOURCE_PREFIX + iid, [_signal(v) for v in found if v.invariant_id == iid],
                 policies={iid: QUIET},
             )
+            self._red.record(iid, iid in red_now)
             actions = {d.action for d in evaluation.decisions}
             if AlertAction.ALERT in actions:
                 went_red.append(iid)

@@ -17,10 +17,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from shepherd.alerts.red_sources import RedSources
 from shepherd.alerts.service import AlertService
 from shepherd.core.clock import Clock
 from shepherd.core.fleet_signals import SystemicState, decide_fleet_signals
-from shepherd.core.signals import Signal, SignalKey
+from shepherd.core.signals import Signal
 from shepherd.stores.redis.connection import RedisHandle
 from shepherd.stores.sql.database import Database
 
@@ -45,8 +46,7 @@ class FleetAlerts:
         self._alerts = alerts
         self._clock = clock
         self._systemic: SystemicState | None = None
-        # None until the first evaluation: a restart re-evaluates once whatever it finds.
-        self._last: dict[str, frozenset[SignalKey]] | None = None
+        self._red = RedSources()  # a restart re-evaluates each source once, whatever it finds
 
     async def run_once(self) -> FleetAlertsReport:
         report = FleetAlertsReport()
@@ -62,12 +62,10 @@ class FleetAlerts:
         return report
 
     async def _evaluate(self, source: str, active: list[Signal]) -> bool:
-        keys = frozenset(s.key for s in active)
-        last = self._last or {}
-        if self._last is not None and not keys and not last.get(source):
+        if not self._red.due(source, bool(active)):
             return False  # green and it was green: nothing to decide
         await self._alerts.evaluate(source, active)
-        self._last = {**last, source: keys}
+        self._red.record(source, bool(active))
         return True
 
 
