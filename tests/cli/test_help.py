@@ -4,10 +4,12 @@ command, group, argument and option says what it is for, and no text is an inter
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 
 import click
 import typer.main
+from typer.testing import CliRunner
 
 from shepherd.app.commands import register
 from shepherd.cli.commands import app
@@ -51,3 +53,26 @@ def test_no_help_text_is_an_internal_docstring() -> None:
     ]
     internal = [(path, text) for path, text in texts if any(m in text for m in INTERNAL_MARKS)]
     assert internal == []
+
+
+def _rendered_help(path: str) -> str:
+    args = [*path.split()[1:], "--help"]
+    result = CliRunner().invoke(app, args, terminal_width=200)
+    assert result.exit_code == 0, result.output
+    return " ".join(result.output.split())
+
+
+def test_help_keeps_bracketed_text_and_shows_flags_bare() -> None:
+    """Help texts are printed as written: "[the agent's timeout]" is not eaten as markup, a flag
+    takes no value, and arguments read as upper-case placeholders."""
+    lost, typed_flags, lower_args = [], [], []
+    for path, command in _tree():
+        shown = _rendered_help(path)
+        for param in command.params:
+            bracketed = re.findall(r"\[[^\]]+\]", getattr(param, "help", None) or "")
+            lost += [(path, text) for text in bracketed if text not in shown]
+            if isinstance(param, click.Argument) and not (param.metavar or "").isupper():
+                lower_args.append(f"{path} {param.name}")
+        if "<bool>" in shown:
+            typed_flags.append(path)
+    assert (lost, typed_flags, lower_args) == ([], [], [])

@@ -110,7 +110,7 @@ def agent(
 
 
 def up(
-    manifest: Annotated[Path, typer.Argument(help="Fleet manifest (YAML).")],
+    manifest: Annotated[Path, typer.Argument(metavar="MANIFEST", help="Fleet manifest (YAML).")],
     port: PortOpt = None,
     data_dir: DataDirOpt = None,
 ) -> None:

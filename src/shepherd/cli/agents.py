@@ -25,7 +25,7 @@ def agents_ls(url: UrlOpt = None, token_: TokenOpt = None, as_json: JsonOpt = Fa
 
 @group.command("rm")
 def agents_rm(
-    name: Annotated[str, typer.Argument(help="Agent name.")],
+    name: Annotated[str, typer.Argument(metavar="AGENT", help="Agent name.")],
     url: UrlOpt = None, token_: TokenOpt = None,
 ) -> None:
     """Delete an agent (refused while it has work in flight); under `up`, its runtime stops."""

@@ -18,7 +18,9 @@ from shepherd.cli.canary import canary
 from shepherd.cli.reaper import reaper
 from shepherd.cli.watchdog import watchdog
 
-app = typer.Typer(add_completion=False, no_args_is_help=True)
+# Plain help texts: Rich markup would read "[the agent's timeout]" as a style tag and drop it,
+# and shows flags as `--wait <bool>`. Every group below inherits the mode.
+app = typer.Typer(add_completion=False, no_args_is_help=True, rich_markup_mode=None)
 app.command()(executions.run)
 app.command()(executions.logs)
 app.command()(status.status)

@@ -37,7 +37,7 @@ EXECUTION_FIELDS = (
 
 
 def run(
-    agent: Annotated[str, typer.Argument(help="Agent to run on.")],
+    agent: Annotated[str, typer.Argument(metavar="AGENT", help="Agent to run on.")],
     input_: Annotated[str, typer.Argument(metavar="INPUT", help="Input for the child; - = stdin.")],
     wait: Annotated[bool, typer.Option(
         "--wait", help="Wait, show the output, exit with the outcome.")] = False,

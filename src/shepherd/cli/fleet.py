@@ -18,7 +18,7 @@ RUNTIME_CHANGES = ("started", "restarted", "adopted", "stopped")
 
 @group.command("apply")
 def fleet_apply(
-    file: Annotated[Path, typer.Argument(help="Fleet manifest (YAML).")],
+    file: Annotated[Path, typer.Argument(metavar="MANIFEST", help="Fleet manifest (YAML).")],
     dry_run: Annotated[bool, typer.Option(
         "--dry-run", help="Show what would change; change nothing.")] = False,
     url: UrlOpt = None, token_: TokenOpt = None, as_json: JsonOpt = False,

@@ -50,8 +50,8 @@ def schedules_show(
 
 @group.command("add")
 def schedules_add(
-    agent: Annotated[str, typer.Argument(help="Agent to run on.")],
-    cron: Annotated[str, typer.Argument(help='Cron expression, e.g. "0 2 * * *".')],
+    agent: Annotated[str, typer.Argument(metavar="AGENT", help="Agent to run on.")],
+    cron: Annotated[str, typer.Argument(metavar="CRON", help='Cron expression, e.g. "0 2 * * *".')],
     input_: Annotated[str, typer.Option("--input", help="Input for each run.")] = "",
     name: Annotated[str | None, typer.Option(help="A name to refer to it by.")] = None,
     timezone: Annotated[str, typer.Option(help="IANA time zone of the cron.")] = "UTC",

@@ -15,7 +15,7 @@ group = typer.Typer(no_args_is_help=True, help="API tokens (admin).")
 
 @group.command("create")
 def token_create(
-    name: Annotated[str, typer.Argument(help="A name to recognise the token by.")],
+    name: Annotated[str, typer.Argument(metavar="NAME", help="A name to recognise the token by.")],
     role: Annotated[str, typer.Option(help="admin, operator or viewer.")] = "viewer",
     agent: Annotated[str | None, typer.Option(help="Scope the token to one agent.")] = None,
     url: UrlOpt = None, token_: TokenOpt = None, as_json: JsonOpt = False,
