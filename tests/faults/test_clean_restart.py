@@ -10,7 +10,7 @@ from pathlib import Path
 from shepherd.stores.redis.connection import connect_redis
 from shepherd.stores.redis.keys import DEFAULT_PREFIX, Keys
 from tests.faults.recovery import ChildLog, child_log, execution, manifest, submit, wait_running
-from tests.fixtures.fleet import kill_everything, start_up, stop_up, wait_until
+from tests.fixtures.fleet import kill_everything, settle_and_stop, start_up, stop_up, wait_until
 
 # Well under the monitor lease's TTL (its long-poll wait + 10 s = 30 s by default): a restart
 # that had to wait for the old lease to expire could not settle within it.
@@ -43,6 +43,7 @@ def test_after_a_clean_stop_and_a_restart_the_runs_in_flight_settle_without_wait
                              and execution(fleet, eid), SETTLE_S, "the run to settle")
         assert settled["error_class"] == "terminated"
         assert ChildLog.read(log).started_twice() == []
+        settle_and_stop(fleet)
     finally:
         stop_up(fleet)
         kill_everything(fleet.data_dir)

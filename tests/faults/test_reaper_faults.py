@@ -20,7 +20,7 @@ from shepherd.core.status import ExecutionStatus as S
 from shepherd.stores.redis.connection import RedisHandle
 from shepherd.stores.sql.database import Database, open_database
 from shepherd.stores.sql.tables import execution_events
-from tests.fixtures.planes import Plane, admin_client, planes, shared_env
+from tests.fixtures.planes import Plane, admin_client, assert_planes_settled, planes, shared_env
 from tests.fixtures.receiver import receiving
 from tests.fixtures.runtimes import StartRuntime
 from tests.fixtures.servers import dropping_proxy
@@ -66,7 +66,7 @@ async def test_a_control_plane_killed_mid_finalization_is_finalized_once_by_anot
     db = await open_database(url, ManualClock())
     with receiving() as receiver:
         async with dropping_proxy(int(runtime.url.rsplit(":", 1)[1])) as proxy, \
-                planes(tmp_path, env, 2) as (first, _):
+                planes(tmp_path, env, 2) as (first, second):
             async with admin_client(first) as api:
                 made = await api.post("/api/agents", json={
                     "name": "worker", "url": proxy.url, "completion_webhook_url": receiver.url})
@@ -96,6 +96,7 @@ async def test_a_control_plane_killed_mid_finalization_is_finalized_once_by_anot
 
             await until(delivered, 30, "the completion webhook")
             await asyncio.sleep(2)  # room for a second delivery, were there one
+            await assert_planes_settled(second, first, (runtime,))
     done = await db.executions.get(eid)
     events = [e for e in await db.executions.events(eid) if e.to_status in TERMINAL]
     await db.close()
@@ -138,6 +139,7 @@ async def test_two_control_planes_finalize_a_burst_of_exits_each_exactly_once(
                            if S(status).is_terminal) == BURST
 
             await until(all_ended, SETTLE_S, "every execution to end")
+            await assert_planes_settled(replicas[0], runtimes=(runtime,))
         counts = await terminal_events_by_execution(db)
         rows = await db.executions.list(limit=BURST + 10)
     finally:

@@ -1,7 +1,8 @@
 """``shepherd up`` SIGKILLed with runs in flight, then started again on the same data dir: it adopts
 the runtimes the first one left (they outlive a control-plane crash by design), so the runs finish
-``success``, each exactly once, and no runtime is left orphaned. A recorded runtime that no longer
-matches the manifest is stopped and replaced, never left running beside the new one."""
+``success``, each exactly once, no slot stays held, and no runtime is left orphaned. A recorded
+runtime that no longer matches the manifest is stopped and replaced, never left running beside
+the new one."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from tests.fixtures.fleet import (
     LiveFleet,
     kill_everything,
     processes_under,
+    settle_and_stop,
     start_up,
     stop_up,
     wait_until,
@@ -68,11 +70,10 @@ def test_a_restarted_up_adopts_its_runtimes_and_every_run_finishes_once(tmp_path
             assert len(terminal_events) == 1, row["events"]
         assert sorted(marks.read_text().split()) == sorted(ids)  # each child ran exactly once
         assert [p.pid for p in _runtimes(fleet)] == [runtime.pid]  # adopted, not replaced
+        settle_and_stop(fleet)
     finally:
         stop_up(fleet)
-        leftover = processes_under(fleet.data_dir)
         kill_everything(fleet.data_dir)
-    assert leftover == []
 
 
 def test_a_recorded_runtime_that_no_longer_matches_is_stopped_and_replaced(
@@ -88,8 +89,7 @@ def test_a_recorded_runtime_that_no_longer_matches_is_stopped_and_replaced(
         [new] = _runtimes(fleet)
         assert new.pid != old.pid
         assert not old.is_running()
+        settle_and_stop(fleet)
     finally:
         stop_up(fleet)
-        leftover = processes_under(fleet.data_dir)
         kill_everything(fleet.data_dir)
-    assert leftover == []
