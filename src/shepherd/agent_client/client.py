@@ -19,6 +19,7 @@ from pydantic import BaseModel, ValidationError
 
 from shepherd.agent_client.breaker import BreakerHook
 from shepherd.agent_client.protocol import (
+    AckResponse,
     EventsPage,
     ExecutionState,
     Health,
@@ -82,6 +83,12 @@ class AgentClient:
     async def ack(self, execution_id: str) -> None:
         response = await self._request("DELETE", f"/v1/executions/{execution_id}")
         _check(response, self.name, execution_id)
+
+    async def ack_many(self, execution_ids: list[str]) -> AckResponse:
+        """Forget finished results in one request (unknown ones count as acked)."""
+        response = await self._request("POST", "/v1/acks",
+                                       json={"execution_ids": execution_ids})
+        return _parse(response, AckResponse, self.name)
 
     async def events(self, after: int, wait_s: float) -> EventsPage:
         response = await self._request(

@@ -14,6 +14,8 @@ from pydantic import BaseModel, ConfigDict, Field
 PROTOCOL_VERSION = 1
 # Long-polls are capped so a proxy or a client timeout never cuts one mid-wait.
 MAX_WAIT_S = 60.0
+# One ack request forgets at most this many results: a page of events, with room to spare.
+MAX_ACK_IDS = 1000
 
 
 class _Body(BaseModel):
@@ -96,6 +98,9 @@ class RuntimeEvent(_Body):
     at_ms: int
     exit_code: int | None = None
     error_class: str | None = None
+    # On an ``exited`` event the runtime still holds (not acked yet): the finished run's whole
+    # record with its output tail, so the control plane stores the result without asking for it.
+    result: ExecutionState | None = None
 
 
 class EventsPage(_Body):
@@ -103,6 +108,15 @@ class EventsPage(_Body):
     events: list[RuntimeEvent]
     # The highest seq issued so far; a client resumes with ``after=last_seq``.
     last_seq: int
+
+
+class AckRequest(_Body):
+    execution_ids: list[str] = Field(max_length=MAX_ACK_IDS)
+
+
+class AckResponse(_Body):
+    acked: list[str]  # forgotten now, or already unknown to this runtime
+    running: list[str]  # still running: not acked, never a silent no-op
 
 
 class Health(_Body):

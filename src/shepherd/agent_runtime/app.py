@@ -13,7 +13,7 @@ import hmac
 import time
 import uuid
 from collections.abc import Mapping
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import Depends, FastAPI, Query, Request, Response
 from fastapi.exceptions import RequestValidationError
@@ -23,10 +23,14 @@ from starlette.exceptions import HTTPException
 from shepherd import __version__
 from shepherd.agent_client.protocol import (
     MAX_WAIT_S,
+    AckRequest,
+    AckResponse,
+    EventKind,
     EventsPage,
     ExecutionState,
     Health,
     Registry,
+    RuntimeEvent,
     StartRequest,
     StartResponse,
     TerminateResponse,
@@ -49,6 +53,8 @@ STATUS_BY_ERROR: tuple[tuple[type[ShepherdError], int], ...] = (
 )
 # Names the runtime can never use as a directory under executions/.
 RESERVED_IDS = frozenset({".", ".."})
+# Events per page of /v1/events: with a 64 KiB tail on each exit, at most ~16 MiB of JSON.
+PAGE_EVENTS = 256
 HTTP_CODES = {404: "route_not_found", 405: "method_not_allowed"}
 
 
@@ -113,17 +119,44 @@ def create_runtime_app(config: RuntimeConfig, token: str | None = None) -> FastA
         result = TerminateResult.TERMINATED if done else TerminateResult.ALREADY_FINISHED
         return TerminateResponse(execution_id=execution_id, result=result)
 
+    _register_results(app, state, auth)
+    return app
+
+
+def _register_results(app: FastAPI, state: RuntimeState, auth: list[Any]) -> None:
+    """Where finished results leave the runtime: the event stream that carries them, and the
+    acks that let the runtime forget them."""
+
     @app.delete("/v1/executions/{execution_id}", status_code=204, dependencies=auth)
     async def ack(execution_id: str) -> Response:
         state.registry.ack(execution_id)
         return Response(status_code=204)
 
+    @app.post("/v1/acks", response_model=AckResponse, dependencies=auth)
+    async def ack_many(body: AckRequest) -> AckResponse:
+        acked, running = state.registry.ack_many(body.execution_ids)
+        return AckResponse(acked=acked, running=running)
+
     @app.get("/v1/events", response_model=EventsPage, dependencies=auth)
     async def events(after: Annotated[int, Query(ge=0)] = 0, wait: Wait = 0) -> EventsPage:
         found = await state.events.wait_after(after, min(wait, MAX_WAIT_S))
-        return EventsPage(boot_id=state.boot_id, events=found, last_seq=state.events.last_seq)
+        # Each exited event may carry an output tail: a page stops at PAGE_EVENTS, and its
+        # last_seq says where the next one starts.
+        page = found[:PAGE_EVENTS]
+        last_seq = page[-1].seq if len(found) > PAGE_EVENTS else state.events.last_seq
+        return EventsPage(boot_id=state.boot_id, events=[_with_result(state, e) for e in page],
+                          last_seq=last_seq)
 
-    return app
+
+def _with_result(state: RuntimeState, event: RuntimeEvent) -> RuntimeEvent:
+    """An ``exited`` event carries the result while the runtime holds it (read at each poll,
+    so the event log itself stays small)."""
+    if event.kind is not EventKind.EXITED:
+        return event
+    record = state.registry.finished(event.execution_id)
+    if record is None:
+        return event
+    return event.model_copy(update={"result": record.view(state.boot_id, with_tail=True)})
 
 
 def _register_errors(app: FastAPI) -> None:

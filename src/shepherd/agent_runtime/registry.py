@@ -153,6 +153,25 @@ class RunRegistry:
         await child.done.wait()
         return True
 
+    def finished(self, execution_id: str) -> RunRecord | None:
+        """The record of a finished run this runtime still holds (None once acked or expired)."""
+        record = self._records.get(execution_id)
+        return record if record is not None and record.state is RunState.FINISHED else None
+
+    def ack_many(self, execution_ids: list[str]) -> tuple[list[str], list[str]]:
+        """Forget the finished ones; returns (acked or already unknown, still running)."""
+        acked, running = [], []
+        for execution_id in execution_ids:
+            record = self._records.get(execution_id)
+            if record is None:  # acked before, or never here: nothing on disk to remove
+                acked.append(execution_id)
+            elif record.state is RunState.FINISHED:
+                self._forget(execution_id)
+                acked.append(execution_id)
+            else:
+                running.append(execution_id)
+        return acked, running
+
     def ack(self, execution_id: str) -> None:
         """Forget a finished execution; acking a running one is refused, never a silent no-op."""
         if self.get(execution_id).state is not RunState.FINISHED:

@@ -26,7 +26,7 @@ from shepherd.api.context import ApiContext
 from shepherd.core.alerting import AlertPhase
 from shepherd.core.circuit import Circuit, CircuitState
 from shepherd.core.status import TERMINAL, ExecutionStatus
-from shepherd.stores.sql.executions import FinishedSummary
+from shepherd.stores.sql.summaries import FinishedSummary
 from shepherd.telemetry import Telemetry
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
@@ -192,7 +192,7 @@ async def collect_metrics(ctx: ApiContext) -> MetricsSnapshot:
     agents = await ctx.db.agents.list()
     names: list[str] = [a.name for a in agents]
     slots: dict[str, int] = {name: await ctx.redis.slots.count(name) for name in names}
-    summary = await ctx.db.executions.finished_summary(DURATION_BUCKETS_S)
+    summary = await ctx.db.summaries.finished_summary(DURATION_BUCKETS_S)
     health = await ctx.redis.health.read(names)
     return MetricsSnapshot(
         executions=await ctx.db.executions.count_by_agent_and_status(),

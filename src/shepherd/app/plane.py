@@ -39,6 +39,7 @@ from shepherd.controllers.monitor import Monitor
 from shepherd.controllers.outbox import OutboxSender
 from shepherd.controllers.prober import Prober
 from shepherd.controllers.reaper import Reaper, ReaperConfig
+from shepherd.controllers.results import ResultWriter
 from shepherd.controllers.scheduler import Scheduler
 from shepherd.controllers.slot_recovery import SlotRecovery
 from shepherd.controllers.triggers import WatchdogTriggers
@@ -139,6 +140,9 @@ class ControlPlane:
             self.db, self.redis, directory, self.clock, owner=self.owner,
             finalizer_wakeup=self.finalize_wakeup, poll_wait_s=s.monitor_poll_wait_s,
             breaker=breaker, dispatch_wakeup=self.dispatch_wakeup,
+            results=ResultWriter(self.db, self.redis, self.clock, backoff=retry_backoff(s),
+                                 webhook_max_age_s=s.webhook_max_age_s,
+                                 outbox_wakeup=self.outbox_wakeup),
         )
         self.alerts = self._build_alerts()
         self.outbox = self._build_outbox()

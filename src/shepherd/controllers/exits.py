@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 from shepherd.core.models import TransitionFields
 from shepherd.core.status import Cause, ExecutionStatus
+from shepherd.core.writes import StatusWrite, WriteChain
 from shepherd.stores.redis.connection import RedisHandle
 from shepherd.stores.sql.database import Database
 
@@ -29,20 +30,21 @@ class Exit:
     error_class: str | None
 
 
+def exit_write(exit: Exit, now_ms: int, reason: str | None = None) -> StatusWrite:
+    """``running -> finalizing`` storing what the runtime recorded of the exit."""
+    return StatusWrite(ExecutionStatus.FINALIZING, Cause.CHILD_EXITED, reason, TransitionFields(
+        finished_at_ms=exit.finished_at_ms or now_ms, exit_code=exit.exit_code,
+        error_class=exit.error_class))
+
+
 async def settle_exit(
     db: Database, redis: RedisHandle, exit: Exit, *, actor: str, now_ms: int,
     reason: str | None = None,
 ) -> bool:
     """``running -> finalizing``; True (and the slot released) only for the winner."""
-    won = await db.executions.transition(
-        exit.execution_id, ExecutionStatus.FINALIZING, Cause.CHILD_EXITED,
-        actor=actor, now_ms=now_ms, reason=reason,
-        fields=TransitionFields(
-            finished_at_ms=exit.finished_at_ms or now_ms,
-            exit_code=exit.exit_code,
-            error_class=exit.error_class,
-        ),
-    )
+    [won] = await db.executions.write_chains(
+        [WriteChain(exit.execution_id, [exit_write(exit, now_ms, reason)])], actor=actor,
+        now_ms=now_ms)
     if won:
         await redis.slots.release(exit.agent, exit.execution_id)
     return won

@@ -37,13 +37,13 @@ from dataclasses import dataclass, field
 from shepherd.agent_client.protocol import ExecutionState
 from shepherd.controllers.base import Wakeup
 from shepherd.controllers.directory import AgentDirectory
-from shepherd.controllers.webhook import completion_messages
+from shepherd.controllers.results import DEFAULT_WEBHOOK_MAX_AGE_S, ResultWriter
 from shepherd.core.clock import Clock
 from shepherd.core.finalization import DEFAULT_FINALIZE_LEASE_TTL_S, Completion, CompletionBudget
-from shepherd.core.models import Agent, Execution, Leftover, TransitionFields
-from shepherd.core.outcome import decide_outcome
-from shepherd.core.retry import Attempt, BackoffPolicy, decide_retry
+from shepherd.core.models import Agent, Execution, TransitionFields
+from shepherd.core.retry import BackoffPolicy
 from shepherd.core.status import Cause, ExecutionStatus
+from shepherd.core.writes import WriteChain
 from shepherd.errors import AgentError, AgentNotFound, ExecutionNotFound, SqlStoreError, StoreError
 from shepherd.log_throttle import LogThrottle
 from shepherd.stores.redis.connection import RedisHandle
@@ -55,8 +55,6 @@ ACTOR = "finalizer"
 # Renewed by the heartbeat while a row is finalized; ``app`` passes the configured value.
 LEASE_TTL_MS = round(DEFAULT_FINALIZE_LEASE_TTL_S * 1000)
 FINALIZE_CONCURRENCY = 16
-# Matches the setting's default; ``app`` passes the configured value.
-DEFAULT_WEBHOOK_MAX_AGE_S = 86_400
 # Three passes (about three seconds) tell a result the store will never take from a blip.
 MAX_STORE_ATTEMPTS = 3
 # The store's reason is kept on the row; enough to say what refused the result.
@@ -94,6 +92,9 @@ class Finalizer:
         self._owner = owner
         # Consecutive passes in which the store refused a row's result, by execution id.
         self._store_faults: dict[str, int] = {}
+        self._results = ResultWriter(db, redis, clock, backoff=self._backoff,
+                                     webhook_max_age_s=webhook_max_age_s,
+                                     outbox_wakeup=self._outbox_wakeup)
         self._quiet = LogThrottle(log)
         self._row_faults = (telemetry or Telemetry()).counter(
             "shepherd_finalizer_row_faults", "Finalizations of one row that raised in a pass."
@@ -213,36 +214,11 @@ class Finalizer:
         self, agent: Agent | None, row: Execution, state: ExecutionState | None, actor: str,
         note: str | None,
     ) -> bool:
-        exit_code = state.exit_code if state else row.exit_code
-        error_class = state.error_class if state else row.error_class
-        error = state.error if state else row.error
-        codes = agent.success_exit_codes if agent else (0,)
-        input_unread = state.input_unread if state else row.input_unread
-        outcome = decide_outcome(
-            exit_code, error_class, error, codes, input_unread=bool(input_unread),
-            require_input_read=agent.require_input_read if agent else False,
-        )
         now_ms = self._clock.now_ms()
-        attempt = Attempt(row.id, row.attempt, row.max_attempts, row.retry_on_failure)
-        retry = (decide_retry(attempt, outcome.error_class, now_ms, self._backoff)
-                 if outcome.status is ExecutionStatus.FAILED else None)
-        fields = TransitionFields(
-            exit_code=exit_code,
-            error_class=outcome.error_class,
-            error=outcome.error,
-            output_tail=state.output_tail if state else None,
-            finished_at_ms=state.finished_at_ms if state else None,
-            input_unread=input_unread,
-            leftovers=_leftovers(state),
-        )
-        webhooks = completion_messages(agent, row, outcome.status, fields, now_ms,
-                                       self._webhook_max_age_s)
-        reason = "; ".join(part for part in (note, outcome.error) if part) or None
-        won = await self._db.executions.transition(
-            row.id, outcome.status, Cause.FINALIZED, actor=actor, now_ms=now_ms,
-            reason=reason, fields=fields, outbox=webhooks, retry=retry,
-        )
-        if won and webhooks:
+        write = self._results.plan(agent, row, state, now_ms, note)
+        [won] = await self._db.executions.write_chains([WriteChain(row.id, [write])],
+                                                       actor=actor, now_ms=now_ms)
+        if won and write.outbox:
             self._outbox_wakeup.poke()
         return won
 
@@ -276,10 +252,6 @@ def _over_budget(exc: Exception, budget_s: float) -> Exception:
     if isinstance(exc, TimeoutError):
         return SqlStoreError(f"the store did not finish within its budget ({budget_s:g} s)")
     return exc
-
-
-def _leftovers(state: ExecutionState | None) -> tuple[Leftover, ...] | None:
-    return tuple(Leftover(x.pid, x.name) for x in state.leftovers) if state else None
 
 
 def describe_fault(exc: Exception) -> str:

@@ -1,9 +1,11 @@
 """Monitor: one long-poll of ``/v1/events`` per agent; child exits become ``finalizing`` rows.
 
 Each agent is watched by exactly one replica, the holder of ``lease:monitor:{agent}``, which it
-gives back when it stops, so a restarted control plane watches at once. On a child exit the
-watcher CASes ``running -> finalizing`` and, only when it won, releases the slot and wakes the
-finalizer (``controllers.exits``). A registry pass (``sync_agent``) settles anything the event
+gives back when it stops, so a restarted control plane watches at once. An exit whose event
+carries its result (the runtime still holds it) is stored at once with the rest of its page,
+``running -> finalizing -> success|failed`` in one transaction, and acked (``ResultWriter``); any
+other exit is CASed ``running -> finalizing`` and, only when it won, its slot is released and the
+finalizer woken (``controllers.exits``). A registry pass (``sync_agent``) settles anything the event
 stream missed: it runs when a watcher starts (so a control-plane restart re-attaches to every
 running row), when the runtime's ``boot_id`` changes, and at once after the stream broke or a
 connection was refused — preceded by a ``/health`` call whose ``boot_id`` says whether the runtime
@@ -33,6 +35,7 @@ from shepherd.controllers.base import Wakeup
 from shepherd.controllers.cycle import run_each
 from shepherd.controllers.directory import AgentDirectory
 from shepherd.controllers.exits import Exit, settle_exit
+from shepherd.controllers.results import ResultWriter
 from shepherd.core.backoff import compute_backoff
 from shepherd.core.clock import Clock
 from shepherd.core.models import Agent
@@ -80,8 +83,10 @@ class Monitor:
         poll_wait_s: float = 20.0,
         breaker: BreakerHook | None = None,
         dispatch_wakeup: Wakeup | None = None,
+        results: ResultWriter | None = None,
     ) -> None:
         self._db = db
+        self._results = results
         self._breaker = breaker or NullBreaker()
         self._redis = redis
         self._directory = directory
@@ -260,11 +265,25 @@ class Monitor:
         page = await client.events(after=seq, wait_s=self._poll_wait_s)
         if page.boot_id != boot_id:
             return True  # the resync sees the new boot_id and reads that boot from the start
-        for event in page.events:
-            if event.kind is EventKind.EXITED:
-                await self._settle(agent, event)
+        await self._settle_page(agent, client, [e for e in page.events
+                                                 if e.kind is EventKind.EXITED])
         await self._save_cursor(agent.name, page.last_seq, page.boot_id)
         return False
+
+    async def _settle_page(
+        self, agent: Agent, client: AgentClient, exits: list[RuntimeEvent]
+    ) -> None:
+        """Exits that carry their result are stored in one transaction (``ResultWriter``);
+        the others, and any the batch did not take, become ``finalizing`` for the finalizer."""
+        done: set[str] = set()
+        carried = [e.result for e in exits if e.result is not None]
+        if carried and self._results is not None:
+            done = await self._results.finish_exits(agent, client, carried, ACTOR)
+            if done:
+                self._dispatch_wakeup.poke()  # slots freed: the backlog need not wait a tick
+        for event in exits:
+            if event.execution_id not in done:
+                await self._settle(agent, event)
 
     async def _load_cursor(self, agent: str) -> tuple[int, str | None]:
         return await self._redis.cursors.load(agent)

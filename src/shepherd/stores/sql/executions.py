@@ -17,7 +17,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import and_, case, func, insert, or_, select, update
+from sqlalchemy import and_, func, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from shepherd.core.admission import decide_admission
@@ -26,9 +26,10 @@ from shepherd.core.ids import ENTROPY_BYTES, AgentName, ExecutionId, ScheduleId,
 from shepherd.core.models import Execution, ExecutionEvent, OverlapPolicy, TransitionFields, Trigger
 from shepherd.core.outbox import OutboxMessage
 from shepherd.core.retry import RetryPlan
-from shepherd.core.status import TERMINAL, Cause, ExecutionStatus
+from shepherd.core.status import Cause, ExecutionStatus
 from shepherd.core.text import storable_text
 from shepherd.core.timeouts import resolve_timeout_s
+from shepherd.core.writes import StatusWrite, WriteChain
 from shepherd.errors import AgentNotFound, ExecutionNotFound, ScheduleNotFound
 from shepherd.stores.sql.errors import translated
 from shepherd.stores.sql.rows import to_event, to_execution
@@ -185,20 +186,48 @@ class ExecutionRepository:
         """THE status write: a CAS plus its event; True only for the caller that won. The winner
         also enqueues ``outbox`` deliveries and, with ``retry``, queues the next attempt, in the
         same transaction."""
+        write = StatusWrite(to, cause, reason, fields or TransitionFields(), outbox, retry)
+        [won] = await self.write_chains([WriteChain(execution_id, [write])], actor=actor,
+                                        now_ms=now_ms)
+        return won
+
+    async def write_chains(
+        self, chains: Sequence[WriteChain], *, actor: str, now_ms: int
+    ) -> list[bool]:
+        """Several executions' status writes in one transaction, each chain in order and
+        stopping at its first lost CAS; True per chain that won every write. One transaction
+        for a batch is what keeps a burst of exits from paying a commit each."""
+        results: list[tuple[StatusWrite, TransitionResult]] = []
+        won: list[bool] = []
         async with translated("transition execution"), self._engine.begin() as conn:
-            result = await apply_transition(
-                conn, execution_id, to, cause, actor=actor, now_ms=now_ms, reason=reason,
-                fields=fields or TransitionFields(), outbox=outbox,
-            )
-            if result is TransitionResult.WON and retry is not None:
-                old = await _read(conn, execution_id)
-                await self._retry_in(conn, old, actor, retry.attempt, retry.not_before_ms,
-                                     retry.reason)
-        if result is TransitionResult.REFUSED:
-            self._refusals.inc()
-        elif result is TransitionResult.WON:
-            self._transitions.labels(to.value, cause.value).inc()
-        return result is TransitionResult.WON
+            for chain in chains:
+                outcome = TransitionResult.WON
+                for write in chain.writes:
+                    outcome = await self._write_in(conn, chain.execution_id, write, actor, now_ms)
+                    results.append((write, outcome))
+                    if outcome is not TransitionResult.WON:
+                        break
+                won.append(outcome is TransitionResult.WON)
+        for write, outcome in results:  # counted once committed
+            if outcome is TransitionResult.REFUSED:
+                self._refusals.inc()
+            elif outcome is TransitionResult.WON:
+                self._transitions.labels(write.to.value, write.cause.value).inc()
+        return won
+
+    async def _write_in(
+        self, conn: AsyncConnection, execution_id: str, write: StatusWrite, actor: str,
+        now_ms: int,
+    ) -> TransitionResult:
+        result = await apply_transition(
+            conn, execution_id, write.to, write.cause, actor=actor, now_ms=now_ms,
+            reason=write.reason, fields=write.fields, outbox=write.outbox,
+        )
+        if result is TransitionResult.WON and write.retry is not None:
+            old = await _read(conn, execution_id)
+            await self._retry_in(conn, old, actor, write.retry.attempt,
+                                 write.retry.not_before_ms, write.retry.reason)
+        return result
 
     async def retry(self, execution_id: str, *, actor: str) -> Execution:
         """A new attempt of ``execution_id`` now (an operator's retry: no policy, no backoff)."""
@@ -262,6 +291,13 @@ class ExecutionRepository:
             row = (await conn.execute(select(executions).where(executions.c.id == execution_id))
                    ).mappings().first()
         return to_execution(row) if row else None
+
+    async def find_many(self, ids: Sequence[str]) -> ExecutionList:
+        """The rows of ``ids`` that exist, in id order."""
+        if not ids:
+            return []
+        query = select(executions).where(executions.c.id.in_(list(ids)))
+        return [to_execution(r) for r in await self._rows(query.order_by(executions.c.id))]
 
     async def find_by_prefix(
         self, prefix: str, *, agent: AgentName | None = None, limit: int = 2
@@ -394,52 +430,9 @@ class ExecutionRepository:
         async with translated("count executions"), self._engine.connect() as conn:
             return {(a, s): n for a, s, n in (await conn.execute(query)).all()}
 
-    async def finished_summary(
-        self, bucket_bounds_s: Sequence[float]
-    ) -> Sequence[FinishedSummary]:
-        """Terminal rows grouped by agent, status and error class, with run-time bucket counts
-        (started to child exit, cumulative per upper bound) for the rows that ran: one scan."""
-        c = executions.c
-        ran = and_(c.started_at_ms.is_not(None), c.finished_at_ms.is_not(None))
-        duration_ms = c.finished_at_ms - c.started_at_ms
-        buckets = [
-            func.sum(case((and_(ran, duration_ms <= int(bound * 1000)), 1), else_=0))
-            for bound in bucket_bounds_s
-        ]
-        query = (
-            select(c.agent, c.status, c.error_class, func.count(),
-                   func.sum(case((ran, 1), else_=0)),
-                   func.sum(case((ran, duration_ms), else_=0)), *buckets)
-            .where(c.status.in_([s.value for s in TERMINAL]))
-            .group_by(c.agent, c.status, c.error_class)
-        )
-        async with translated("summarize finished executions"), self._engine.connect() as conn:
-            rows = (await conn.execute(query)).all()
-        return [
-            FinishedSummary(
-                agent=r[0], status=r[1], error_class=r[2], count=int(r[3]), ran=int(r[4] or 0),
-                run_time_ms=int(r[5] or 0), cumulative=tuple(int(n or 0) for n in r[6:]),
-            )
-            for r in rows
-        ]
-
     async def _rows(self, query: Any) -> Sequence[Any]:
         async with translated("read executions"), self._engine.connect() as conn:
             return (await conn.execute(query)).mappings().all()
-
-
-@dataclass(frozen=True, slots=True)
-class FinishedSummary:
-    """Terminal executions of one (agent, status, error class); ``cumulative[i]`` counts those
-    that ran no longer than the i-th bucket bound, ``ran`` those that ran at all."""
-
-    agent: str
-    status: str
-    error_class: str | None
-    count: int
-    ran: int
-    run_time_ms: int
-    cumulative: tuple[int, ...]
 
 
 async def _count(
