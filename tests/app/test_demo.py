@@ -17,7 +17,7 @@ import pytest
 from shepherd.app.summary import FleetSummary
 from shepherd.core.ids import AgentName, ExecutionId
 from shepherd.core.status import Cause, ExecutionStatus
-from shepherd.stores.sql.executions import TransitionRecord
+from shepherd.stores.sql.feed import StatusChange
 from tests.fixtures.fleet import FAST_INTERVALS, free_port, kill_everything, processes_under
 
 SUMMARY = re.compile(r"agents 5 · running \d+ · queued \d+ · last 5 min: .* · recoveries: ")
@@ -54,8 +54,8 @@ def test_the_demo_starts_without_a_warning_and_shows_a_live_summary(tmp_path: Pa
 
 
 def _t(event_id: int, to: ExecutionStatus, cause: Cause, error_class: str | None = None,
-       exit_code: int | None = None) -> TransitionRecord:
-    return TransitionRecord(event_id, ExecutionId(f"e{event_id}"), AgentName("a"), to, cause,
+       exit_code: int | None = None) -> StatusChange:
+    return StatusChange(event_id, ExecutionId(f"e{event_id}"), AgentName("a"), to, cause,
                             error_class, exit_code, NOW)
 
 

@@ -71,7 +71,9 @@ async def test_an_open_circuit_keeps_executions_queued_and_they_run_once_the_age
     agent = await add_agent(c, "echo", proxy.url)
     rows = [await submit(c, "echo", f"run {i}") for i in range(2)]
     await proxy.outage()
-    for _ in range(2):  # the runtime never accepts: back to the backlog, a failure each time
+    # The runtime never accepts: back to the backlog, a failure each pass (one start request
+    # carries both rows), until the circuit opens.
+    for _ in range(3):
         report = await c.dispatcher.run_once()
         assert sorted(report.refused) == sorted(r.id for r in rows)
     assert (await c.redis.circuits.read("echo")).state is CircuitState.OPEN

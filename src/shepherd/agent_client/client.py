@@ -24,6 +24,7 @@ from shepherd.agent_client.protocol import (
     ExecutionState,
     Health,
     Registry,
+    StartBatchResponse,
     StartRequest,
     StartResponse,
     TerminateResponse,
@@ -65,6 +66,13 @@ class AgentClient:
     async def start(self, request: StartRequest) -> StartResponse:
         response = await self._request("POST", "/v1/executions", json=request.model_dump())
         return _parse(response, StartResponse, self.name)
+
+    async def start_many(self, requests: list[StartRequest]) -> list[StartResponse]:
+        """Start several in one request (``POST /v1/starts``); a runtime that predates it
+        answers 404, which raises ``AgentRejected`` with that status."""
+        body = {"executions": [r.model_dump() for r in requests]}
+        response = await self._request("POST", "/v1/starts", json=body)
+        return _parse(response, StartBatchResponse, self.name).started
 
     async def get(self, execution_id: str, wait_s: float = 0) -> ExecutionState:
         response = await self._request(

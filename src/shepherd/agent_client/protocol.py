@@ -14,6 +14,8 @@ from pydantic import BaseModel, ConfigDict, Field
 PROTOCOL_VERSION = 1
 # Long-polls are capped so a proxy or a client timeout never cuts one mid-wait.
 MAX_WAIT_S = 60.0
+# One start request carries at most this many executions: an agent's free slots, usually.
+MAX_START_BATCH = 256
 # One ack request forgets at most this many results: a page of events, with room to spare.
 MAX_ACK_IDS = 1000
 
@@ -47,6 +49,18 @@ class StartResponse(_Body):
     pid: int | None
     started_at_ms: int
     boot_id: str
+
+
+class StartBatch(_Body):
+    """Several starts in one request (``POST /v1/starts``), started in order."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    executions: list[StartRequest] = Field(min_length=1, max_length=MAX_START_BATCH)
+
+
+class StartBatchResponse(_Body):
+    started: list[StartResponse]
 
 
 class Leftover(_Body):

@@ -31,6 +31,8 @@ from shepherd.agent_client.protocol import (
     Health,
     Registry,
     RuntimeEvent,
+    StartBatch,
+    StartBatchResponse,
     StartRequest,
     StartResponse,
     TerminateResponse,
@@ -38,6 +40,7 @@ from shepherd.agent_client.protocol import (
 )
 from shepherd.agent_runtime.config import RuntimeConfig
 from shepherd.agent_runtime.events import EventLog
+from shepherd.agent_runtime.record import RunRecord
 from shepherd.agent_runtime.registry import RunRegistry, uptime_s, zombie_count
 from shepherd.errors import Conflict, NotFound, ShepherdError, Unauthenticated
 from shepherd.secrets import given_or_stored_token
@@ -98,9 +101,15 @@ def create_runtime_app(config: RuntimeConfig, token: str | None = None) -> FastA
     @app.post("/v1/executions", status_code=202, response_model=StartResponse, dependencies=auth)
     async def start(body: StartRequest) -> StartResponse:
         _check_usable(body.execution_id)
-        record = await state.registry.start(body)
-        return StartResponse(execution_id=record.execution_id, pid=record.pid,
-                             started_at_ms=record.started_at_ms or 0, boot_id=state.boot_id)
+        return _started(state, await state.registry.start(body))
+
+    @app.post("/v1/starts", status_code=202, response_model=StartBatchResponse,
+              dependencies=auth)
+    async def start_many(body: StartBatch) -> StartBatchResponse:
+        for request in body.executions:
+            _check_usable(request.execution_id)
+        started = [await state.registry.start(request) for request in body.executions]
+        return StartBatchResponse(started=[_started(state, r) for r in started])
 
     @app.get("/v1/executions", response_model=Registry, dependencies=auth)
     async def registry() -> Registry:
@@ -146,6 +155,11 @@ def _register_results(app: FastAPI, state: RuntimeState, auth: list[Any]) -> Non
         last_seq = page[-1].seq if len(found) > PAGE_EVENTS else state.events.last_seq
         return EventsPage(boot_id=state.boot_id, events=[_with_result(state, e) for e in page],
                           last_seq=last_seq)
+
+
+def _started(state: RuntimeState, record: RunRecord) -> StartResponse:
+    return StartResponse(execution_id=record.execution_id, pid=record.pid,
+                         started_at_ms=record.started_at_ms or 0, boot_id=state.boot_id)
 
 
 def _with_result(state: RuntimeState, event: RuntimeEvent) -> RuntimeEvent:

@@ -23,7 +23,7 @@ from shepherd.core.clock import Clock
 from shepherd.core.status import Cause, ExecutionStatus
 from shepherd.errors import ShepherdError
 from shepherd.stores.sql.database import Database
-from shepherd.stores.sql.executions import TransitionRecord
+from shepherd.stores.sql.feed import StatusChange
 
 log = logging.getLogger("shepherd.app.summary")
 
@@ -54,7 +54,7 @@ class FleetSummary:
     recoveries: Counter[str] = field(default_factory=Counter)
     cursor: int = 0
 
-    def observe(self, transitions: list[TransitionRecord]) -> None:
+    def observe(self, transitions: list[StatusChange]) -> None:
         for t in transitions:
             self.cursor = max(self.cursor, t.event_id)
             if t.to_status in TERMINAL:
@@ -71,7 +71,7 @@ class FleetSummary:
         return " · ".join(parts)
 
 
-def outcome_label(t: TransitionRecord) -> str:
+def outcome_label(t: StatusChange) -> str:
     """``success``, or ``failed:exit 2`` / ``failed:child_exited_early``: what ended the run."""
     if t.to_status is not ExecutionStatus.FAILED:
         return t.to_status.value
@@ -105,7 +105,7 @@ async def refresh(summary: FleetSummary, db: Database) -> None:
     counts = await db.executions.count_by_agent_and_status()
     summary.running = sum(n for (_, s), n in counts.items() if s == ExecutionStatus.RUNNING)
     summary.queued = sum(n for (_, s), n in counts.items() if s == ExecutionStatus.QUEUED)
-    while batch := await db.executions.transitions_after(summary.cursor):
+    while batch := await db.feed.transitions_after(summary.cursor):
         summary.observe(batch)
 
 
@@ -119,7 +119,7 @@ async def print_summaries(
     while True:
         try:
             if with_history:  # start from now: what happened before this run is not news
-                summary.cursor = await db.executions.last_event_id()
+                summary.cursor = await db.feed.head()
                 with_history = False
             await refresh(summary, db)
         except ShepherdError as exc:

@@ -1,7 +1,9 @@
 """Dispatcher: drains each agent's backlog into its free capacity slots.
 
 Order per execution (DESIGN.md section 4): acquire the slot under the execution id, then CAS
-``queued -> running``; a lost CAS gives back a slot this pass acquired. Then POST to the runtime:
+``queued -> running`` (the rows of one agent's pass in one transaction); a lost CAS gives back a
+slot this pass acquired. Then POST to the runtime (the rows of a pass in one ``POST /v1/starts``,
+one request each to a runtime that predates it):
 a runtime that never accepted (unreachable, 5xx) sends the row back to ``queued`` and frees the
 slot; a 4xx fails it; a connection dropped mid-request leaves it ``running`` for the monitor to
 settle, because the start is idempotent and may have been accepted. Rows queued longer than
@@ -24,7 +26,7 @@ import logging
 from dataclasses import dataclass, field
 
 from shepherd.agent_client.breaker import BreakerHook, NullBreaker
-from shepherd.agent_client.protocol import StartRequest
+from shepherd.agent_client.protocol import StartRequest, StartResponse
 from shepherd.controllers.directory import AgentDirectory
 from shepherd.controllers.dispatch_metrics import DispatchMetrics, DispatchOutcome
 from shepherd.controllers.slot_recovery import SlotRecovery
@@ -35,6 +37,7 @@ from shepherd.errors import AgentConnectionDropped, AgentError, AgentRejected
 from shepherd.stores.redis.connection import RedisHandle
 from shepherd.stores.redis.slots import AcquireResult
 from shepherd.stores.sql.database import Database
+from shepherd.stores.sql.executions import RuntimeStart
 from shepherd.telemetry import Telemetry
 
 log = logging.getLogger("shepherd.controllers.dispatcher")
@@ -113,7 +116,7 @@ class Dispatcher:
         free = agent.max_parallel_tasks - await self._redis.slots.count(agent.name)
         if free <= 0:
             return
-        claimed = []
+        held: list[tuple[Execution, AcquireResult]] = []
         for row in await self._db.executions.peek_queued(agent.name, free, self._clock.now_ms()):
             result = await self._redis.slots.acquire(
                 agent.name, row.id, max_parallel=agent.max_parallel_tasks,
@@ -124,15 +127,48 @@ class Dispatcher:
                 break
             if result is AcquireResult.FULL:
                 break
-            decided_at_ms = self._clock.now_ms()
-            if await self._db.executions.claim_queued(row.id, decided_at_ms, ACTOR):
+            held.append((row, result))
+        if held:
+            claimed, decided_at_ms = await self._claim(agent, held, report)
+            await self._dispatch(agent, claimed, decided_at_ms, report)
+
+    async def _claim(
+        self, agent: Agent, held: list[tuple[Execution, AcquireResult]], report: DispatchReport
+    ) -> tuple[list[Execution], int]:
+        """``queued -> running`` for the rows whose slots we hold, in one transaction; a slot
+        this pass acquired goes back when its row was lost, or when the claim failed."""
+        decided_at_ms = self._clock.now_ms()
+        try:
+            won = await self._db.executions.claim_many([r.id for r, _ in held], decided_at_ms,
+                                                       ACTOR)
+        except BaseException:
+            for row, result in held:
+                if result is AcquireResult.ACQUIRED:
+                    await self._redis.slots.release(agent.name, row.id)
+            raise
+        claimed = []
+        for (row, result), was_won in zip(held, won, strict=True):
+            if was_won:
                 self._metrics.claimed(row, decided_at_ms)
-                claimed.append((row, decided_at_ms))
+                claimed.append(row)
                 report.claimed.append(row.id)
             elif result is AcquireResult.ACQUIRED:
                 await self._redis.slots.release(agent.name, row.id)
-        # The claimed rows hold their slots; hand them to the runtime side by side.
-        await asyncio.gather(*(self._start(agent, row, at, report) for row, at in claimed))
+        return claimed, decided_at_ms
+
+    async def _dispatch(
+        self, agent: Agent, rows: list[Execution], decided_at_ms: int, report: DispatchReport
+    ) -> None:
+        """Hand the claimed rows to the runtime: in one request when there are several and the
+        runtime takes batches, else one request each, side by side."""
+        if len(rows) > 1:
+            outcome = await self._hand_over_batch(agent, rows, report)
+            if outcome is not None:
+                now_ms = self._clock.now_ms()
+                for _ in rows:
+                    self._metrics.answered(agent.name, outcome, decided_at_ms, now_ms)
+                return
+        await asyncio.gather(*(self._start(agent, row, decided_at_ms, report) for row in rows))
 
     async def _start(
         self, agent: Agent, row: Execution, decided_at_ms: int, report: DispatchReport
@@ -148,29 +184,55 @@ class Dispatcher:
     ) -> DispatchOutcome:
         client = self._directory.client_for(agent)
         assert client is not None  # checked by run_once
-        request = StartRequest(
-            execution_id=row.id, input=row.input, timeout_s=row.timeout_s, attempt=row.attempt
-        )
         try:
-            started = await client.start(request)
-        except AgentConnectionDropped:
-            log.warning("dispatch of %s to %s dropped mid-flight; monitor settles it", row.id,
-                        agent.name)
-            report.ambiguous.append(row.id)
-            return DispatchOutcome.AMBIGUOUS
-        except AgentRejected as exc:
-            await self._give_up(agent, row, Cause.DISPATCH_REJECTED, exc)
-            report.rejected.append(row.id)
-            return DispatchOutcome.REJECTED
-        except AgentError as exc:  # unreachable, or a 5xx: the runtime did not take it
-            await self._give_up(agent, row, Cause.DISPATCH_REFUSED, exc)
-            report.refused.append(row.id)
-            return DispatchOutcome.REFUSED
-        await self._db.executions.record_start(
-            row.id, pid=started.pid, started_at_ms=started.started_at_ms, boot_id=started.boot_id
-        )
-        report.dispatched.append(row.id)
+            started = await client.start(_request(row))
+        except AgentError as exc:
+            return await self._not_started(agent, [row], exc, report)
+        await self._started(agent, [started], report)
         return DispatchOutcome.STARTED
+
+    async def _hand_over_batch(
+        self, agent: Agent, rows: list[Execution], report: DispatchReport
+    ) -> DispatchOutcome | None:
+        """One ``POST /v1/starts`` for ``rows``; None when the runtime predates it (404 on the
+        route: nothing was started), so the caller starts them one by one."""
+        client = self._directory.client_for(agent)
+        assert client is not None  # checked by run_once
+        try:
+            started = await client.start_many([_request(row) for row in rows])
+        except AgentRejected as exc:
+            if exc.status_code == 404:
+                return None
+            return await self._not_started(agent, rows, exc, report)
+        except AgentError as exc:
+            return await self._not_started(agent, rows, exc, report)
+        await self._started(agent, started, report)
+        return DispatchOutcome.STARTED
+
+    async def _started(
+        self, agent: Agent, started: list[StartResponse], report: DispatchReport
+    ) -> None:
+        await self._db.executions.record_starts([
+            RuntimeStart(s.execution_id, s.pid, s.started_at_ms, s.boot_id) for s in started])
+        report.dispatched.extend(s.execution_id for s in started)
+
+    async def _not_started(
+        self, agent: Agent, rows: list[Execution], exc: AgentError, report: DispatchReport
+    ) -> DispatchOutcome:
+        """A dropped connection leaves the rows running for the monitor to settle (the start
+        is idempotent and may have been accepted); a 4xx fails them; anything else (unreachable,
+        a 5xx) sends them back to the backlog."""
+        if isinstance(exc, AgentConnectionDropped):
+            log.warning("dispatch of %s to %s dropped mid-flight; monitor settles it",
+                        ", ".join(r.id for r in rows), agent.name)
+            report.ambiguous.extend(r.id for r in rows)
+            return DispatchOutcome.AMBIGUOUS
+        rejected = isinstance(exc, AgentRejected)
+        cause = Cause.DISPATCH_REJECTED if rejected else Cause.DISPATCH_REFUSED
+        for row in rows:
+            await self._give_up(agent, row, cause, exc)
+        (report.rejected if rejected else report.refused).extend(r.id for r in rows)
+        return DispatchOutcome.REJECTED if rejected else DispatchOutcome.REFUSED
 
     async def _give_up(self, agent: Agent, row: Execution, cause: Cause, exc: Exception) -> None:
         """Back to the backlog (refused) or failed (rejected); the slot goes only if we won."""
@@ -188,3 +250,8 @@ class Dispatcher:
         if won:
             await self._redis.slots.release(agent.name, row.id)
         log.info("dispatch of %s to %s %s: %s", row.id, agent.name, cause.value, exc)
+
+
+def _request(row: Execution) -> StartRequest:
+    return StartRequest(execution_id=row.id, input=row.input, timeout_s=row.timeout_s,
+                        attempt=row.attempt)

@@ -33,12 +33,12 @@ async def test_transitions_are_followed_after_a_cursor_with_their_run_outcome(
     db: Database, clock: ManualClock,
 ) -> None:
     await db.agents.create(name=AgentName("a"), url=None, command=None)
-    start = await db.executions.last_event_id()
+    start = await db.feed.head()
     row = await _submit(db)
     await db.executions.transition(row.id, ExecutionStatus.CANCELLED, Cause.CANCEL, actor="t",
                                    now_ms=clock.now_ms())
-    seen = await db.executions.transitions_after(start)
+    seen = await db.feed.transitions_after(start)
     assert [(t.to_status, t.cause) for t in seen][-1] == (ExecutionStatus.CANCELLED, Cause.CANCEL)
     assert all(t.agent == "a" and t.execution_id == row.id for t in seen)
-    assert await db.executions.last_event_id() == seen[-1].event_id
-    assert await db.executions.transitions_after(seen[-1].event_id) == []
+    assert await db.feed.head() == seen[-1].event_id
+    assert await db.feed.transitions_after(seen[-1].event_id) == []

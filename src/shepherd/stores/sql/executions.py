@@ -50,23 +50,19 @@ class _Policy:
     retry_on_failure: bool
 
 
+@dataclass(frozen=True, slots=True)
+class RuntimeStart:
+    """What a runtime answered to a start: recorded on the row, not a status write."""
+
+    execution_id: str
+    pid: int | None
+    started_at_ms: int
+    boot_id: str
+
+
 # ``list`` is also a method name below; this alias keeps annotations readable.
 ExecutionList = list[Execution]
-TransitionList = list["TransitionRecord"]
 
-
-@dataclass(frozen=True, slots=True)
-class TransitionRecord:
-    """One recorded status change with what a watcher needs about its execution."""
-
-    event_id: int
-    execution_id: ExecutionId
-    agent: AgentName
-    to_status: ExecutionStatus
-    cause: Cause | None
-    error_class: str | None
-    exit_code: int | None
-    at_ms: int
 
 class ExecutionRepository:
     def __init__(
@@ -266,23 +262,38 @@ class ExecutionRepository:
 
     async def claim_queued(self, execution_id: str, now_ms: int, actor: str) -> bool:
         """``queued -> running`` for the dispatcher, which already holds the slot."""
-        return await self.transition(
-            execution_id, S.RUNNING, Cause.DISPATCH, actor=actor, now_ms=now_ms,
-            fields=TransitionFields(dispatched_at_ms=now_ms),
-        )
+        [won] = await self.claim_many([execution_id], now_ms, actor)
+        return won
+
+    async def claim_many(self, ids: Sequence[str], now_ms: int, actor: str) -> list[bool]:
+        """``queued -> running`` for each of ``ids`` in one transaction; True per row won."""
+        write = StatusWrite(S.RUNNING, Cause.DISPATCH,
+                            fields=TransitionFields(dispatched_at_ms=now_ms))
+        return await self.write_chains([WriteChain(i, [write]) for i in ids], actor=actor,
+                                       now_ms=now_ms)
 
     async def record_start(
         self, execution_id: str, *, pid: int | None, started_at_ms: int, boot_id: str
     ) -> bool:
         """Record the runtime's ack on a row that is still running (not a status write)."""
+        [recorded] = await self.record_starts([RuntimeStart(execution_id, pid, started_at_ms,
+                                                            boot_id)])
+        return recorded
+
+    async def record_starts(self, starts: Sequence[RuntimeStart]) -> list[bool]:
+        """``record_start`` for several rows in one transaction; True per row still running."""
+        recorded = []
         async with translated("record start"), self._engine.begin() as conn:
-            result = await conn.execute(
-                update(executions)
-                .where(executions.c.id == execution_id, executions.c.status == S.RUNNING.value)
-                .values(pid=pid, started_at_ms=started_at_ms,
-                        runtime_boot_id=storable_text(boot_id, BOOT_ID_CHARS))
-            )
-            return bool(result.rowcount == 1)
+            for start in starts:
+                result = await conn.execute(
+                    update(executions)
+                    .where(executions.c.id == start.execution_id,
+                           executions.c.status == S.RUNNING.value)
+                    .values(pid=start.pid, started_at_ms=start.started_at_ms,
+                            runtime_boot_id=storable_text(start.boot_id, BOOT_ID_CHARS))
+                )
+                recorded.append(bool(result.rowcount == 1))
+        return recorded
 
     # -- reads --------------------------------------------------------------------------------
 
@@ -358,29 +369,6 @@ class ExecutionRepository:
         ]
         query = select(executions).where(and_(True, *conditions)).order_by(c.id.desc())
         return [to_execution(r) for r in await self._rows(query.limit(limit))]
-
-    async def transitions_after(self, after_event_id: int, limit: int = 1000) -> TransitionList:
-        """Status changes recorded after ``after_event_id``, oldest first (a cursor over the event
-        log, for watchers that follow what happens without rescanning it)."""
-        e, c = execution_events.c, executions.c
-        query = (
-            select(e.id, e.execution_id, c.agent, e.to_status, e.cause, c.error_class,
-                   c.exit_code, e.at_ms)
-            .join(executions, executions.c.id == e.execution_id)
-            .where(e.id > after_event_id).order_by(e.id).limit(limit)
-        )
-        return [
-            TransitionRecord(
-                r["id"], ExecutionId(r["execution_id"]), AgentName(r["agent"]),
-                ExecutionStatus(r["to_status"]), Cause(r["cause"]) if r["cause"] else None,
-                r["error_class"], r["exit_code"], r["at_ms"])
-            for r in await self._rows(query)
-        ]
-
-    async def last_event_id(self) -> int:
-        """Where ``transitions_after`` starts for a watcher that wants only what comes next."""
-        async with translated("read events"), self._engine.connect() as conn:
-            return int((await conn.execute(select(func.max(execution_events.c.id)))).scalar() or 0)
 
     async def peek_queued(self, agent: str, limit: int, now_ms: int | None = None
                           ) -> ExecutionList:

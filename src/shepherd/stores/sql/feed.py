@@ -1,4 +1,5 @@
-"""Reading ``execution_events`` in id order, for live followers (the dashboard, ``/api/events``).
+"""Reading ``execution_events`` in id order, for live followers (the dashboard, ``/api/events``,
+the demo's summary).
 
 Each row comes with its execution's agent and schedule, which subscribers filter on, in the same
 query (a join on the primary key), so following costs one indexed query per read however many
@@ -10,12 +11,16 @@ Must not: write anything.
 
 from __future__ import annotations
 
-from collections.abc import Collection
+from collections.abc import Collection, Sequence
+from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy import func, or_, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from shepherd.core.events import TransitionRecord
+from shepherd.core.ids import AgentName, ExecutionId
+from shepherd.core.status import Cause, ExecutionStatus
 from shepherd.stores.sql.errors import translated
 from shepherd.stores.sql.rows import to_event
 from shepherd.stores.sql.tables import execution_events, executions
@@ -46,3 +51,42 @@ class TransitionFeedRepository:
         async with translated("read events"), self._engine.connect() as conn:
             rows = (await conn.execute(query)).mappings().all()
         return [TransitionRecord(to_event(r), r["agent"], r["schedule_id"]) for r in rows]
+
+    async def transitions_after(
+        self, after_event_id: int, limit: int = 1000
+    ) -> list[StatusChange]:
+        """Status changes recorded after ``after_event_id``, oldest first (a cursor over the event
+        log, for watchers that follow what happens without rescanning it)."""
+        e, c = execution_events.c, executions.c
+        query = (
+            select(e.id, e.execution_id, c.agent, e.to_status, e.cause, c.error_class,
+                   c.exit_code, e.at_ms)
+            .join(executions, executions.c.id == e.execution_id)
+            .where(e.id > after_event_id).order_by(e.id).limit(limit)
+        )
+        return [
+            StatusChange(
+                r["id"], ExecutionId(r["execution_id"]), AgentName(r["agent"]),
+                ExecutionStatus(r["to_status"]), Cause(r["cause"]) if r["cause"] else None,
+                r["error_class"], r["exit_code"], r["at_ms"])
+            for r in await _rows(self._engine, query)
+        ]
+
+
+@dataclass(frozen=True, slots=True)
+class StatusChange:
+    """One recorded status change with what a watcher needs about its execution."""
+
+    event_id: int
+    execution_id: ExecutionId
+    agent: AgentName
+    to_status: ExecutionStatus
+    cause: Cause | None
+    error_class: str | None
+    exit_code: int | None
+    at_ms: int
+
+
+async def _rows(engine: AsyncEngine, query: Any) -> Sequence[Any]:
+    async with translated("read events"), engine.connect() as conn:
+        return (await conn.execute(query)).mappings().all()
