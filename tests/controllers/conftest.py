@@ -17,6 +17,7 @@ from shepherd.controllers.finalizer import Finalizer
 from shepherd.controllers.maintenance import Maintenance
 from shepherd.controllers.monitor import Monitor
 from shepherd.controllers.outbox import OutboxConfig, OutboxSender
+from shepherd.controllers.results import ResultWriter
 from shepherd.controllers.scheduler import Scheduler
 from shepherd.core.clock import ManualClock
 from shepherd.stores.redis.connection import RedisHandle
@@ -51,7 +52,8 @@ def build_controllers(
         dispatcher=Dispatcher(db, redis, directory, clock, max_queue_age_s=86_400,
                               breaker=breaker),
         monitor=Monitor(db, redis, directory, clock, owner=owner, finalizer_wakeup=wakeup,
-                        poll_wait_s=0.5, breaker=breaker),
+                        poll_wait_s=0.5, breaker=breaker,
+                        results=ResultWriter(db, redis, clock, outbox_wakeup=outbox_wakeup)),
         finalizer=Finalizer(db, redis, directory, clock, owner=owner,
                             outbox_wakeup=outbox_wakeup),
         maintenance=Maintenance(db, redis, clock, reclaim_grace_s=3),

@@ -13,7 +13,7 @@ transaction as the CAS that ended the old one, and only if that CAS won.
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -34,7 +34,12 @@ from shepherd.errors import AgentNotFound, ExecutionNotFound, ScheduleNotFound
 from shepherd.stores.sql.errors import translated
 from shepherd.stores.sql.rows import to_event, to_execution
 from shepherd.stores.sql.tables import agents, execution_events, executions, schedules
-from shepherd.stores.sql.transitions import TransitionResult, apply_transition, column_width
+from shepherd.stores.sql.transitions import (
+    TransitionResult,
+    apply_same_transition,
+    apply_transition,
+    column_width,
+)
 from shepherd.telemetry import Telemetry
 
 S = ExecutionStatus
@@ -205,11 +210,17 @@ class ExecutionRepository:
                         break
                 won.append(outcome is TransitionResult.WON)
         for write, outcome in results:  # counted once committed
+            self._count(write.to, write.cause, [outcome])
+        return won
+
+    def _count(
+        self, to: ExecutionStatus, cause: Cause, outcomes: Iterable[TransitionResult]
+    ) -> None:
+        for outcome in outcomes:
             if outcome is TransitionResult.REFUSED:
                 self._refusals.inc()
             elif outcome is TransitionResult.WON:
-                self._transitions.labels(write.to.value, write.cause.value).inc()
-        return won
+                self._transitions.labels(to.value, cause.value).inc()
 
     async def _write_in(
         self, conn: AsyncConnection, execution_id: str, write: StatusWrite, actor: str,
@@ -266,11 +277,14 @@ class ExecutionRepository:
         return won
 
     async def claim_many(self, ids: Sequence[str], now_ms: int, actor: str) -> list[bool]:
-        """``queued -> running`` for each of ``ids`` in one transaction; True per row won."""
-        write = StatusWrite(S.RUNNING, Cause.DISPATCH,
-                            fields=TransitionFields(dispatched_at_ms=now_ms))
-        return await self.write_chains([WriteChain(i, [write]) for i in ids], actor=actor,
-                                       now_ms=now_ms)
+        """``queued -> running`` for each of ``ids`` in one transaction (a few statements for
+        the lot, ``apply_same_transition``); True per row won."""
+        async with translated("claim executions"), self._engine.begin() as conn:
+            results = await apply_same_transition(
+                conn, ids, S.RUNNING, Cause.DISPATCH, actor=actor, now_ms=now_ms,
+                fields=TransitionFields(dispatched_at_ms=now_ms))
+        self._count(S.RUNNING, Cause.DISPATCH, results.values())
+        return [results[i] is TransitionResult.WON for i in ids]
 
     async def record_start(
         self, execution_id: str, *, pid: int | None, started_at_ms: int, boot_id: str

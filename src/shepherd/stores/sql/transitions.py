@@ -107,12 +107,7 @@ async def apply_transition(
         .values(**transition_values(to, now_ms, fields))
     )
     if result.rowcount != 1:
-        log.error(
-            "integrity error: execution %s reads %s but its event log already holds a terminal "
-            "event; refused %s -> %s (%s by %s)", execution_id, seen, seen, to.value,
-            cause.value, actor,
-        )
-        return TransitionResult.REFUSED
+        return _refused_unless(False, execution_id, seen, to, cause, actor)
     await conn.execute(
         insert(execution_events).values(
             execution_id=execution_id, from_status=seen, to_status=to.value, cause=cause.value,
@@ -121,3 +116,61 @@ async def apply_transition(
     )
     await enqueue_in(conn, outbox, now_ms)
     return TransitionResult.WON
+
+
+async def apply_same_transition(
+    conn: AsyncConnection,
+    execution_ids: Sequence[str],
+    to: ExecutionStatus,
+    cause: Cause,
+    *,
+    actor: str,
+    now_ms: int,
+    fields: TransitionFields,
+) -> dict[str, TransitionResult]:
+    """``apply_transition`` of one target for many rows, in a few statements instead of three
+    per row: the statuses read (locked) at once, one guarded UPDATE per status seen (RETURNING
+    the rows it moved), one insert of all their events. Same guarantees, row by row: a row not
+    in an allowed status is LOST, one whose log already ended is REFUSED and logged."""
+    results = dict.fromkeys(execution_ids, TransitionResult.LOST)
+    allowed = allowed_from(to, cause)
+    if not allowed or not execution_ids:
+        return results
+    c = executions.c
+    seen = dict((await conn.execute(
+        select(c.id, c.status).where(c.id.in_(list(execution_ids))).with_for_update())).all())
+    by_status: dict[str, list[str]] = {}
+    for execution_id in execution_ids:
+        status = seen.get(execution_id)
+        if status is not None and ExecutionStatus(status) in allowed:
+            by_status.setdefault(status, []).append(execution_id)
+    ended = exists().where(execution_events.c.execution_id == c.id,
+                           execution_events.c.to_status.in_(_TERMINAL_VALUES))
+    values = transition_values(to, now_ms, fields)
+    events = []
+    for status, ids in by_status.items():
+        moved = set((await conn.execute(
+            update(executions).where(c.id.in_(ids), c.status == status, ~ended)
+            .values(**values).returning(c.id))).scalars())
+        for execution_id in ids:
+            results[execution_id] = _refused_unless(execution_id in moved, execution_id,
+                                                    status, to, cause, actor)
+        events += [dict(execution_id=i, from_status=status, to_status=to.value,
+                        cause=cause.value, actor=actor, reason=None, at_ms=now_ms)
+                   for i in ids if i in moved]
+    if events:
+        await conn.execute(insert(execution_events), events)
+    return results
+
+
+def _refused_unless(
+    won: bool, execution_id: str, seen: str, to: ExecutionStatus, cause: Cause, actor: str
+) -> TransitionResult:
+    if won:
+        return TransitionResult.WON
+    log.error(
+        "integrity error: execution %s reads %s but its event log already holds a terminal "
+        "event; refused %s -> %s (%s by %s)", execution_id, seen, seen, to.value, cause.value,
+        actor,
+    )
+    return TransitionResult.REFUSED

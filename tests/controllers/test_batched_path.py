@@ -1,0 +1,86 @@
+"""The batched execution path through a real runtime: a pass starts an agent's claimed rows in
+one request, and the watcher stores a page of exits, whose events carry their results, in one
+transaction (``running -> finalizing -> success|failed``), frees their slots and acks them. A
+runtime that predates the batch route still gets its rows, one request each."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from shepherd.agent_client.client import AgentClient
+from shepherd.core.status import ExecutionStatus as S
+from shepherd.errors import AgentRejected
+from tests.controllers.conftest import Controllers
+from tests.controllers.test_execution_path import add_agent, submit
+from tests.fixtures.runtimes import StartRuntime
+
+# The children outlive the watcher's first registry pass, so their exits come as events.
+EXIT_BY_INPUT = ["sh", "-c", 'read code; sleep 0.5; echo "out $code"; exit "$code"']
+RUNS = 6
+
+
+async def _until_ended(c: Controllers, ids: list[str], limit_s: float = 20) -> None:
+    for _ in range(int(limit_s / 0.05)):
+        if all(s.is_terminal for s in (await c.db.executions.statuses(ids)).values()):
+            return
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"not all ended: {await c.db.executions.statuses(ids)}")
+
+
+async def _watching(c: Controllers) -> None:
+    """Start the watcher and give it time for its first registry pass and long-poll."""
+    await c.monitor.run_once()
+    await asyncio.sleep(0.5)
+
+
+async def test_a_pass_starts_its_rows_together_and_the_watcher_stores_each_result_once(
+    controllers: Controllers, start_runtime: StartRuntime
+) -> None:
+    c = controllers
+    runtime = await start_runtime("batch", EXIT_BY_INPUT)
+    agent = await add_agent(c, "batch", runtime.url, max_parallel_tasks=RUNS)
+    rows = [await submit(c, "batch", str(i % 2)) for i in range(RUNS)]
+    await _watching(c)
+    report = await c.dispatcher.run_once()
+    assert report.claimed == sorted(r.id for r in rows)  # queue order (one instant: by id)
+    assert sorted(report.dispatched) == sorted(r.id for r in rows)
+    ids = [r.id for r in rows]
+    await _until_ended(c, ids)
+    for i, row in enumerate(rows):
+        done = await c.db.executions.get(row.id)
+        assert (done.status, done.exit_code) == ((S.SUCCESS, 0) if i % 2 == 0 else
+                                                 (S.FAILED, 1))
+        assert done.output_tail == f"out {i % 2}\n"
+        events = [(e.from_status, e.to_status, e.actor)
+                  for e in await c.db.executions.events(row.id)]
+        assert events[2:] == [(S.RUNNING, S.FINALIZING, "monitor"),
+                              (S.FINALIZING, done.status, "monitor")]
+    assert await c.redis.slots.count("batch") == 0
+    client = c.directory.client_for(agent)
+    assert client is not None
+    for _ in range(100):  # acked after the commit: the runtime forgets them
+        if not (await client.list_executions()).executions:
+            break
+        await asyncio.sleep(0.05)
+    assert (await client.list_executions()).executions == []
+
+
+async def test_a_runtime_without_the_batch_route_gets_one_start_request_per_row(
+    controllers: Controllers, start_runtime: StartRuntime, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    async def predates_batches(self: AgentClient, requests: object) -> object:
+        raise AgentRejected(f"agent {self.name}: POST /v1/starts: 404 route_not_found", 404)
+
+    monkeypatch.setattr(AgentClient, "start_many", predates_batches)
+    c = controllers
+    runtime = await start_runtime("old", EXIT_BY_INPUT)
+    await add_agent(c, "old", runtime.url, max_parallel_tasks=3)
+    rows = [await submit(c, "old", "0") for _ in range(3)]
+    await _watching(c)
+    report = await c.dispatcher.run_once()
+    assert sorted(report.dispatched) == sorted(r.id for r in rows)
+    assert report.rejected == []
+    await _until_ended(c, [r.id for r in rows])
+    assert {(await c.db.executions.get(r.id)).status for r in rows} == {S.SUCCESS}

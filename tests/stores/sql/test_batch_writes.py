@@ -1,0 +1,82 @@
+"""Status writes of many rows in one transaction keep every guarantee of the single CAS, row by
+row: the dispatcher's claim of a pass, the monitor's settle-and-finalize chains of a page of
+exits, the starts recorded for a batch."""
+
+from __future__ import annotations
+
+import pytest
+
+from shepherd.core.models import TransitionFields
+from shepherd.core.status import Cause, ExecutionStatus
+from shepherd.core.writes import StatusWrite, WriteChain
+from shepherd.stores.sql.database import Database
+from shepherd.stores.sql.executions import RuntimeStart
+from tests.stores.sql.test_transitions import flip_by_hand, new_row
+
+S = ExecutionStatus
+
+
+async def test_a_claim_of_many_moves_the_queued_rows_and_loses_the_others(db: Database) -> None:
+    queued = [await new_row(db) for _ in range(3)]
+    running = await new_row(db, S.RUNNING)
+    ids = [queued[0].id, running.id, queued[1].id, queued[2].id]
+    assert await db.executions.claim_many(ids, now_ms=7, actor="d") == [True, False, True, True]
+    assert await db.executions.claim_many(ids, now_ms=8, actor="d") == [False] * 4
+    for row in queued:
+        after = await db.executions.get(row.id)
+        assert (after.status, after.dispatched_at_ms) == (S.RUNNING, 7)
+        events = await db.executions.events(row.id)
+        assert [(e.from_status, e.to_status, e.cause, e.actor, e.at_ms) for e in events[1:]] == [
+            (S.QUEUED, S.RUNNING, Cause.DISPATCH, "d", 7)]
+    assert len(await db.executions.events(running.id)) == 1  # the loser wrote nothing
+
+
+async def test_a_claim_of_many_refuses_a_row_whose_log_already_ended(
+    db: Database, caplog: pytest.LogCaptureFixture
+) -> None:
+    ended, fresh = await new_row(db), await new_row(db)
+    assert await db.executions.transition(ended.id, S.CANCELLED, Cause.CANCEL, actor="t",
+                                          now_ms=1)
+    await flip_by_hand(db, ended.id, S.QUEUED)
+    assert await db.executions.claim_many([ended.id, fresh.id], now_ms=2, actor="d") == [
+        False, True]
+    assert (await db.executions.get(ended.id)).status is S.QUEUED  # left for a person
+    assert any("integrity error" in r.getMessage() and ended.id in r.getMessage()
+               for r in caplog.records)
+
+
+def _finish(exit_code: int) -> list[StatusWrite]:
+    return [StatusWrite(S.FINALIZING, Cause.CHILD_EXITED,
+                        fields=TransitionFields(finished_at_ms=3, exit_code=exit_code)),
+            StatusWrite(S.SUCCESS if exit_code == 0 else S.FAILED, Cause.FINALIZED,
+                        fields=TransitionFields(output_tail="out\x00tail", exit_code=exit_code))]
+
+
+async def test_chains_settle_and_finalize_each_row_with_both_events_or_none(
+    db: Database,
+) -> None:
+    ok, bad = await new_row(db, S.RUNNING), await new_row(db, S.RUNNING)
+    gone = await new_row(db, S.CANCELLED)  # cancelled meanwhile: its chain loses at once
+    chains = [WriteChain(ok.id, _finish(0)), WriteChain(gone.id, _finish(0)),
+              WriteChain(bad.id, _finish(2))]
+    assert await db.executions.write_chains(chains, actor="monitor", now_ms=4) == [
+        True, False, True]
+    assert await db.executions.write_chains(chains, actor="monitor", now_ms=5) == [False] * 3
+    for row, end in ((ok, S.SUCCESS), (bad, S.FAILED)):
+        after = await db.executions.get(row.id)
+        assert (after.status, after.finished_at_ms, after.completed_at_ms) == (end, 3, 4)
+        assert after.output_tail == "out\ufffdtail"  # stored under the text rule
+        events = await db.executions.events(row.id)
+        assert [(e.from_status, e.to_status) for e in events[1:]] == [
+            (S.RUNNING, S.FINALIZING), (S.FINALIZING, end)]
+    assert [e.to_status for e in await db.executions.events(gone.id)] == [S.QUEUED]
+
+
+async def test_starts_are_recorded_only_on_rows_still_running(db: Database) -> None:
+    running, cancelled = await new_row(db, S.RUNNING), await new_row(db, S.CANCELLED)
+    recorded = await db.executions.record_starts([
+        RuntimeStart(running.id, 41, 9, "boot-1"), RuntimeStart(cancelled.id, 42, 9, "boot-1")])
+    assert recorded == [True, False]
+    after = await db.executions.get(running.id)
+    assert (after.pid, after.started_at_ms, after.runtime_boot_id) == (41, 9, "boot-1")
+    assert (await db.executions.get(cancelled.id)).pid is None
