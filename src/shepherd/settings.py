@@ -123,6 +123,11 @@ class Settings(BaseSettings):
     finalizer_interval_s: float = Field(default=1.0, gt=0)
     maintenance_interval_s: float = Field(default=5.0, gt=0)
     monitor_poll_wait_s: float = Field(default=20.0, gt=0, le=60)
+    results_from_events: bool = Field(
+        default=True,
+        description="Store a result carried by its exit event at once (off: every exit goes "
+                    "running -> finalizing and the finalizer reads the result back).",
+    )
     outbox_interval_s: float = Field(default=1.0, gt=0)
     outbox_send_timeout_s: float = Field(default=DEFAULT_OUTBOX_SEND_TIMEOUT_S, gt=0, le=300)
     outbox_concurrency: int = Field(default=DEFAULT_OUTBOX_CONCURRENCY, ge=1, le=100)

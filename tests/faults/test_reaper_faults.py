@@ -114,7 +114,9 @@ async def test_two_control_planes_finalize_a_burst_of_exits_each_exactly_once(
     (SIGSTOP) past its controller and finalize leases, so the other takes over the finalizer
     and the reaper (whose grace is short here); then it is thawed and resumes the finalizations
     it had in flight, racing the other. Every execution ends with exactly one terminal event."""
-    env = shared_env(redis_socket, sql_url, SHEPHERD_FINALIZE_LEASE_TTL_S="1",
+    # Every exit through the finalizer, whose ownership is what this test is about.
+    env = shared_env(redis_socket, sql_url, SHEPHERD_RESULTS_FROM_EVENTS="false",
+                     SHEPHERD_FINALIZE_LEASE_TTL_S="1",
                      SHEPHERD_FINALIZE_FETCH_BUDGET_S="1", SHEPHERD_FINALIZE_STORE_BUDGET_S="2",
                      SHEPHERD_FINALIZE_ACK_BUDGET_S="1", SHEPHERD_REAPER_FINALIZE_GRACE_S="5",
                      SHEPHERD_REAPER_INTERVAL_S="0.5")

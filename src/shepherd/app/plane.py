@@ -142,7 +142,8 @@ class ControlPlane:
             breaker=breaker, dispatch_wakeup=self.dispatch_wakeup,
             results=ResultWriter(self.db, self.redis, self.clock, backoff=retry_backoff(s),
                                  webhook_max_age_s=s.webhook_max_age_s,
-                                 outbox_wakeup=self.outbox_wakeup),
+                                 outbox_wakeup=self.outbox_wakeup)
+            if s.results_from_events else None,
         )
         self.alerts = self._build_alerts()
         self.outbox = self._build_outbox()
