@@ -51,14 +51,16 @@ async def test_the_racy_setsid_daemon_of_the_report_ends_its_run_at_the_exit_eit
     make_api: MakeApi,
 ) -> None:
     """`( setsid sleep & ); echo done`: sleep may or may not have left the group when the child
-    exits. Either way the run ends at the exit: reported if it escaped, stopped if it had not."""
+    exits. Either way the run ends at the exit: reported if it escaped (under the name it had
+    when seen), stopped if it had not."""
     api = await make_api(["sh", "-c", "( setsid sleep 120 & ); echo done"])
     eid = unique("racy")
     await api.start(eid, timeout_s=300)
     try:
         state = await api.finished(eid)
         assert (state["exit_code"], state["error_class"]) == (0, None)
-        assert [x["name"] for x in state["leftovers"]] in ([], ["sleep"])
+        # Caught between its setsid() and its exec of sleep, it is still named setsid.
+        assert [x["name"] for x in state["leftovers"]] in ([], ["sleep"], ["setsid"])
     finally:
         killed = kill_processes_of(eid)
     assert killed == [x["pid"] for x in state["leftovers"]]
