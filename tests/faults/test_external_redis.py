@@ -24,7 +24,7 @@ from tests.fixtures.redis_server import redis_server
 from tests.fixtures.runtimes import StartRuntime
 
 QUICK = ["sh", "-c", "cat >/dev/null; echo done"]
-DOWN_S = 8.0
+DOWN_S = 4.0
 # The outage's whole log: each part that met the outage may say so once (and once when it is
 # back), never a line per call or per tick.
 MOST_LINES = 8
