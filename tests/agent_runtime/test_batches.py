@@ -3,6 +3,8 @@ finished result while the runtime holds it, and acks of many results in one requ
 
 from __future__ import annotations
 
+import asyncio
+
 from tests.agent_runtime.conftest import MakeApi
 
 
@@ -56,3 +58,16 @@ async def test_a_running_execution_is_not_acked_in_a_batch(make_api: MakeApi) ->
     assert acked.json() == {"acked": ["../../x"], "running": ["e1"]}
     assert (await api.http.get("/v1/executions/e1")).json()["state"] == "running"
     await api.http.post("/v1/executions/e1/terminate")
+
+
+async def test_a_poll_until_an_exit_is_not_woken_by_a_start(make_api: MakeApi) -> None:
+    api = await make_api(["sh", "-c", "cat >/dev/null; sleep 0.5"])
+    poll = asyncio.create_task(api.http.get(
+        "/v1/events", params={"after": 0, "wait": 10, "until": "exited"}))
+    await api.start("e1")
+    await asyncio.sleep(0.2)
+    assert not poll.done()  # the start alone does not answer it
+    page = (await poll).json()
+    assert [e["kind"] for e in page["events"]] == ["started", "exited"]
+    bad = await api.http.get("/v1/events", params={"until": "later"})
+    assert bad.status_code == 422 and "until" in bad.json()["message"]

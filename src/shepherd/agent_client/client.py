@@ -98,10 +98,13 @@ class AgentClient:
                                        json={"execution_ids": execution_ids})
         return _parse(response, AckResponse, self.name)
 
-    async def events(self, after: int, wait_s: float) -> EventsPage:
-        response = await self._request(
-            "GET", "/v1/events", params={"after": after, "wait": wait_s}, wait_s=wait_s
-        )
+    async def events(self, after: int, wait_s: float, until_exit: bool = False) -> EventsPage:
+        """Events after ``after``, waiting up to ``wait_s`` for one (with ``until_exit``, for an
+        ``exited`` one; a runtime that predates it answers at the first event of any kind)."""
+        params: dict[str, Any] = {"after": after, "wait": wait_s}
+        if until_exit:
+            params["until"] = "exited"
+        response = await self._request("GET", "/v1/events", params=params, wait_s=wait_s)
         return _parse(response, EventsPage, self.name)
 
     async def probe(self) -> Exchange:

@@ -13,7 +13,7 @@ import hmac
 import time
 import uuid
 from collections.abc import Mapping
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from fastapi import Depends, FastAPI, Query, Request, Response
 from fastapi.exceptions import RequestValidationError
@@ -147,8 +147,12 @@ def _register_results(app: FastAPI, state: RuntimeState, auth: list[Any]) -> Non
         return AckResponse(acked=acked, running=running)
 
     @app.get("/v1/events", response_model=EventsPage, dependencies=auth)
-    async def events(after: Annotated[int, Query(ge=0)] = 0, wait: Wait = 0) -> EventsPage:
-        found = await state.events.wait_after(after, min(wait, MAX_WAIT_S))
+    async def events(
+        after: Annotated[int, Query(ge=0)] = 0, wait: Wait = 0,
+        until: Annotated[Literal["any", "exited"], Query()] = "any",
+    ) -> EventsPage:
+        found = await state.events.wait_after(after, min(wait, MAX_WAIT_S),
+                                              until_exit=until == "exited")
         # Each exited event may carry an output tail: a page stops at PAGE_EVENTS, and its
         # last_seq says where the next one starts.
         page = found[:PAGE_EVENTS]

@@ -19,6 +19,7 @@ class EventLog:
     def __init__(self) -> None:
         self._events: deque[RuntimeEvent] = deque(maxlen=MAX_EVENTS)
         self.last_seq = 0
+        self.last_exit_seq = 0
         self._changed = asyncio.Condition()
 
     async def emit(
@@ -27,6 +28,8 @@ class EventLog:
     ) -> None:
         async with self._changed:
             self.last_seq += 1
+            if kind is EventKind.EXITED:
+                self.last_exit_seq = self.last_seq
             self._events.append(RuntimeEvent(
                 seq=self.last_seq, kind=kind, execution_id=execution_id, at_ms=at_ms,
                 exit_code=exit_code, error_class=error_class,
@@ -36,12 +39,17 @@ class EventLog:
     def after(self, seq: int) -> list[RuntimeEvent]:
         return [e for e in self._events if e.seq > seq]
 
-    async def wait_after(self, seq: int, wait_s: float) -> list[RuntimeEvent]:
-        """Events after ``seq``; waits up to ``wait_s`` for the first one."""
+    async def wait_after(self, seq: int, wait_s: float, until_exit: bool = False
+                         ) -> list[RuntimeEvent]:
+        """Events after ``seq``; waits up to ``wait_s`` for the first one (with ``until_exit``,
+        for the first ``exited`` one: a follower that acts on exits only is not woken for each
+        start)."""
+
+        def arrived() -> bool:
+            return (self.last_exit_seq if until_exit else self.last_seq) > seq
+
         async with self._changed:
-            if self.last_seq <= seq and wait_s > 0:
+            if not arrived() and wait_s > 0:
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(
-                        self._changed.wait_for(lambda: self.last_seq > seq), wait_s
-                    )
+                    await asyncio.wait_for(self._changed.wait_for(arrived), wait_s)
         return self.after(seq)

@@ -262,7 +262,8 @@ class Monitor:
     async def _poll(self, agent: Agent, client: AgentClient) -> bool:
         """One long-poll; returns whether a registry pass is owed (the runtime restarted)."""
         seq, boot_id = await self._load_cursor(agent.name)
-        page = await client.events(after=seq, wait_s=self._poll_wait_s)
+        # Woken by exits only: a start needs nothing from the monitor.
+        page = await client.events(after=seq, wait_s=self._poll_wait_s, until_exit=True)
         if page.boot_id != boot_id:
             return True  # the resync sees the new boot_id and reads that boot from the start
         await self._settle_page(agent, client, [e for e in page.events
