@@ -14,6 +14,7 @@ from pathlib import Path
 import httpx
 
 from shepherd.core.clock import ManualClock
+from shepherd.stores.redis.connection import RedisHandle
 from shepherd.stores.sql.database import open_database
 from tests.faults.test_reaper_faults import terminal_events_by_execution
 from tests.fixtures.planes import (
@@ -40,8 +41,9 @@ async def until(probe: Callable[[], Awaitable[bool]], timeout_s: float, what: st
 
 
 async def test_a_control_plane_killed_between_storing_results_and_acking_them_loses_nothing(
-    tmp_path: Path, redis_socket: Path, start_runtime: StartRuntime,
+    tmp_path: Path, redis_socket: Path, redis_handle: RedisHandle, start_runtime: StartRuntime,
 ) -> None:
+    """``redis_handle`` empties the shared Redis first (another test's install lives there)."""
     url = f"sqlite+aiosqlite:///{tmp_path / 'shared.db'}"
     env = shared_env(redis_socket, url)
     runtime = await start_runtime("worker", CHILD)
