@@ -9,7 +9,7 @@ import asyncio
 import json
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, replace
-from typing import Any, cast
+from typing import Any
 
 import pytest
 import uvicorn
@@ -25,7 +25,6 @@ from shepherd.background import GuardedTask
 from shepherd.canary.collect import CollectConfig, Collector
 from shepherd.canary.service import CanaryService
 from shepherd.canary.snapshot import CanarySettings
-from shepherd.controllers.directory import AgentDirectory
 from shepherd.core.classification import Verdict
 from shepherd.core.ids import AgentName
 from shepherd.core.models import Trigger
@@ -34,6 +33,7 @@ from shepherd.services.event_sources import ExecutionTransitions, FleetEvents
 from shepherd.services.sessions import sign_in_with_token
 from shepherd.services.tokens import revoke_token
 from tests.api.conftest import Api
+from tests.api.test_canary_api import NoRuntimes
 from tests.fixtures.fleet import free_port
 from tests.stores.redis.helpers import seal_epoch
 
@@ -192,13 +192,6 @@ async def test_leaving_unsubscribes(served: Served) -> None:
 # -- the fleet's changes ---------------------------------------------------------------------------
 
 
-class NoRuntimes:
-    """The canary's view of runtimes, none reachable: its slot checks need none."""
-
-    def client_for(self, agent: object) -> None:
-        return None
-
-
 async def events_until(ws: ClientConnection, type_: str, subject: str) -> list[dict[str, Any]]:
     """Every event received up to and including the first of ``type_`` about ``subject``."""
     seen: list[dict[str, Any]] = []
@@ -253,7 +246,7 @@ async def test_a_canary_violation_and_its_alert_arrive_for_fleet_wide_tokens_onl
     served: Served,
 ) -> None:
     api = served.api
-    collector = Collector(api.db, api.redis, cast(AgentDirectory, NoRuntimes()), api.clock,
+    collector = Collector(api.db, api.redis, NoRuntimes(), api.clock,
                           CollectConfig(CanarySettings(), {}))
     canary = CanaryService(api.db, collector, AlertService(api.db, api.clock), api.clock)
     epoch = await seal_epoch(api.redis)
