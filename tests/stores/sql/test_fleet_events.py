@@ -1,12 +1,15 @@
 """The fleet event log on SQLite and PostgreSQL: ordered reads by id, holes, a trim that keeps ids
-growing, a record that never fails its caller, and agent changes recorded by the repository."""
+growing, a record that never fails its caller, agent changes recorded by the repository, and
+followers' reads that wait for no writer."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import sqlite3
 
 import pytest
-from sqlalchemy import text
+from sqlalchemy import event, make_url, text
 
 from shepherd.core.circuit import CircuitState, TransitionKind
 from shepherd.core.clock import ManualClock
@@ -124,3 +127,28 @@ async def test_a_recovery_names_its_agent_and_actor(db: Database) -> None:
     [event] = await db.fleet_events.read(0, 10)
     assert event.type == "recovery.action" and event.agent == "a"
     assert event.data == {"action": "fenced", "actor": "watchdog", "reason": "declared lost"}
+
+
+@pytest.mark.parametrize("sql_url", ["sqlite"], indirect=True)
+async def test_a_followers_read_waits_for_no_writer_and_a_write_still_takes_the_lock_first(
+    db: Database, sql_url: str
+) -> None:
+    """On SQLite every other transaction begins IMMEDIATE; the followers' reads poll several
+    times a second and must not queue behind another process's writer."""
+    other = sqlite3.connect(make_url(sql_url).database or "", isolation_level=None, timeout=0.1)
+    other.execute("BEGIN IMMEDIATE")  # another process is writing, and holds the lock
+    try:
+        async with asyncio.timeout(5):  # a read that waited would wait out the busy timeout
+            assert await db.fleet_events.head() == 0
+            assert await db.fleet_events.read(0, 10) == []
+            assert await db.feed.read(0, 10) == []
+    finally:
+        other.execute("ROLLBACK")
+        other.close()
+    begun: list[str] = []
+    event.listen(db.engine.sync_engine, "before_cursor_execute",
+                 lambda conn, cursor, statement, *rest: begun.append(statement)
+                 if statement.startswith("BEGIN") else None)
+    await db.fleet_events.read(0, 10)  # the pooled connection, read-only for this use only
+    await db.fleet_events.record(opened())
+    assert begun == ["BEGIN", "BEGIN IMMEDIATE"]

@@ -2,8 +2,10 @@
 
 Each row comes with its execution's agent and schedule, which subscribers filter on, in the same
 query (a join on the primary key), so following costs one indexed query per read however many
-events it returns. ``read`` also fetches specific ids that a follower is still waiting for (holes
-left by transactions that commit out of id order, see ``core.feed``).
+events it returns; a read takes no write lock on SQLite (``engine.reading``), so a follower
+never waits behind another process's writes. ``read`` also fetches specific ids that a follower
+is still waiting for (holes left by transactions that commit out of id order, see
+``core.feed``).
 
 Must not: write anything.
 """
@@ -16,6 +18,7 @@ from sqlalchemy import func, or_, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from shepherd.core.events import TransitionRecord
+from shepherd.stores.sql.engine import reading
 from shepherd.stores.sql.errors import translated
 from shepherd.stores.sql.rows import to_event
 from shepherd.stores.sql.tables import execution_events, executions
@@ -27,7 +30,7 @@ class TransitionFeedRepository:
 
     async def head(self) -> int:
         """The highest event id so far (0 for none): where a follower of news only starts."""
-        async with translated("read event head"), self._engine.connect() as conn:
+        async with translated("read event head"), reading(self._engine) as conn:
             return int(await conn.scalar(select(func.max(execution_events.c.id))) or 0)
 
     async def read(
@@ -43,6 +46,6 @@ class TransitionFeedRepository:
             .order_by(ev.id)
             .limit(limit)
         )
-        async with translated("read events"), self._engine.connect() as conn:
+        async with translated("read events"), reading(self._engine) as conn:
             rows = (await conn.execute(query)).mappings().all()
         return [TransitionRecord(to_event(r), r["agent"], r["schedule_id"]) for r in rows]

@@ -9,7 +9,8 @@ news, not state: a viewer that misses one still reads the state at its next refr
 lost to a crash between the change and its record costs a late refresh, never a wrong page.
 ``append`` is the form that raises. Every ``TRIM_EVERY`` ids the writer also drops rows older
 than ``RETENTION_MS`` and all but the newest ``MAX_ROWS``, never the row it just wrote, so ids
-only grow and a follower's cursor stays valid (AUTOINCREMENT on SQLite as well).
+only grow and a follower's cursor stays valid (AUTOINCREMENT on SQLite as well). Reads take no
+write lock on SQLite (``engine.reading``).
 
 Must not: be called inside a transaction of the caller (SQLite runs one connection per process),
 nor on the hot execution path (executions have their own record, ``execution_events``); decide
@@ -29,6 +30,7 @@ from shepherd.core.events import FLEET_SOURCE, Event
 from shepherd.core.fleet_events import FleetChange
 from shepherd.errors import ShepherdError
 from shepherd.log_throttle import LogThrottle
+from shepherd.stores.sql.engine import reading
 from shepherd.stores.sql.errors import translated
 from shepherd.stores.sql.tables import fleet_events
 from shepherd.telemetry import Telemetry
@@ -98,7 +100,7 @@ class FleetEventLog:
 
     async def head(self) -> int:
         """The highest id so far (0 for none): where a follower of news only starts."""
-        async with translated("read fleet event head"), self._engine.connect() as conn:
+        async with translated("read fleet event head"), reading(self._engine) as conn:
             return int(await conn.scalar(select(func.max(fleet_events.c.id))) or 0)
 
     async def read(self, after: int, limit: int, also: Collection[int] = ()) -> list[Event]:
@@ -107,7 +109,7 @@ class FleetEventLog:
         newer = c.id > after
         query = (select(fleet_events).where(or_(newer, c.id.in_(sorted(also))) if also else newer)
                  .order_by(c.id).limit(limit))
-        async with translated("read fleet events"), self._engine.connect() as conn:
+        async with translated("read fleet events"), reading(self._engine) as conn:
             rows = (await conn.execute(query)).mappings().all()
         return [Event(type=r["type"], source=FLEET_SOURCE, seq=r["id"], at_ms=r["at_ms"],
                       agent=r["agent"], subject=r["subject"], data=dict(r["data"] or {}))
