@@ -7,7 +7,8 @@ finalizing work. Creating an agent under a deleted name revives that row as the 
 ``generation``: executions record the generation they were submitted to, so the new agent's
 views never show the old agent's history (which stays readable by id).
 
-Each create, update and delete is recorded in the fleet event log once it has committed
+Reads (``get``, ``list``) take no write lock on SQLite (``engine.reading``). Each create,
+update and delete is recorded in the fleet event log once it has committed
 (``agent.changed``, naming the actor when the caller says who it is); a log that cannot take it
 never fails the change.
 """
@@ -26,6 +27,7 @@ from shepherd.core.ids import AgentName
 from shepherd.core.models import Agent, TransitionFields
 from shepherd.core.status import Cause, ExecutionStatus
 from shepherd.errors import AgentNotFound, AlreadyExists, Conflict
+from shepherd.stores.sql.engine import reading
 from shepherd.stores.sql.errors import translated
 from shepherd.stores.sql.fleet_events import FleetEventLog
 from shepherd.stores.sql.rows import agent_values, to_agent
@@ -81,7 +83,7 @@ class AgentRepository:
         return agent
 
     async def get(self, name: str) -> Agent:
-        async with translated(f"read agent {name!r}"), self._engine.connect() as conn:
+        async with translated(f"read agent {name!r}"), reading(self._engine) as conn:
             row = (await conn.execute(select(agents).where(
                 agents.c.name == name, agents.c.deleted_at_ms.is_(None)))).mappings().first()
             if row is None:
@@ -94,7 +96,7 @@ class AgentRepository:
         query = select(agents).order_by(agents.c.name)
         if not include_deleted:
             query = query.where(agents.c.deleted_at_ms.is_(None))
-        async with translated("list agents"), self._engine.connect() as conn:
+        async with translated("list agents"), reading(self._engine) as conn:
             rows = (await conn.execute(query)).mappings().all()
             tag_rows = (await conn.execute(select(agent_tags))).all()
         tags: dict[str, list[str]] = {}
