@@ -279,9 +279,9 @@ async def test_health_shows_the_sections_that_exist_and_only_those(dashboard: Da
     assert "switched-off" not in page.text
 
 
-async def test_health_shows_open_alerts_and_the_canary_to_fleet_wide_tokens(
-    dashboard: Dashboard
-) -> None:
+async def alerting_with_a_canary(dashboard: Dashboard) -> CanaryService:
+    """The dashboard's control plane with alerts (one open: alpha's dormant circuit) and a
+    canary that has not run yet."""
     api = dashboard.api
     alerts = AlertService(api.db, api.clock)
     await alerts.evaluate("breaker", [Signal(SignalKey("breaker", "dormant", "alpha"),
@@ -289,8 +289,15 @@ async def test_health_shows_open_alerts_and_the_canary_to_fleet_wide_tokens(
     collector = Collector(api.db, api.redis, NoRuntimes(), api.clock,
                           CollectConfig(CanarySettings(), {}))
     canary = CanaryService(api.db, collector, alerts, api.clock)
-    await canary.run_cycle(["G-06"])
     dashboard.app.state.ctx = dataclasses.replace(api.ctx, alerts=alerts, canary=canary)
+    return canary
+
+
+async def test_health_shows_open_alerts_and_the_canary_to_fleet_wide_tokens(
+    dashboard: Dashboard
+) -> None:
+    canary = await alerting_with_a_canary(dashboard)
+    await canary.run_cycle(["G-06"])
     async with dashboard.signed_in("viewer") as browser:
         page = unescape((await browser.get("/health")).text)
     assert "breaker/dormant/alpha" in page and "agent alpha has not answered" in page
@@ -343,14 +350,7 @@ async def test_each_agent_row_is_a_live_region_of_its_own(dashboard: Dashboard) 
 async def test_the_alerts_and_canary_sections_are_refreshed_alone_on_their_events(
     dashboard: Dashboard
 ) -> None:
-    api = dashboard.api
-    alerts = AlertService(api.db, api.clock)
-    await alerts.evaluate("breaker", [Signal(SignalKey("breaker", "dormant", "alpha"),
-                                             Severity.MAJOR, "agent alpha has not answered")])
-    collector = Collector(api.db, api.redis, NoRuntimes(), api.clock,
-                          CollectConfig(CanarySettings(), {}))
-    canary = CanaryService(api.db, collector, alerts, api.clock)
-    dashboard.app.state.ctx = dataclasses.replace(api.ctx, alerts=alerts, canary=canary)
+    await alerting_with_a_canary(dashboard)
     async with dashboard.signed_in("viewer") as browser:
         page = (await browser.get("/health")).text
         section = await browser.get("/health?fragment=section&section=alerts")
