@@ -3,8 +3,10 @@
 Processes, as in production: this one serves the API and dashboard (uvicorn, the event hub
 following SQL); a writer process (standing in for another control-plane replica) makes
 executions go queued -> running -> finalizing -> success through the store's CAS at a fixed rate
-of transitions; a client process holds ``--clients`` WebSocket subscribers (scripts); Chromium
-shows the executions page and the fleet page.
+of transitions, and changes an agent every ``--fleet-every`` transitions (an ``agent.changed``
+fleet event, which re-renders that agent's row on the fleet page; 0: never); a client process holds
+``--clients`` WebSocket subscribers (scripts); Chromium shows the executions page and the fleet
+page.
 
 Figures: transitions written per second; for the page and for the script clients, how many
 events arrived and how late (from the transition's commit to the page applying it, or to the
@@ -13,7 +15,7 @@ after the writer stopped the page had everything; the page's fragment refreshes 
 the serving process's CPU; and whether the statuses the page shows match the store at the end.
 Appends them to docs/benchmarks.md.
 
-    python bench/dashboard_live.py [--rate 200] [--seconds 30] [--clients 20]
+    python bench/dashboard_live.py [--rate 200] [--seconds 30] [--clients 20] [--fleet-every 20]
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import platform
 import resource
 import sys
@@ -54,6 +57,9 @@ CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
                   "--disable-component-update", "--disable-sync", "--no-first-run"]
 S = ExecutionStatus
+# One agent change per this many transitions: 10/s at the default rate, far more than a real
+# fleet's agents, circuits and alerts change.
+DEFAULT_FLEET_EVERY = 20
 
 
 def cpu_s() -> float:
@@ -63,10 +69,10 @@ def cpu_s() -> float:
 
 # -- the writer: another replica making transitions ------------------------------------------
 
-async def write(url: str, rate: float, seconds: float) -> None:
+async def write(url: str, rate: float, seconds: float, fleet_every: int) -> None:
     db = await open_database(url, SystemClock())
     in_flight: list[tuple[str, int]] = []  # (execution id, transitions made)
-    written, started = 0, time.perf_counter()
+    written, changed, started = 0, 0, time.perf_counter()
     try:
         for i in range(int(rate * seconds)):
             delay = started + i / rate - time.perf_counter()
@@ -83,10 +89,14 @@ async def write(url: str, rate: float, seconds: float) -> None:
                 if made < 3:
                     in_flight.append((execution_id, made + 1))
             written += 1
+            if fleet_every and i % fleet_every == fleet_every - 1:
+                name = AGENTS[(i // fleet_every) % len(AGENTS)]
+                await db.agents.update(name, actor="bench", tags=[f"t{i}"])
+                changed += 1
     finally:
         await db.close()
     elapsed = time.perf_counter() - started
-    print(json.dumps({"written": written, "seconds": elapsed}), flush=True)
+    print(json.dumps({"written": written, "fleet": changed, "seconds": elapsed}), flush=True)
 
 
 async def advance(db: Any, execution_id: str, made: int) -> None:
@@ -157,7 +167,8 @@ async def measure(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
         follower = GuardedTask("live-events", bench.hub.run)
         follower.start()
         base = f"http://127.0.0.1:{port}"
-        expect = int(args.rate * args.seconds)
+        transitions = int(args.rate * args.seconds)
+        expect = transitions + (transitions // args.fleet_every if args.fleet_every else 0)
         try:
             async with async_playwright() as playwright:
                 browser = await playwright.chromium.launch(executable_path=CHROMIUM,
@@ -185,16 +196,18 @@ async def run_load(args: argparse.Namespace, bench: Bench, base: str, page: Any,
         sys.executable, HERE, "--listen", base.replace("http", "ws"), token, str(args.clients),
         str(expect), str(args.seconds + 60), stdout=asyncio.subprocess.PIPE)
     await asyncio.sleep(1.0)  # the listeners connect
+    load_before = os.getloadavg()[0]  # a shared machine: the figures move with its load
     cpu0, wall0 = cpu_s(), time.perf_counter()
     writer = await asyncio.create_subprocess_exec(
         sys.executable, HERE, "--write", bench.settings.resolved_database_url, str(args.rate),
-        str(args.seconds), stdout=asyncio.subprocess.PIPE)
+        str(args.seconds), str(args.fleet_every), stdout=asyncio.subprocess.PIPE)
     out, _ = await writer.communicate()
     wrote = json.loads(out.decode().strip().splitlines()[-1])
     cpu, wall = cpu_s() - cpu0, time.perf_counter() - wall0
+    load = f"{load_before:.2f} before, {os.getloadavg()[0]:.2f} after"
     stopped = time.perf_counter()
-    await page.wait_for_function(f"() => window.shepherdLive.events >= {wrote['written']}",
-                                 timeout=60_000)
+    total = wrote["written"] + wrote["fleet"]
+    await page.wait_for_function(f"() => window.shepherdLive.events >= {total}", timeout=60_000)
     drain_s = time.perf_counter() - stopped
     await asyncio.sleep(1.5)  # the last throttled refresh lands
     stats = await page.evaluate("() => window.shepherdLive")
@@ -202,7 +215,7 @@ async def run_load(args: argparse.Namespace, bench: Bench, base: str, page: Any,
     mismatches = await compare(bench, page)
     heard, _ = await asyncio.wait_for(listeners.communicate(), 120)
     clients = json.loads(heard.decode().strip().splitlines()[-1])
-    return {"wrote": wrote, "cpu_percent": 100 * cpu / wall, "drain_s": drain_s,
+    return {"wrote": wrote, "cpu_percent": 100 * cpu / wall, "drain_s": drain_s, "load": load,
             "page": stats, "fleet": fleet_stats, "mismatches": mismatches, "clients": clients}
 
 
@@ -235,7 +248,9 @@ def record(args: argparse.Namespace, r: dict[str, Any]) -> str:
     rows = [
         ("transitions written", f"{wrote['written']} in {wrote['seconds']:.1f} s = "
          f"{wrote['written'] / wrote['seconds']:.0f}/s", f"{args.rate:.0f}/s"),
-        ("page: events received", f"{page['events']} of {wrote['written']}", "all"),
+        ("agent changes written (fleet events)", str(wrote["fleet"]), "—"),
+        ("page: events received", f"{page['events']} of {wrote['written'] + wrote['fleet']}",
+         "all"),
         ("page: lag, commit to shown, p50 / p95 / max",
          f"{percentile(lags, .5):.0f} / {percentile(lags, .95):.0f} / {max(lags):.0f} ms", "—"),
         ("page: lag p50, first third / last third of the run",
@@ -245,7 +260,8 @@ def record(args: argparse.Namespace, r: dict[str, Any]) -> str:
         ("page: gaps (fell behind, resynced)", str(page["gaps"]), "0"),
         ("page: messages / fragment refreshes", f"{page['messages']} / {page['refreshes']}",
          "coalesced"),
-        ("fleet page: fragment refreshes", str(r["fleet"]["refreshes"]), "≤ 1/s"),
+        ("fleet page: fragment refreshes (region + agent rows)", str(r["fleet"]["refreshes"]),
+         "≤ 1/s per region"),
         ("statuses shown that differ from the store", str(r["mismatches"]), "0"),
         (f"{args.clients} script clients: events received (min)", f"{min(received)}", "all"),
         ("script clients: lag p50 / p95 / max",
@@ -258,7 +274,9 @@ def record(args: argparse.Namespace, r: dict[str, Any]) -> str:
         f"\n### dashboard live updates — {when} — {platform.machine()}, "
         f"{platform.python_version()}\n\n"
         f"`python bench/dashboard_live.py --rate {args.rate:.0f} --seconds {args.seconds:.0f} "
-        f"--clients {args.clients}` — SQLite + embedded Redis; the writer is a separate process "
+        f"--clients {args.clients} --fleet-every {args.fleet_every}` — SQLite + embedded Redis; "
+        f"load average {r['load']}; the "
+        "writer is a separate process "
         "(another replica); Chromium shows the executions page and the fleet page; event hub "
         "interval 0.2 s.\n\n| figure | value | target |\n|---|---|---|\n"
         + "".join(f"| {a} | {b} | {c} |\n" for a, b, c in rows)
@@ -267,7 +285,7 @@ def record(args: argparse.Namespace, r: dict[str, Any]) -> str:
 
 if __name__ == "__main__":
     if len(sys.argv) > 1 and sys.argv[1] == "--write":
-        asyncio.run(write(sys.argv[2], float(sys.argv[3]), float(sys.argv[4])))
+        asyncio.run(write(sys.argv[2], float(sys.argv[3]), float(sys.argv[4]), int(sys.argv[5])))
     elif len(sys.argv) > 1 and sys.argv[1] == "--listen":
         asyncio.run(listen(sys.argv[2], sys.argv[3], int(sys.argv[4]), int(sys.argv[5]),
                            float(sys.argv[6])))
@@ -276,6 +294,7 @@ if __name__ == "__main__":
         parser.add_argument("--rate", type=float, default=200.0)
         parser.add_argument("--seconds", type=float, default=30.0)
         parser.add_argument("--clients", type=int, default=20)
+        parser.add_argument("--fleet-every", type=int, default=DEFAULT_FLEET_EVERY)
         arguments = parser.parse_args()
         with tempfile.TemporaryDirectory(prefix="shepherd-bench-") as tmp_dir:
             result = asyncio.run(measure(arguments, Path(tmp_dir)))

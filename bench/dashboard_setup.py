@@ -29,7 +29,7 @@ from shepherd.controllers.base import Wakeup
 from shepherd.controllers.directory import PooledDirectory
 from shepherd.core.ids import ENTROPY_BYTES, AgentName, format_execution_id
 from shepherd.services.event_hub import EventHub
-from shepherd.services.event_sources import ExecutionTransitions
+from shepherd.services.event_sources import ExecutionTransitions, FleetEvents
 from shepherd.services.sessions import sign_in_with_token
 from shepherd.services.tokens import Role, create_token
 from shepherd.settings import Settings, load_settings
@@ -58,7 +58,8 @@ async def bench_dashboard(data_dir: Path, database_url: str | None = None) -> As
     db = await open_database(settings.resolved_database_url, clock)
     redis = await connect_redis(settings.redis_url, data_dir, settings.redis_prefix)
     pool = AgentClientPool()
-    hub = EventHub([ExecutionTransitions(db)], clock, settings.events_poll_interval_s)
+    hub = EventHub([ExecutionTransitions(db), FleetEvents(db)], clock,
+                   settings.events_poll_interval_s)
     ctx = ApiContext(db=db, redis=redis, settings=settings, clock=clock,
                      directory=PooledDirectory(pool, "bench-token-0123456789"),
                      dispatch_wakeup=Wakeup(), controller_ticks=dict, events=hub)

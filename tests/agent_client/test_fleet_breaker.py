@@ -18,13 +18,16 @@ from shepherd.agent_client.protocol import Health
 from shepherd.core.circuit import CircuitPolicy, CircuitState, TransitionKind
 from shepherd.core.classification import Verdict
 from shepherd.core.clock import ManualClock
+from shepherd.core.ids import AgentName
 from shepherd.errors import (
     AgentConnectionDropped,
     AgentProtocolError,
     AgentUnreachable,
     CircuitOpen,
 )
+from shepherd.services.circuits import reset_circuit
 from shepherd.stores.redis.connection import RedisHandle, handle_for
+from shepherd.stores.sql.database import Database
 from shepherd.telemetry import Telemetry
 from tests.agent_client.conftest import Monotonic
 from tests.fixtures.runtimes import AGENT_TOKEN, StartRuntime
@@ -326,3 +329,27 @@ async def test_a_redis_that_hangs_is_unreachable_too(
             await breaker.before("a")  # let through, after the timeout
         finally:
             await client.aclose()
+
+
+async def test_every_transition_this_replica_makes_is_a_circuit_event_for_live_viewers(
+    redis_handle: RedisHandle, clock: ManualClock, db: Database, monotonic: Monotonic,
+) -> None:
+    await db.agents.create(name=AgentName("a"), url=None, command=None)
+    breaker = RedisBreaker(redis_handle.circuits, redis_handle.replicas, clock, replica="r1",
+                           events=db.fleet_events)
+    pool = AgentClientPool(breaker, monotonic=monotonic)
+    try:
+        client = pool.client_for("a", closed_port(), "t")
+        for _ in range(3):
+            await breaker.record("a", V.FAILURE, "down")
+        clock.advance(30)
+        assert await breaker.probe("a", client) is TransitionKind.REOPENED
+        await reset_circuit(db, redis_handle.circuits, "a", actor="ops", now_ms=clock.now_ms(),
+                            telemetry=Telemetry())
+    finally:
+        await pool.aclose()
+    events = [e for e in await db.fleet_events.read(0, 50) if e.type == "circuit.changed"]
+    assert [(e.agent, e.data["kind"], e.data["state"], e.data["by"]) for e in events] == [
+        ("a", "opened", "open", "r1"), ("a", "probing", "half_open", "r1"),
+        ("a", "reopened", "open", "r1"), ("a", "reset", "closed", "ops")]
+    assert "down" in events[0].data["reason"]

@@ -105,3 +105,24 @@ async def test_concurrent_evaluations_of_one_source_alert_once(
     alerts = [d for r in results if not isinstance(r, BaseException) for d in r.decisions]
     assert [d.action for d in alerts] == [A.ALERT]
     assert len(await db.outbox.list(topic="alert")) == len(SINKS)
+
+
+async def test_every_decision_is_an_alert_event_and_only_the_breakers_name_an_agent(
+    db: Database, clock: ManualClock
+) -> None:
+    service = AlertService(db, clock, policies={"S-01": AlertPolicy(realert_s=600)})
+    dormant = Signal(SignalKey("breaker", "dormant", "a"), Severity.MAJOR, "a is dormant")
+    await service.evaluate("canary", [red()])
+    await service.evaluate("breaker", [dormant])
+    clock.advance(600)
+    await service.evaluate("canary", [red()])
+    await service.evaluate("canary", [])
+    events = await db.fleet_events.read(0, 100)
+    assert [(e.type, e.subject, e.agent, e.data["change"], e.data["incident"]) for e in events] == [
+        ("alert.changed", "canary/S-01/agent-a", None, "opened", 1),
+        ("alert.changed", "breaker/dormant/a", "a", "opened", 1),
+        ("alert.changed", "canary/S-01/agent-a", None, "repeated", 1),
+        ("alert.changed", "canary/S-01/agent-a", None, "resolved", 1)]
+    assert events[0].data["severity"] == "critical" and events[0].data["summary"] == \
+        "slots disagree"
+    assert events[3].data["opened_at_ms"] == events[0].at_ms

@@ -128,3 +128,24 @@ async def test_redis_down_is_a_source_unavailable_not_a_violation(
         await nobody.aclose()
     assert result.sources_unavailable == (REDIS,)
     assert result.violations == ()
+
+
+async def test_the_board_turning_red_or_green_is_a_fleet_wide_event_and_green_at_start_is_not(
+    canary: CanaryService, db: Database, redis_handle: RedisHandle, clock: ManualClock
+) -> None:
+    await canary.run_cycle()  # every invariant first seen green: no news
+    assert [e for e in await db.fleet_events.read(0, 100)
+            if e.type == "canary.changed"] == []
+    await phantom(redis_handle, clock)
+    await canary.run_cycle()
+    await canary.run_cycle()  # still red: nothing new
+    await redis_handle.slots.release("a", "ghost")
+    clock.advance(5)
+    await canary.run_cycle()
+    events = [e for e in await db.fleet_events.read(0, 100) if e.type == "canary.changed"]
+    assert [(e.subject, e.agent, e.data["state"], e.data["violations"]) for e in events] == [
+        ("S-01", None, "red", 1), ("S-01", None, "green", 0)]
+    assert events[0].data["severity"] == "critical" and "1 slot(s)" in events[0].data["message"]
+    alerts = [(e.data["change"], e.agent) for e in await db.fleet_events.read(0, 100)
+              if e.type == "alert.changed"]
+    assert alerts == [("opened", None), ("resolved", None)]  # the incident, fleet-wide too

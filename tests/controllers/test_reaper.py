@@ -377,6 +377,10 @@ async def test_running_rows_no_monitor_watches_are_watched_at_once_even_on_a_dis
     r = reaper(c)
     report = await r.run_once()
     assert report.attached == ["alone"]
+    [attached] = [e for e in await c.db.fleet_events.read(0, 100)
+                  if e.type == "recovery.action"]
+    assert (attached.agent, attached.data["action"], attached.data["actor"]) == (
+        "alone", "attached", "reaper")
     lease = c.redis.keys.monitor_lease("alone")
     await wait_for(lambda: _has_owner(c, lease), "the watcher to take the monitor lease")
     assert (await r.run_once()).attached == []  # watched now

@@ -51,6 +51,11 @@ async def test_a_runtime_killed_mid_run_does_not_leave_the_execution_running(
     assert await c.redis.slots.count("k") == 0
     cursor = await c.redis.client.hgetall(c.redis.keys.agent_cursor("k"))
     assert "reconcile_requested_at_ms" in cursor
+    [restarted] = [e for e in await c.db.fleet_events.read(0, 100)
+                   if e.data.get("change") == "runtime_restarted"]
+    assert restarted.agent == "k" and restarted.data["actor"] == "monitor"
+    assert restarted.data["previous_boot_id"] is not None
+    assert restarted.data["previous_boot_id"] != restarted.data["boot_id"]
 
 
 async def test_a_result_finished_while_the_control_plane_was_down_is_collected_once(

@@ -235,6 +235,11 @@ async def test_an_unreachable_agent_is_skipped_then_lost_fenced_and_unfenced_onc
     assert (back.came_back, back.unfenced) == (["far"], ["far"])
     [again] = [r for r in await c.db.executions.list() if r.retry_of == row.id]
     assert (await c.dispatcher.run_once()).dispatched == [again.id]
+    said = [(e.type, e.data.get("change") or e.data.get("action"))
+            for e in await c.db.fleet_events.read(0, 100) if e.agent == "far"]
+    assert said == [("agent.changed", "created"), ("agent.changed", "runtime_down"),
+                    ("recovery.action", "fenced"), ("agent.changed", "updated"),
+                    ("agent.changed", "runtime_up"), ("recovery.action", "unfenced")]
 
 
 async def test_the_outage_clock_survives_a_control_plane_restart(

@@ -1,6 +1,6 @@
 """The event hub over a real store: one read per interval whatever the number of subscribers,
 nothing read while nobody listens, batches, scope, overflow into a gap, resume without
-duplicates, and rows that commit below the cursor."""
+duplicates, rows that commit below the cursor, and the fleet source beside the executions."""
 
 from __future__ import annotations
 
@@ -11,12 +11,14 @@ from dataclasses import dataclass, field
 import pytest
 from sqlalchemy import insert
 
+from shepherd.core.circuit import CircuitState, TransitionKind
 from shepherd.core.clock import ManualClock
 from shepherd.core.events import Event
+from shepherd.core.fleet_events import canary_changed, circuit_changed
 from shepherd.core.ids import AgentName
 from shepherd.core.models import Execution, Trigger
 from shepherd.services.event_hub import Batch, EventFilter, EventHub, Gap, parse_resume
-from shepherd.services.event_sources import ExecutionTransitions
+from shepherd.services.event_sources import ExecutionTransitions, FleetEvents
 from shepherd.stores.sql.database import Database
 from shepherd.stores.sql.tables import execution_events
 
@@ -231,3 +233,66 @@ async def test_changes_made_by_another_replica_reach_this_one(
         await other.close()
     await hub.poll_once()
     assert [e.subject for e in (await next_batch(sub)).events] == [row.id]
+
+
+# -- the fleet source ----------------------------------------------------------------------------
+
+
+def both_sources(db: Database, clock: ManualClock) -> EventHub:
+    return EventHub([ExecutionTransitions(db), FleetEvents(db)], clock, interval_s=0.01)
+
+
+async def test_fleet_changes_arrive_beside_transitions_and_scoped_tokens_miss_fleet_wide_ones(
+    source: Counted, clock: ManualClock, db: Database
+) -> None:
+    hub = both_sources(db, clock)
+    everything = await hub.subscribe(EventFilter())
+    only_a = await hub.subscribe(EventFilter(scope="a"))
+    circuits = await hub.subscribe(EventFilter(types=frozenset({"circuit.changed"})))
+    await db.fleet_events.record(
+        circuit_changed("a", TransitionKind.OPENED, CircuitState.OPEN, "down", "r1"),
+        canary_changed("S-01", True, severity="critical", tier="A", title="slots",
+                       violations=1, message="x"))
+    await db.agents.update("b", actor="ops", enabled=False)
+    row = await submit(db, "a")
+    await hub.poll_once()
+    batch = await next_batch(everything)
+    assert [(e.source, e.type, e.subject) for e in batch.events] == [
+        ("executions", "execution.transition", row.id),
+        ("fleet", "circuit.changed", "a"), ("fleet", "canary.changed", "S-01"),
+        ("fleet", "agent.changed", "b")]
+    assert batch.cursor == hub.cursor() == {"executions": batch.events[0].seq,
+                                            "fleet": batch.events[-1].seq}
+    assert [e.type for e in (await next_batch(only_a)).select(only_a.filter)] == [
+        "execution.transition", "circuit.changed"]
+    assert [e.agent for e in (await next_batch(circuits)).select(circuits.filter)] == ["a"]
+
+
+async def test_a_client_resumes_fleet_events_from_their_own_seq(
+    clock: ManualClock, db: Database
+) -> None:
+    hub = both_sources(db, clock)
+    await db.agents.create(name=AgentName("x"), url=None, command=None)
+    [created] = await db.fleet_events.read(0, 10)
+    await db.agents.delete("x", actor="ops", now_ms=clock.now_ms())
+    sub = await hub.subscribe(EventFilter(), resume={"fleet": created.seq})
+    replay = await next_batch(sub)
+    assert [(e.source, e.data["change"]) for e in replay.events] == [("fleet", "deleted")]
+
+
+async def test_a_fleet_change_made_by_another_replica_reaches_this_one(
+    db: Database, sql_url: str, clock: ManualClock
+) -> None:
+    from shepherd.stores.sql.database import open_database
+
+    hub = both_sources(db, clock)
+    sub = await hub.subscribe(EventFilter())
+    other = await open_database(sql_url, clock)
+    try:
+        await other.agents.create(name=AgentName("z"), url=None, command=None, actor="b")
+    finally:
+        await other.close()
+    await hub.poll_once()
+    [event] = (await next_batch(sub)).events
+    assert (event.type, event.agent, event.data["change"], event.data["actor"]) == (
+        "agent.changed", "z", "created", "b")

@@ -2,7 +2,8 @@
 fleet: sign in with the link ``up`` prints, watch a run go queued -> running -> success without a
 reload, read its timeline, cancel a long run as an operator, see no actions as a viewer, a bad
 token refused, a CSRF-less post refused, labelled controls at 1280x800 and on a phone-sized
-window, and a page that reconnects by itself when the control plane comes back."""
+window, an agent's row and the open alerts following their events, and a page that reconnects
+by itself when the control plane comes back."""
 
 from __future__ import annotations
 
@@ -245,6 +246,37 @@ def test_every_control_has_a_name_and_pages_fit_the_window(
         assert overflow <= 0, (path, width, overflow)
         assert page.get_by_role("navigation", name="Main").is_visible()
     page.close()
+
+
+def test_an_agents_row_follows_its_changes_without_a_reload(admin: Page, fleet: LiveFleet) -> None:
+    admin.goto(f"{fleet.url}/")
+    wait_live(admin)
+    admin.evaluate("() => { window.__sameDocument = true; }")
+    try:
+        with admin.expect_request(lambda r: "fragment=agent&agent=long" in r.url), \
+                fleet.api() as api:  # the row alone is fetched again, at its event
+            api.patch("/api/agents/long", json={"tags": ["watched"]}).raise_for_status()
+        admin.locator("#agent-row-long .tag").filter(has_text="watched").wait_for()
+        assert admin.evaluate("window.__sameDocument") is True
+    finally:
+        with fleet.api() as api:
+            api.patch("/api/agents/long", json={"tags": []}).raise_for_status()
+
+
+def test_an_alert_shows_on_the_health_page_as_it_opens(admin: Page, fleet: LiveFleet) -> None:
+    admin.goto(f"{fleet.url}/health")
+    wait_live(admin)
+    admin.evaluate("() => { window.__sameDocument = true; }")
+    body = {"source": "browser-test", "signals": [
+        {"kind": "probe", "entity": "e1", "severity": "minor", "summary": "seen by the page"}]}
+    with fleet.api() as api:
+        try:
+            with admin.expect_request(lambda r: "fragment=section&section=alerts" in r.url):
+                api.post("/api/alerts/signals", json=body).raise_for_status()
+            admin.locator("#section-alerts").filter(has_text="seen by the page").wait_for()
+            assert admin.evaluate("window.__sameDocument") is True
+        finally:
+            api.post("/api/alerts/signals", json={**body, "signals": []}).raise_for_status()
 
 
 def serve_again(fleet: LiveFleet) -> None:

@@ -279,9 +279,9 @@ async def test_health_shows_the_sections_that_exist_and_only_those(dashboard: Da
     assert "switched-off" not in page.text
 
 
-async def test_health_shows_open_alerts_and_the_canary_to_fleet_wide_tokens(
-    dashboard: Dashboard
-) -> None:
+async def alerting_with_a_canary(dashboard: Dashboard) -> CanaryService:
+    """The dashboard's control plane with alerts (one open: alpha's dormant circuit) and a
+    canary that has not run yet."""
     api = dashboard.api
     alerts = AlertService(api.db, api.clock)
     await alerts.evaluate("breaker", [Signal(SignalKey("breaker", "dormant", "alpha"),
@@ -289,8 +289,15 @@ async def test_health_shows_open_alerts_and_the_canary_to_fleet_wide_tokens(
     collector = Collector(api.db, api.redis, NoRuntimes(), api.clock,
                           CollectConfig(CanarySettings(), {}))
     canary = CanaryService(api.db, collector, alerts, api.clock)
-    await canary.run_cycle(["G-06"])
     dashboard.app.state.ctx = dataclasses.replace(api.ctx, alerts=alerts, canary=canary)
+    return canary
+
+
+async def test_health_shows_open_alerts_and_the_canary_to_fleet_wide_tokens(
+    dashboard: Dashboard
+) -> None:
+    canary = await alerting_with_a_canary(dashboard)
+    await canary.run_cycle(["G-06"])
     async with dashboard.signed_in("viewer") as browser:
         page = unescape((await browser.get("/health")).text)
     assert "breaker/dormant/alpha" in page and "agent alpha has not answered" in page
@@ -320,3 +327,39 @@ async def test_static_files_are_served_from_the_package(dashboard: Dashboard) ->
         style = await browser.get("/static/dashboard.css")
     assert script.status_code == 200 and "/api/events" in script.text
     assert style.status_code == 200
+
+
+async def test_each_agent_row_is_a_live_region_of_its_own(dashboard: Dashboard) -> None:
+    await park_dormant(dashboard.api.redis.circuits, "alpha", dashboard.api.clock.now_ms())
+    async with dashboard.signed_in("viewer") as browser:
+        page = (await browser.get("/")).text
+        row = await browser.get("/?fragment=agent&agent=alpha")
+        gone = await browser.get("/?fragment=agent&agent=nobody")
+    assert ('data-live-types="execution.transition agent.changed:created '
+            'agent.changed:deleted"') in page
+    alpha = page[page.index('id="agent-row-alpha"'):page.index('id="agent-row-beta"')]
+    assert 'data-live-types="agent.changed circuit.changed recovery.action"' in alpha
+    assert 'data-live-agent="alpha"' in alpha and "fragment=agent&amp;agent=alpha" in alpha
+    assert row.text.lstrip().startswith('<tr id="agent-row-alpha"') and "<html" not in row.text
+    assert 'class="badge circuit-dormant"' in row.text
+    assert gone.status_code == 404
+    async with dashboard.signed_in("scoped") as browser:
+        assert (await browser.get("/?fragment=agent&agent=beta")).status_code == 404
+
+
+async def test_the_alerts_and_canary_sections_are_refreshed_alone_on_their_events(
+    dashboard: Dashboard
+) -> None:
+    await alerting_with_a_canary(dashboard)
+    async with dashboard.signed_in("viewer") as browser:
+        page = (await browser.get("/health")).text
+        section = await browser.get("/health?fragment=section&section=alerts")
+        unknown = await browser.get("/health?fragment=section&section=nope")
+    assert re.search(r'id="section-alerts"[^>]*data-live-types="alert.changed"', page)
+    assert re.search(r'id="section-canary"[^>]*data-live-types="canary.changed"', page)
+    assert not re.search(r'id="section-controllers"[^>]*data-live-types', page)
+    assert section.text.lstrip().startswith('<section class="panel" id="section-alerts"')
+    assert "breaker/dormant/alpha" in section.text and "<html" not in section.text
+    assert unknown.status_code == 404
+    async with dashboard.signed_in("scoped") as browser:  # fleet-wide sections: not theirs
+        assert (await browser.get("/health?fragment=section&section=canary")).status_code == 404

@@ -16,6 +16,9 @@ half-open probe fleet-wide, makes a real ``/health`` call past the gate and appl
 (``core.circuit.decide_probe_outcome``); ``confirm`` is this replica's own ``/health`` look at a
 circuit the quorum holds closed. No execution is ever sent into a half-open circuit.
 
+Every state change this replica makes is logged, counted and, given a fleet event log, recorded
+as a ``circuit.changed`` event for live viewers (after the change, never failing it).
+
 Fail-open: when Redis does not answer (or takes longer than ``REDIS_TIMEOUT_S``) every call goes
 through, the breaker logs it at most once a minute and counts it in
 ``shepherd_circuit_fail_open_total``. Must not: decide what an outcome counts as
@@ -34,12 +37,14 @@ from shepherd.agent_client.client import AgentClient
 from shepherd.core.circuit import (
     Circuit,
     CircuitPolicy,
+    CircuitState,
     TransitionKind,
     decide_probe_outcome,
     retry_after_s,
 )
 from shepherd.core.classification import Verdict
 from shepherd.core.clock import Clock
+from shepherd.core.fleet_events import circuit_changed
 from shepherd.errors import CircuitOpen, RedisStoreError
 from shepherd.stores.redis.circuits import (
     CircuitStore,
@@ -49,6 +54,7 @@ from shepherd.stores.redis.circuits import (
     SuccessResult,
 )
 from shepherd.stores.redis.replicas import ReplicaStore
+from shepherd.stores.sql.fleet_events import FleetEventLog
 from shepherd.telemetry import Telemetry
 
 log = logging.getLogger("shepherd.agent_client.breaker")
@@ -82,8 +88,10 @@ class RedisBreaker:
         policy: CircuitPolicy | None = None, telemetry: Telemetry | None = None,
         presence_ttl_s: float = DEFAULT_PRESENCE_TTL_S,
         monotonic: Callable[[], float] = time.monotonic,
+        events: FleetEventLog | None = None,
     ) -> None:
         self.replica = replica
+        self._events = events
         self.policy = policy or CircuitPolicy()
         self._circuits = circuits
         self._replicas = replicas
@@ -165,7 +173,8 @@ class RedisBreaker:
             reason=f"failure threshold ({threshold} in a row) reached; last: {detail or '?'}",
         ), None)
         if result is FailureResult.OPENED:
-            self._transition(agent, TransitionKind.OPENED, f"last failure: {detail}")
+            await self._transition(agent, TransitionKind.OPENED, CircuitState.OPEN,
+                                   f"last failure: {detail}")
         elif result is FailureResult.HELD_BY_QUORUM:
             self._say_held(agent)
 
@@ -225,7 +234,8 @@ class RedisBreaker:
         if claim is not ProbeClaim.WON:
             return None
         self._cache.pop(agent, None)
-        self._transition(agent, TransitionKind.PROBING, "probe claimed")
+        await self._transition(agent, TransitionKind.PROBING, CircuitState.HALF_OPEN,
+                               "probe claimed")
         circuit = await self._redis("read circuit", self._circuits.read(agent), None)
         if circuit is None:
             return None  # the claim expires; another replica probes after the lease
@@ -240,7 +250,7 @@ class RedisBreaker:
         if end is not ProbeEnd.APPLIED:
             return None
         self._dirty.discard(agent)
-        self._transition(agent, outcome.kind, reason)
+        await self._transition(agent, outcome.kind, outcome.state, reason)
         return outcome.kind
 
     async def confirm(self, agent: str, client: AgentClient) -> Verdict:
@@ -253,11 +263,15 @@ class RedisBreaker:
 
     # --- plumbing -------------------------------------------------------------------------
 
-    def _transition(self, agent: str, kind: TransitionKind, reason: str) -> None:
+    async def _transition(
+        self, agent: str, kind: TransitionKind, state: CircuitState, reason: str
+    ) -> None:
         count_transition(self._telemetry, agent, kind)
         level = logging.INFO if kind in (TransitionKind.PROBING, TransitionKind.CLOSED) \
             else logging.WARNING
         log.log(level, "circuit of %s %s (%s, by %s)", agent, kind.value, reason, self.replica)
+        if self._events is not None:
+            await self._events.record(circuit_changed(agent, kind, state, reason, self.replica))
 
     async def _redis(self, operation: str, call: Awaitable[T], fallback: T) -> T:
         """Await a store call; if Redis fails or hangs, fail open with ``fallback``."""

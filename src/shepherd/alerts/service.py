@@ -6,7 +6,8 @@ policy of the key's kind, and in ONE transaction stores the new states and enque
 for every configured sink in the outbox. A restart therefore neither re-alerts nor forgets an
 open incident, and two replicas evaluating the same source at once cannot both enqueue (the state
 write is a compare-and-set; the loser's transaction rolls back and is retried once). Each
-decision other than NONE is also logged (the log sink). It never sends anything itself.
+decision other than NONE is also logged (the log sink) and, once committed, recorded as an
+``alert.changed`` fleet event for live viewers. It never sends anything itself.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from shepherd.alerts.payloads import log_line
 from shepherd.alerts.sinks import AlertDelivery, SinkConfig, messages_for
 from shepherd.core.alerting import DEFAULT_POLICY, AlertAction, AlertPhase, AlertPolicy, decide
 from shepherd.core.clock import Clock
+from shepherd.core.fleet_events import AlertChange, FleetChange, alert_changed
 from shepherd.core.outbox import OutboxMessage
 from shepherd.core.signals import Signal, SignalKey
 from shepherd.errors import ConfigError, Conflict
@@ -92,12 +94,26 @@ class AlertService:
         evaluation: Evaluation = changes.result
         for notice in evaluation.notices:
             (log.info if notice.is_recovery else log.warning)("%s", log_line(notice))
+        await self._db.fleet_events.record(*(_event(n) for n in evaluation.notices))
         if evaluation.enqueued and self._on_enqueued is not None:
             self._on_enqueued()
         return evaluation
 
     def messages(self, notice: Notice) -> list[OutboxMessage]:
         return messages_for(self.sinks, notice, self._delivery)
+
+
+# What each decision is, for live viewers.
+ALERT_CHANGES: dict[AlertAction, AlertChange] = {
+    AlertAction.ALERT: AlertChange.OPENED, AlertAction.REALERT: AlertChange.REPEATED,
+    AlertAction.RECOVERY: AlertChange.RESOLVED,
+}
+
+
+def _event(notice: Notice) -> FleetChange:
+    return alert_changed(ALERT_CHANGES[notice.action], notice.key, severity=notice.severity,
+                         summary=notice.summary, incident=notice.incident,
+                         opened_at_ms=notice.opened_at_ms)
 
 
 @dataclass

@@ -122,9 +122,9 @@ class LocalFleet:
             runtime = await self._runtimes.start(spec)
             changes.restarted.append(agent.name)
         if agent.url != runtime.url:
-            await self._db.agents.update(AgentName(agent.name), url=runtime.url)
+            await self._db.agents.update(AgentName(agent.name), actor="up", url=runtime.url)
             if self._circuits is not None:
-                await reset_for_new_url(self._circuits, agent.name, actor="up",
+                await reset_for_new_url(self._db, self._circuits, agent.name, actor="up",
                                         now_ms=self._db.clock.now_ms())
 
     async def _busy(self, name: str) -> bool:

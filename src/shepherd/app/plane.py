@@ -54,7 +54,7 @@ from shepherd.errors import ConfigError
 from shepherd.log_throttle import LogThrottle
 from shepherd.secrets import given_or_stored_token
 from shepherd.services.event_hub import EventHub
-from shepherd.services.event_sources import ExecutionTransitions
+from shepherd.services.event_sources import ExecutionTransitions, FleetEvents
 from shepherd.settings import ENV_PREFIX, Settings
 from shepherd.stores.redis.connection import RedisHandle, connect_redis
 from shepherd.stores.redis.instance import mirror_instance_id
@@ -131,6 +131,7 @@ class ControlPlane:
             policy=circuit_policy(s), telemetry=self.telemetry,
             # The prober heartbeats: its key must outlive three of its passes.
             presence_ttl_s=max(s.breaker_presence_ttl_s, 3 * s.breaker_probe_interval_s),
+            events=self.db.fleet_events,
         )
         # Every agent call goes through the breaker: the pool is built around it, unused before.
         self.breaker, self.pool = breaker, AgentClientPool(breaker)
@@ -193,8 +194,8 @@ class ControlPlane:
             for c, cfg, wakeup in parts
         ]
         # Live events follow the stores, so viewers of any replica see every replica's changes.
-        self.events = EventHub([ExecutionTransitions(self.db)], self.clock,
-                               s.events_poll_interval_s, telemetry=self.telemetry)
+        self.events = EventHub([ExecutionTransitions(self.db), FleetEvents(self.db)],
+                               self.clock, s.events_poll_interval_s, telemetry=self.telemetry)
 
     def _build_alerts(self) -> AlertService:
         return build_alert_service(self.settings, self.db, self.clock,

@@ -5,9 +5,12 @@ API's 409), and one replica at a time fleet-wide (it runs under the leased contr
 Alerts go through the alert engine, one source per invariant (``canary.S-01``) so a cycle over a
 few ids never clears the others' incidents: an incident opens on green -> red, a continuing red
 stays quiet (no reminders), red -> green -> red opens a new one. Only invariants red now or red
-at the previous cycle are handed to the engine, so a green fleet costs no alert writes.
+at the previous cycle are handed to the engine, so a green fleet costs no alert writes. The board
+(each invariant red or green since when) changes are ``canary.changed`` fleet events for live
+viewers; an invariant first seen green is no news and makes none.
 
-Must not: write anything but ``canary_violations`` and alert states; act on what it finds.
+Must not: write anything but ``canary_violations``, alert states and fleet events; act on what it
+finds.
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ from shepherd.canary.collect import Collector
 from shepherd.canary.invariants import REGISTRY, Violation, evaluate
 from shepherd.core.alerting import AlertAction, AlertPolicy
 from shepherd.core.clock import Clock
+from shepherd.core.fleet_events import FleetChange, canary_changed
 from shepherd.core.signals import Signal, SignalKey
 from shepherd.errors import ConfigError, Conflict
 from shepherd.stores.sql.database import Database
@@ -137,16 +141,23 @@ class CanaryService:
         )
         if persist:
             self.last = result
-            self._update_board(run.checked, found, snapshot.now_ms)
+            changed = self._update_board(run.checked, found, snapshot.now_ms)
+            await self._db.fleet_events.record(*(_board_event(iid, red, found)
+                                                 for iid, red in changed))
         return result
 
     def _update_board(self, checked: tuple[str, ...], found: tuple[Violation, ...],
-                      now_ms: int) -> None:
+                      now_ms: int) -> list[tuple[str, bool]]:
+        """Move the board; the invariants that changed colour (or were first seen red)."""
         red = {v.invariant_id for v in found}
+        changed = []
         for iid in checked:
             before = self.board.get(iid)
             if before is None or before[0] != (iid in red):
                 self.board[iid] = (iid in red, now_ms)
+                if before is not None or iid in red:
+                    changed.append((iid, iid in red))
+        return changed
 
     def _past_dwell(
         self, checked: tuple[str, ...], found: tuple[Violation, ...], now_ms: int
@@ -193,6 +204,14 @@ def _chosen(ids: Iterable[str] | None) -> list[str] | None:
         raise ConfigError(f"unknown invariant id(s): {', '.join(unknown)}; known: "
                           f"{', '.join(sorted(REGISTRY))}")
     return chosen
+
+
+def _board_event(iid: str, red: bool, found: tuple[Violation, ...]) -> FleetChange:
+    inv = REGISTRY[iid]
+    mine = [v for v in found if v.invariant_id == iid]
+    return canary_changed(iid, red, severity=inv.severity.value, tier=inv.tier.value,
+                          title=inv.title, violations=len(mine),
+                          message=mine[0].message if mine else None)
 
 
 def _new(v: Violation) -> NewViolation:

@@ -15,7 +15,7 @@ row the runtime does not know are sent to the watchdog as reconcile requests. Af
 stream the watcher waits as the agent's circuit says: a short backoff while it is closed, until
 the next probe while it is open. ``attach`` starts a watcher at once for an agent whose running
 rows nobody watches (the reaper's tier 1), and keeps it while the agent has running rows, even a
-disabled one.
+disabled one. A restarted runtime is an ``agent.changed`` fleet event (runtime_restarted).
 """
 
 from __future__ import annotations
@@ -38,6 +38,7 @@ from shepherd.controllers.exits import Exit, settle_exit
 from shepherd.controllers.results import ResultWriter
 from shepherd.core.backoff import compute_backoff
 from shepherd.core.clock import Clock
+from shepherd.core.fleet_events import AgentChange, agent_changed
 from shepherd.core.models import Agent
 from shepherd.core.status import ExecutionStatus
 from shepherd.errors import AgentError, AgentNotFound, ExecutionNotFound, StoreError
@@ -239,6 +240,9 @@ class Monitor:
                 log.warning("monitor %s: runtime restarted (boot %s -> %s)", agent.name, boot_id,
                             health.boot_id)
                 await self._request_reconcile(agent.name, "runtime boot_id changed")
+                await self._db.fleet_events.record(agent_changed(
+                    agent.name, AgentChange.RUNTIME_RESTARTED, "monitor", boot_id=health.boot_id,
+                    previous_boot_id=boot_id))
             await self._record_boot(agent.name, client)  # before the cursor: retried if it fails
             await self._save_cursor(agent.name, 0, health.boot_id)
         elif back:

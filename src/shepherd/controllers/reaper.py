@@ -16,7 +16,8 @@ Each pass reads as collect -> decide -> apply:
   CASes the row ``failed`` (``backstop``) whatever its leases, releases its slot
   (release-if-matches) and terminates its child if the runtime still runs it. Every write is a
   CAS whose loser does nothing more; every event has actor ``reaper`` and its tier in the reason;
-  a terminal write carries the completion webhook, as the finalizer's does.
+  a terminal write carries the completion webhook, as the finalizer's does. A tier 1 attach
+  outside startup is a ``recovery.action`` fleet event (``attached``) for live viewers.
 
 Never raise per row: a fault while judging or applying one row is logged with its id, counted
 (``shepherd_reaper_row_faults_total``) and the pass goes on. ``run_startup`` is the same pass,
@@ -49,6 +50,7 @@ from shepherd.core.finalization import (
     Completion,
     CompletionBudget,
 )
+from shepherd.core.fleet_events import RecoveryAction, recovery_action
 from shepherd.core.models import Agent, Execution, TransitionFields
 from shepherd.core.reaper import (
     DEFAULT_REAPER_INTERVAL_S,
@@ -213,6 +215,9 @@ class Reaper:
                 report.attached.append(attach.agent)
                 # At startup nobody watches anything yet: routine, not news.
                 log.log(logging.INFO if startup else logging.WARNING, "reaper: %s", attach.reason)
+                if not startup:
+                    await self._db.fleet_events.record(recovery_action(
+                        attach.agent, RecoveryAction.ATTACHED, ACTOR, attach.reason))
         _, faults = await run_each(
             plan.rows, lambda d: self._act(d, rows[d.execution_id], report),
             lambda d: d.execution_id, stage="apply", log=log,

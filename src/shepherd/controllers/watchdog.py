@@ -12,6 +12,9 @@ Each cycle reads as collect -> decide -> apply:
   registry pass), then every row decision through ``Recovery`` side by side, each row's faults
   isolated, then lift the fence of agents whose strays are all terminated.
 
+An agent's first miss and its first answer after one are ``agent.changed`` fleet events
+(runtime_down, runtime_up); a fence set or lifted is a ``recovery.action`` (fenced, unfenced).
+
 A full cycle probes every agent with a runtime and runs every ``watchdog_interval_s``, and at the
 instant an unreachable agent would turn lost. A targeted cycle reconciles only the agents whose
 reconcile request was heard (``controllers.triggers``): a broken stream, a changed ``boot_id``,
@@ -34,9 +37,10 @@ from shepherd.agent_client.protocol import Registry, RunState
 from shepherd.controllers.base import Wakeup
 from shepherd.controllers.cycle import run_each
 from shepherd.controllers.directory import AgentDirectory
-from shepherd.controllers.recovery import Outcomes, Recovery
+from shepherd.controllers.recovery import ACTOR, Outcomes, Recovery
 from shepherd.controllers.triggers import WatchdogTriggers
 from shepherd.core.clock import Clock
+from shepherd.core.fleet_events import AgentChange, RecoveryAction, agent_changed, recovery_action
 from shepherd.core.models import Agent, Execution
 from shepherd.core.status import ExecutionStatus
 from shepherd.core.watchdog import (
@@ -186,6 +190,9 @@ class Watchdog:
             problem = (exc.message if isinstance(exc, AgentUnreachable)
                        else f"no registry within {self.config.probe_timeout_s:g} s")
             since = await self._redis.health.mark_unreachable(agent.name, now_ms)
+            if health.unreachable_since_ms is None:  # the first miss of this outage
+                await self._db.fleet_events.record(agent_changed(
+                    agent.name, AgentChange.RUNTIME_DOWN, ACTOR, since_ms=since, reason=problem))
             return AgentFacts(agent.name, Reach.UNREACHABLE, since, health.fenced,
                               problem=problem)
         except AgentError as exc:
@@ -195,6 +202,8 @@ class Watchdog:
         if back_from is not None:
             log.warning("watchdog: agent %s answers again after %.1f s", agent.name,
                         (now_ms - back_from) / 1000)
+            await self._db.fleet_events.record(agent_changed(
+                agent.name, AgentChange.RUNTIME_UP, ACTOR, down_since_ms=back_from))
         earlier = self._seen_finished.get(agent.name, {})
         seen = {e.execution_id: earlier.get(e.execution_id, now_ms)
                 for e in registry.executions if e.state is RunState.FINISHED}
@@ -215,6 +224,9 @@ class Watchdog:
                 report.fenced.append(agent)
                 log.error("watchdog: agent %s declared lost; no dispatch to it until its "
                           "registry is reconciled", agent)
+                await self._db.fleet_events.record(recovery_action(
+                    agent, RecoveryAction.FENCED, ACTOR,
+                    "declared lost: unreachable past agent_lost_after_s"))
         out = Outcomes()
         _, faults = await run_each(
             plan.actions, lambda d: self._recovery.act(d, out), lambda d: d.execution_id,
@@ -235,6 +247,9 @@ class Watchdog:
             if agent not in unclean and await self._redis.health.unfence(agent):
                 report.unfenced.append(agent)
                 log.warning("watchdog: agent %s reconciled; dispatching to it again", agent)
+                await self._db.fleet_events.record(recovery_action(
+                    agent, RecoveryAction.UNFENCED, ACTOR,
+                    "registry reconciled, strays terminated"))
         return report
 
     async def _systemic(self, snapshot: Snapshot) -> None:

@@ -2,9 +2,10 @@
 
 An event says that something changed, who it concerns and where it sits in its feed:
 
-- ``type``: dotted, ``<subject kind>.<what happened>``. Today: ``execution.transition``. A feature
-  that produces events adds its type to ``EventType`` (``agent.changed``, ``circuit.changed``,
-  ``canary.transition``, ``alert.fired``... as each is built) and a source to the hub.
+- ``type``: dotted, ``<subject kind>.<what happened>`` (``EventType``): ``execution.transition``
+  from the ``executions`` source; ``agent.changed``, ``circuit.changed``, ``recovery.action``,
+  ``canary.changed`` and ``alert.changed`` from the ``fleet`` source (``core.fleet_events`` says
+  what each carries). A feature that produces events adds its type here.
 - ``source`` and ``seq``: the feed the event was read from and its position there. ``seq`` grows
   within a source (not across sources); a client resumes with the last ``seq`` of each source.
 - ``agent``: the agent it concerns, or None for a fleet-wide event. A token scoped to an agent
@@ -27,10 +28,17 @@ from shepherd.core.models import ExecutionEvent
 
 class EventType(StrEnum):
     EXECUTION_TRANSITION = "execution.transition"
+    AGENT_CHANGED = "agent.changed"
+    CIRCUIT_CHANGED = "circuit.changed"
+    RECOVERY_ACTION = "recovery.action"
+    CANARY_CHANGED = "canary.changed"
+    ALERT_CHANGED = "alert.changed"
 
 
 # The source of execution transitions: the ``execution_events`` table, followed by id.
 EXECUTIONS_SOURCE = "executions"
+# The source of every other change of the fleet: the ``fleet_events`` table, followed by id.
+FLEET_SOURCE = "fleet"
 
 
 @dataclass(frozen=True, slots=True)

@@ -23,6 +23,8 @@ from shepherd.services.schedules import ScheduleFields, create_schedule, update_
 from shepherd.stores.redis.circuits import CircuitStore
 from shepherd.stores.sql.database import Database
 
+APPLY_ACTOR = "fleet apply"  # who the fleet's events name for a manifest's changes
+
 # Store column -> the manifest's (and the API's) name for it.
 MANIFEST_NAMES = {"max_parallel_tasks": "max_parallel", "execution_timeout_s": "timeout_s"}
 
@@ -99,15 +101,15 @@ async def _apply_agent(
     if current is None:
         url = columns.pop("url", None)
         if write:
-            await db.agents.create(name=name, url=url, **columns)
+            await db.agents.create(name=name, url=url, actor=APPLY_ACTOR, **columns)
         out.created.append(name)
         return
     differing = {k: v for k, v in columns.items() if getattr(current, k) != v}
     if differing:
         if write:
-            await db.agents.update(name, **differing)
+            await db.agents.update(name, actor=APPLY_ACTOR, **differing)
             if "url" in differing and circuits is not None:
-                await reset_for_new_url(circuits, name, actor="fleet apply", now_ms=now_ms)
+                await reset_for_new_url(db, circuits, name, actor=APPLY_ACTOR, now_ms=now_ms)
         out.updated.append(name)
         out.details[name] = describe_changes(current, differing)
     else:

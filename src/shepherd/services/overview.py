@@ -4,7 +4,7 @@ show, gathered in a fixed number of store round trips whatever the size of the f
 Fleet: the agents (one query), work in flight per agent (one query over queued, running and
 finalizing rows), completions per minute over the last hour (one query an index answers), and
 slots, last seen and boot time of every agent (one pipelined Redis round trip) and their circuit
-breakers (one more). Schedules: the
+breakers (one more); ``agent_overview`` is one agent's row alone. Schedules: the
 schedules (one query) and the newest run of each (one query).
 
 Guarantees: a token scoped to an agent sees that agent only, totals and chart included.
@@ -92,6 +92,19 @@ async def fleet_overview(
         per_minute=per_minute(minutes, now_ms),
     )
     return FleetOverview(now_ms, overviews, totals, minutes)
+
+
+async def agent_overview(
+    db: Database, redis: RedisHandle, name: str, *, now_ms: int, silent_after_ms: int,
+) -> AgentOverview:
+    """One agent's row of the fleet overview (what the page re-renders on an agent's change):
+    ``AgentNotFound`` for an unknown or deleted agent."""
+    agent = await db.agents.get(name)
+    in_flight = await db.summaries.in_flight_counts()
+    presence = await redis.presence.read([agent.name])
+    circuits = await redis.circuits.read_many([agent.name])
+    return _agent_overview(agent, in_flight, presence[agent.name], now_ms, silent_after_ms,
+                           circuits.get(agent.name))
 
 
 def _agent_overview(

@@ -6,7 +6,9 @@ A provider returns the template's context, or None when its feature is off on th
 (the section is then not shown at all: no placeholder for what does not run). Sections shown
 today: controllers (every loop's last pass, as any replica sees it, and its leader), the stores,
 live events, open alerts and the canary's last cycle (the last two for fleet-wide tokens only).
-Watchdog and reaper cycles appear among the controllers.
+Watchdog and reaper cycles appear among the controllers. A section naming ``live_types`` (the
+canary's and the alerts') is also re-rendered alone (``?fragment=section&section=NAME``) as soon
+as a live event of those types arrives, between the page's periodic refreshes.
 
 Must not: read a store directly (providers go through the stores' readers and services).
 """
@@ -23,7 +25,7 @@ from fastapi.responses import Response
 from shepherd.api.context import ApiContext, Ctx
 from shepherd.canary.invariants import REGISTRY, UNCHECKED
 from shepherd.core.alerting import AlertPhase
-from shepherd.errors import StoreError
+from shepherd.errors import NotFound, StoreError
 from shepherd.stores.redis.instance import read_instance_id
 from shepherd.web.rendering import render
 from shepherd.web.routing import PageRoute, PageViewer, Viewer
@@ -37,6 +39,8 @@ class HealthSection:
     title: str
     template: str  # under templates/, e.g. "health/controllers.html"
     provide: Provider
+    # Live event types (``dashboard.js`` tokens) that re-render this section at once.
+    live_types: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,8 +111,8 @@ DEFAULT_SECTIONS: tuple[HealthSection, ...] = (
     HealthSection("controllers", "Controllers", "health/controllers.html", _controllers),
     HealthSection("stores", "Stores", "health/stores.html", _stores),
     HealthSection("live-events", "Live events", "health/live_events.html", _live_events),
-    HealthSection("alerts", "Open alerts", "health/alerts.html", _alerts),
-    HealthSection("canary", "Canary", "health/canary.html", _canary),
+    HealthSection("alerts", "Open alerts", "health/alerts.html", _alerts, "alert.changed"),
+    HealthSection("canary", "Canary", "health/canary.html", _canary, "canary.changed"),
 )
 
 
@@ -128,10 +132,24 @@ router = APIRouter(route_class=PageRoute, include_in_schema=False)
 
 @router.get("/health")
 async def health_page(
-    request: Request, ctx: Ctx, viewer: PageViewer, fragment: str | None = None
+    request: Request, ctx: Ctx, viewer: PageViewer, fragment: str | None = None,
+    section: str | None = None,
 ) -> Response:
     sections: Sequence[HealthSection] = request.app.state.health_sections
+    if fragment == "section":
+        return await _one_section(request, ctx, viewer, [s for s in sections if s.name == section])
     rendered = await render_sections(ctx, viewer, sections)
     template = "health_live.html" if fragment == "live" else "health.html"
     return render(request, template, viewer=viewer, page="health", sections=rendered,
                   now_ms=ctx.clock.now_ms())
+
+
+async def _one_section(
+    request: Request, ctx: ApiContext, viewer: Viewer, chosen: Sequence[HealthSection]
+) -> Response:
+    """One section alone; 404 when there is none by that name or it is not shown here."""
+    rendered = await render_sections(ctx, viewer, chosen)
+    if not rendered:
+        raise NotFound("no such health section on this control plane")
+    return render(request, "health_section.html", viewer=viewer, page="health",
+                  rendered=rendered[0], now_ms=ctx.clock.now_ms())

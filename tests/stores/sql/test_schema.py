@@ -11,7 +11,7 @@ from shepherd.stores.sql.engine import migrate
 TABLES = {
     "alembic_version", "meta", "agents", "agent_tags", "schedules", "executions",
     "execution_events", "api_tokens", "outbox", "outbox_destinations", "alert_states",
-    "canary_violations",
+    "canary_violations", "fleet_events",
 }
 
 

@@ -54,7 +54,8 @@ async def get_agent(ctx: Ctx, principal: Viewer, name: str) -> AgentView:
 async def create_agent(ctx: Ctx, principal: FleetAdmin, body: AgentCreate) -> AgentView:
     fields = _columns(body.model_dump(exclude={"name", "url", "command"}))
     agent = await ctx.db.agents.create(
-        name=AgentName(body.name), url=body.url, command=body.command, **fields
+        name=AgentName(body.name), url=body.url, command=body.command, actor=principal.name,
+        **fields,
     )
     # A breaker state left under this name by an earlier agent says nothing about this one.
     await ctx.redis.circuits.clear(agent.name)
@@ -67,9 +68,9 @@ async def patch_agent(ctx: Ctx, principal: Admin, name: str, body: AgentPatch) -
     await ctx.db.agents.get(AgentName(name))
     changes = _columns(body.model_dump(exclude_unset=True))
     if changes:
-        await ctx.db.agents.update(AgentName(name), **changes)
+        await ctx.db.agents.update(AgentName(name), actor=principal.name, **changes)
     if "url" in changes:
-        await reset_for_new_url(ctx.redis.circuits, name, actor=principal.name,
+        await reset_for_new_url(ctx.db, ctx.redis.circuits, name, actor=principal.name,
                                 now_ms=ctx.clock.now_ms())
     return await agent_view(ctx, await ctx.db.agents.get(AgentName(name)))
 

@@ -2,9 +2,10 @@
 
 Authenticate like the REST API (``Authorization: Bearer …``) or, from the dashboard's pages, with
 the session cookie. A refused handshake answers an HTTP error with the API's ``{code, message}``
-body (401, 403, 422). Query: ``types`` (comma list, e.g. ``execution.transition``), ``agent``,
-and ``after`` (``executions:1234``: replay what came after, then go live). A token scoped to an
-agent receives that agent's events only.
+body (401, 403, 422). Query: ``types`` (comma list, e.g. ``execution.transition,alert.changed``;
+the types are ``core.events.EventType``), ``agent``, and ``after`` (``executions:1234,fleet:56``:
+replay what came after, then go live). A token scoped to an agent receives that agent's events
+only, never the fleet-wide ones.
 
 Messages are JSON text frames with a ``kind``:
 

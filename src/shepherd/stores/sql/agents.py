@@ -6,6 +6,11 @@ executions cancelled through the CAS (each with its event), and the agent row so
 finalizing work. Creating an agent under a deleted name revives that row as the next
 ``generation``: executions record the generation they were submitted to, so the new agent's
 views never show the old agent's history (which stays readable by id).
+
+Reads (``get``, ``list``) take no write lock on SQLite (``engine.reading``). Each create,
+update and delete is recorded in the fleet event log once it has committed
+(``agent.changed``, naming the actor when the caller says who it is); a log that cannot take it
+never fails the change.
 """
 
 from __future__ import annotations
@@ -17,11 +22,14 @@ from sqlalchemy import delete, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from shepherd.core.clock import Clock
+from shepherd.core.fleet_events import AgentChange, agent_changed
 from shepherd.core.ids import AgentName
 from shepherd.core.models import Agent, TransitionFields
 from shepherd.core.status import Cause, ExecutionStatus
 from shepherd.errors import AgentNotFound, AlreadyExists, Conflict
+from shepherd.stores.sql.engine import reading
 from shepherd.stores.sql.errors import translated
+from shepherd.stores.sql.fleet_events import FleetEventLog
 from shepherd.stores.sql.rows import agent_values, to_agent
 from shepherd.stores.sql.tables import agent_tags, agents, api_tokens, executions, schedules
 from shepherd.stores.sql.transitions import TransitionResult, apply_transition
@@ -44,13 +52,14 @@ class AgentDeletion:
 
 
 class AgentRepository:
-    def __init__(self, engine: AsyncEngine, clock: Clock) -> None:
+    def __init__(self, engine: AsyncEngine, clock: Clock, events: FleetEventLog) -> None:
         self._engine = engine
         self._clock = clock
+        self._events = events
 
     async def create(
         self, *, name: AgentName, url: str | None, command: tuple[str, ...] | None,
-        tags: tuple[str, ...] = (), **fields: Any,
+        tags: tuple[str, ...] = (), actor: str | None = None, **fields: Any,
     ) -> Agent:
         unknown = set(fields) - set(DEFAULTS)
         if unknown:
@@ -68,10 +77,13 @@ class AgentRepository:
                 await conn.execute(update(agents).where(agents.c.name == name)
                                    .values(generation=existing[1] + 1, **values))
             await _replace_tags(conn, name, tags)
-        return await self.get(name)
+        agent = await self.get(name)
+        await self._events.record(agent_changed(name, AgentChange.CREATED, actor,
+                                                generation=agent.generation))
+        return agent
 
     async def get(self, name: str) -> Agent:
-        async with translated(f"read agent {name!r}"), self._engine.connect() as conn:
+        async with translated(f"read agent {name!r}"), reading(self._engine) as conn:
             row = (await conn.execute(select(agents).where(
                 agents.c.name == name, agents.c.deleted_at_ms.is_(None)))).mappings().first()
             if row is None:
@@ -84,7 +96,7 @@ class AgentRepository:
         query = select(agents).order_by(agents.c.name)
         if not include_deleted:
             query = query.where(agents.c.deleted_at_ms.is_(None))
-        async with translated("list agents"), self._engine.connect() as conn:
+        async with translated("list agents"), reading(self._engine) as conn:
             rows = (await conn.execute(query)).mappings().all()
             tag_rows = (await conn.execute(select(agent_tags))).all()
         tags: dict[str, list[str]] = {}
@@ -92,11 +104,12 @@ class AgentRepository:
             tags.setdefault(agent, []).append(tag)
         return [to_agent(r, tags.get(r["name"], ())) for r in rows]
 
-    async def update(self, name: str, **changes: Any) -> Agent:
+    async def update(self, name: str, *, actor: str | None = None, **changes: Any) -> Agent:
         unknown = set(changes) - UPDATABLE
         if unknown:
             raise TypeError(f"unknown agent fields: {sorted(unknown)}")
         await self.get(name)
+        changed = sorted(changes)
         tags = changes.pop("tags", None)
         async with translated(f"update agent {name!r}"), self._engine.begin() as conn:
             if changes:
@@ -104,6 +117,9 @@ class AgentRepository:
                                    .values(**agent_values(changes)))
             if tags is not None:
                 await _replace_tags(conn, name, tuple(tags))
+        if changed:
+            await self._events.record(agent_changed(name, AgentChange.UPDATED, actor,
+                                                    fields=changed))
         return await self.get(name)
 
     async def delete(self, name: str, *, actor: str, now_ms: int) -> AgentDeletion:
@@ -117,7 +133,10 @@ class AgentRepository:
             if busy:
                 raise Conflict(f"agent {name!r} has {len(busy)} execution(s) running or "
                                "finalizing; cancel them or let them finish first")
-            return await _close_references(conn, name, actor, now_ms)
+            deletion = await _close_references(conn, name, actor, now_ms)
+        await self._events.record(agent_changed(name, AgentChange.DELETED, actor,
+                                                cancelled=len(deletion.cancelled)))
+        return deletion
 
 
 async def _close_references(

@@ -21,6 +21,7 @@ from shepherd.stores.sql.engine import create_sql_engine, ensure_instance_id, mi
 from shepherd.stores.sql.errors import translated
 from shepherd.stores.sql.executions import ExecutionRepository
 from shepherd.stores.sql.feed import TransitionFeedRepository
+from shepherd.stores.sql.fleet_events import FleetEventLog
 from shepherd.stores.sql.outbox import OutboxRepository
 from shepherd.stores.sql.schedules import ScheduleRepository
 from shepherd.stores.sql.summaries import SummaryRepository
@@ -41,7 +42,8 @@ class Database:
         self.clock = clock
         self.instance_id = instance_id
         self.telemetry = telemetry or Telemetry()  # what the repositories count
-        self.agents = AgentRepository(engine, clock)
+        self.fleet_events = FleetEventLog(engine, clock, self.telemetry)
+        self.agents = AgentRepository(engine, clock, self.fleet_events)
         self.schedules = ScheduleRepository(engine, clock)
         self.executions = ExecutionRepository(engine, clock, default_timeout_s, self.telemetry)
         self.tokens = TokenRepository(engine)

@@ -1,7 +1,8 @@
 """Engines, migrations and the store's identity.
 
 ``create_sql_engine`` tunes SQLite for a control plane (WAL, foreign keys, a busy timeout so
-concurrent writers wait instead of failing, files readable by their owner only); ``migrate``
+concurrent writers wait instead of failing, files readable by their owner only); ``reading``
+opens a connection for a pure read that, on SQLite, takes no write lock; ``migrate``
 runs Alembic to head on a connection of that engine; ``ensure_instance_id`` gives every store a
 stable random id (DESIGN.md section 2).
 """
@@ -11,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import os
 import secrets
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +21,7 @@ from alembic.config import Config
 from sqlalchemy import event, insert, select
 from sqlalchemy.engine import Connection, make_url
 from sqlalchemy.exc import SQLAlchemyError
-from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
 from shepherd.errors import SqlStoreError
 from shepherd.stores.sql.tables import meta
@@ -30,6 +32,9 @@ SQLITE_BUSY_TIMEOUT_MS = 15_000
 # Owner read/write only, as for the token files.
 PRIVATE_FILE_MODE = 0o600
 SIDE_FILES = ("-wal", "-shm", "-journal")
+# The execution option of a pure read: a plain (deferred) BEGIN on SQLite, a snapshot in WAL mode
+# that never waits for another process's writer. Ignored by PostgreSQL.
+READ_ONLY = "shepherd_read_only"
 
 
 def is_sqlite(engine: AsyncEngine) -> bool:
@@ -72,9 +77,19 @@ def _sqlite_engine(url: str, database: str | None) -> AsyncEngine:
 
     @event.listens_for(engine.sync_engine, "begin")
     def _begin(conn: Connection) -> None:
-        conn.exec_driver_sql("BEGIN IMMEDIATE")
+        read_only = conn.get_execution_options().get(READ_ONLY, False)
+        conn.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")
 
     return engine
+
+
+@contextlib.asynccontextmanager
+async def reading(engine: AsyncEngine) -> AsyncIterator[AsyncConnection]:
+    """A connection for a pure read (nothing written through it). A follower polling several
+    times a second reads this way: on SQLite every other transaction takes the write lock up
+    front, and waiting behind each writer of another process would delay every poll."""
+    async with engine.connect() as conn:
+        yield await conn.execution_options(**{READ_ONLY: True})
 
 
 def _keep_private(database: Path) -> None:

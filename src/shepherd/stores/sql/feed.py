@@ -3,8 +3,10 @@ the demo's summary).
 
 Each row comes with its execution's agent and schedule, which subscribers filter on, in the same
 query (a join on the primary key), so following costs one indexed query per read however many
-events it returns. ``read`` also fetches specific ids that a follower is still waiting for (holes
-left by transactions that commit out of id order, see ``core.feed``).
+events it returns; a read takes no write lock on SQLite (``engine.reading``), so a follower
+never waits behind another process's writes. ``read`` also fetches specific ids that a follower
+is still waiting for (holes left by transactions that commit out of id order, see
+``core.feed``).
 
 Must not: write anything.
 """
@@ -21,6 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from shepherd.core.events import TransitionRecord
 from shepherd.core.ids import AgentName, ExecutionId
 from shepherd.core.status import Cause, ExecutionStatus
+from shepherd.stores.sql.engine import reading
 from shepherd.stores.sql.errors import translated
 from shepherd.stores.sql.rows import to_event
 from shepherd.stores.sql.tables import execution_events, executions
@@ -32,7 +35,7 @@ class TransitionFeedRepository:
 
     async def head(self) -> int:
         """The highest event id so far (0 for none): where a follower of news only starts."""
-        async with translated("read event head"), self._engine.connect() as conn:
+        async with translated("read event head"), reading(self._engine) as conn:
             return int(await conn.scalar(select(func.max(execution_events.c.id))) or 0)
 
     async def read(
@@ -48,7 +51,7 @@ class TransitionFeedRepository:
             .order_by(ev.id)
             .limit(limit)
         )
-        async with translated("read events"), self._engine.connect() as conn:
+        async with translated("read events"), reading(self._engine) as conn:
             rows = (await conn.execute(query)).mappings().all()
         return [TransitionRecord(to_event(r), r["agent"], r["schedule_id"]) for r in rows]
 
@@ -88,5 +91,5 @@ class StatusChange:
 
 
 async def _rows(engine: AsyncEngine, query: Any) -> Sequence[Any]:
-    async with translated("read events"), engine.connect() as conn:
+    async with translated("read events"), reading(engine) as conn:
         return (await conn.execute(query)).mappings().all()

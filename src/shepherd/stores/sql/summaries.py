@@ -5,6 +5,8 @@ status and error class that ``/metrics`` turns into counters and a duration hist
 Guarantees: the cost of each query follows what it returns (rows in flight, terminal rows of the
 last hour, one row per schedule), not the size of the executions table; the indexes behind them
 are ``ix_executions_status``, ``ix_executions_completed`` and ``ix_executions_schedule_latest``.
+Each is a pure read, which on SQLite takes no write lock (``engine.reading``): the dashboard's
+refreshes never queue behind the control plane's writers.
 Must not: write anything.
 """
 
@@ -19,6 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from shepherd.core.models import Execution
 from shepherd.core.status import TERMINAL, ExecutionStatus
 from shepherd.core.throughput import MINUTE_MS
+from shepherd.stores.sql.engine import reading
 from shepherd.stores.sql.errors import translated
 from shepherd.stores.sql.rows import to_execution
 from shepherd.stores.sql.tables import executions
@@ -37,7 +40,7 @@ class SummaryRepository:
         c = executions.c
         query = (select(c.agent, c.status, func.count())
                  .where(c.status.in_(IN_FLIGHT)).group_by(c.agent, c.status))
-        async with translated("count work in flight"), self._engine.connect() as conn:
+        async with translated("count work in flight"), reading(self._engine) as conn:
             return {(a, s): int(n) for a, s, n in (await conn.execute(query)).all()}
 
     async def completions_by_minute(
@@ -50,7 +53,7 @@ class SummaryRepository:
         if agent is not None:
             query = query.where(c.agent == agent)
         query = query.group_by(minute, c.status)
-        async with translated("count completions"), self._engine.connect() as conn:
+        async with translated("count completions"), reading(self._engine) as conn:
             return [(int(m), s, int(n)) for m, s, n in (await conn.execute(query)).all()]
 
     async def latest_of_schedules(self, schedule_ids: Collection[str]) -> dict[str, Execution]:
@@ -61,7 +64,7 @@ class SummaryRepository:
         newest = (select(func.max(c.id)).where(c.schedule_id.in_(sorted(schedule_ids)))
                   .group_by(c.schedule_id))
         query = select(executions).where(c.id.in_(newest))
-        async with translated("latest runs of schedules"), self._engine.connect() as conn:
+        async with translated("latest runs of schedules"), reading(self._engine) as conn:
             rows = (await conn.execute(query)).mappings().all()
         found = [to_execution(r) for r in rows]
         return {e.schedule_id: e for e in found if e.schedule_id is not None}

@@ -223,3 +223,19 @@ canary_violations = Table(
     Index("ix_canary_violations_invariant", "invariant_id", "cycle_at_ms"),
     Index("ix_canary_violations_cycle", "cycle_at_ms"),
 )
+
+# Every change of the fleet besides execution transitions (agents, circuits, recoveries, canary,
+# alerts), in order, for live followers; trimmed by age and count by its writer. AUTOINCREMENT on
+# SQLite: an id is never reused, even after a trim, so a follower's cursor never goes stale.
+fleet_events = Table(
+    "fleet_events",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("at_ms", BigInteger, nullable=False),
+    Column("type", String(32), nullable=False),
+    Column("agent", String(63)),  # NULL: fleet-wide
+    Column("subject", String(320), nullable=False),
+    Column("data", JSON, nullable=False),
+    Index("ix_fleet_events_at", "at_ms"),
+    sqlite_autoincrement=True,
+)

@@ -6,9 +6,12 @@
  *    coalesced and applied once per animation frame, however many events arrive;
  *  - every element with data-live-fragment="<url>" is a region the server renders again: it is
  *    re-fetched when a matching event arrives (data-live-on="any" | "schedule" | "new-execution",
- *    or data-live-subject="<id>"), at most once per throttle window, and every
- *    data-live-every-ms while the tab is visible. The fragment replaces the region, attributes
- *    included, so a finished run stops its own polling.
+ *    data-live-subject="<id>", or data-live-types="<token> ..." where a token is an event type,
+ *    "agent.changed", or a type and what happened, "agent.changed:created"; narrowed to one
+ *    agent by data-live-agent), at most once per throttle window, and every data-live-every-ms
+ *    while the tab is visible. The fragment replaces the region, attributes included, so a
+ *    finished run stops its own polling. A fleet agent's row and the health page's canary and
+ *    alerts sections are such regions of their own.
  * Nothing here is needed to act: every action is a plain form post.
  */
 (function () {
@@ -151,9 +154,25 @@
     return Array.prototype.slice.call(document.querySelectorAll("[data-live-fragment]"));
   }
 
+  /* What happened, for a "type:what" token: agent and alert changes, circuit transitions,
+     recovery actions, canary colours. */
+  function whatHappened(ev) {
+    var data = ev.data || {};
+    return data.change || data.kind || data.action || data.state || "";
+  }
+
+  function typeMatches(el, ev) {
+    if (el.dataset.liveAgent && el.dataset.liveAgent !== ev.agent) { return false; }
+    var what = ev.type + ":" + whatHappened(ev);
+    return el.dataset.liveTypes.split(/\s+/).some(function (token) {
+      return token === ev.type || token === what;
+    });
+  }
+
   function matches(el, ev) {
     var data = ev.data || {};
     if (el.dataset.liveSubject) { return ev.subject === el.dataset.liveSubject; }
+    if (el.dataset.liveTypes) { return typeMatches(el, ev); }
     switch (el.dataset.liveOn) {
       case "any": return true;
       case "schedule": return Boolean(data.schedule_id);
