@@ -30,7 +30,7 @@ from shepherd.core.outcome import decide_outcome
 from shepherd.core.retry import Attempt, BackoffPolicy, decide_retry
 from shepherd.core.status import Cause, ExecutionStatus
 from shepherd.core.writes import StatusWrite, WriteChain
-from shepherd.errors import AgentError, StoreError
+from shepherd.errors import AgentError, AgentNotFound, StoreError
 from shepherd.stores.redis.connection import RedisHandle
 from shepherd.stores.sql.database import Database
 
@@ -90,6 +90,9 @@ class ResultWriter:
         now, or already ended). The others are the per-exit path's."""
         by_id = {state.execution_id: state for state in results}
         try:
+            # As it is now, not as the long-poll began: a webhook URL or success codes set
+            # meanwhile apply to these results, as they would in the finalizer.
+            agent = await self._db.agents.get(agent.name)
             rows = await self._db.executions.find_many(list(by_id))
             now_ms = self._clock.now_ms()
             running = [r for r in rows if r.status is ExecutionStatus.RUNNING]
@@ -97,6 +100,8 @@ class ResultWriter:
                                         self.plan(agent, r, by_id[r.id], now_ms)])
                       for r in running]
             won = await self._db.executions.write_chains(chains, actor=actor, now_ms=now_ms)
+        except AgentNotFound:
+            return set()  # deleted meanwhile: the per-exit path settles what is left
         except StoreError as exc:
             log.info("results: a page of %d exits of %s goes one by one (%s)", len(by_id),
                      agent.name, exc.message)
