@@ -196,7 +196,7 @@ class Dispatcher:
             started = await client.start(_request(row))
         except AgentError as exc:
             return await self._not_started(agent, [row], exc, report)
-        await self._started(agent, [started], report)
+        await self._started([started], report)
         return DispatchOutcome.STARTED
 
     async def _hand_over_batch(
@@ -214,12 +214,10 @@ class Dispatcher:
             return await self._not_started(agent, rows, exc, report)
         except AgentError as exc:
             return await self._not_started(agent, rows, exc, report)
-        await self._started(agent, started, report)
+        await self._started(started, report)
         return DispatchOutcome.STARTED
 
-    async def _started(
-        self, agent: Agent, started: list[StartResponse], report: DispatchReport
-    ) -> None:
+    async def _started(self, started: list[StartResponse], report: DispatchReport) -> None:
         await self._db.executions.record_starts([
             RuntimeStart(s.execution_id, s.pid, s.started_at_ms, s.boot_id) for s in started])
         report.dispatched.extend(s.execution_id for s in started)

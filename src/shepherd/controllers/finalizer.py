@@ -80,19 +80,17 @@ class Finalizer:
         telemetry: Telemetry | None = None, budget: CompletionBudget | None = None,
         lease_ttl_ms: int = LEASE_TTL_MS,
     ) -> None:
-        self._backoff = backoff or BackoffPolicy()
         self.budget = budget or CompletionBudget()
         self._lease_ttl_ms = lease_ttl_ms
         self._db = db
         self._outbox_wakeup = outbox_wakeup or Wakeup()
-        self._webhook_max_age_s = webhook_max_age_s
         self._redis = redis
         self._directory = directory
         self._clock = clock
         self._owner = owner
         # Consecutive passes in which the store refused a row's result, by execution id.
         self._store_faults: dict[str, int] = {}
-        self._results = ResultWriter(db, redis, clock, backoff=self._backoff,
+        self._results = ResultWriter(db, redis, clock, backoff=backoff,
                                      webhook_max_age_s=webhook_max_age_s,
                                      outbox_wakeup=self._outbox_wakeup)
         self._quiet = LogThrottle(log)
