@@ -6,7 +6,7 @@ import secrets
 
 import pytest
 
-from shepherd.core.redaction import REDACTED, find_secrets, redact, redact_argv
+from shepherd.core.redaction import REDACTED, find_secrets, holds_credential, redact, redact_argv
 
 R = REDACTED
 
@@ -61,3 +61,18 @@ def test_a_command_line_hides_the_word_after_a_secret_flag_whatever_it_looks_lik
 
 def test_an_empty_command_line_is_empty() -> None:
     assert redact_argv([]) == ""
+
+
+@pytest.mark.parametrize("run", ["x", "ab1.", "a" * 40 + "://"])
+def test_a_long_output_is_searched_in_one_pass(run: str) -> None:
+    """A 1 MB output of one long run (an input of 'x's echoed back): every rule scans it in
+    linear time. The URL rule used to rescan the run from every position (a control plane stuck
+    for minutes on a 256 KB output); this would not end within the suite's time."""
+    text = run * (1_048_576 // len(run))
+    assert not holds_credential(text)
+    assert redact(text).count(REDACTED) == 0
+
+
+def test_a_url_password_behind_a_long_glued_run_is_still_hidden() -> None:
+    text = "see " + "a" * 40 + "https://user:hunter22@host/x"
+    assert redact(text) == f"see {'a' * 40}https://user:{REDACTED}@host/x"
