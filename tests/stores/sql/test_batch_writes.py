@@ -5,10 +5,13 @@ exits, the starts recorded for a batch."""
 from __future__ import annotations
 
 import pytest
+from sqlalchemy import text
 
 from shepherd.core.models import TransitionFields
+from shepherd.core.retry import RetryPlan
 from shepherd.core.status import Cause, ExecutionStatus
 from shepherd.core.writes import StatusWrite, WriteChain
+from shepherd.errors import StoreError
 from shepherd.stores.sql.database import Database
 from shepherd.stores.sql.executions import RuntimeStart
 from tests.stores.sql.test_transitions import flip_by_hand, new_row
@@ -80,3 +83,49 @@ async def test_starts_are_recorded_only_on_rows_still_running(db: Database) -> N
     after = await db.executions.get(running.id)
     assert (after.pid, after.started_at_ms, after.runtime_boot_id) == (41, 9, "boot-1")
     assert (await db.executions.get(cancelled.id)).pid is None
+
+
+async def test_rows_of_one_batch_writing_different_columns_each_keep_their_own(
+    db: Database,
+) -> None:
+    quiet, loud, again = [await new_row(db, S.RUNNING) for _ in range(3)]
+    settle = StatusWrite(S.FINALIZING, Cause.CHILD_EXITED,
+                         fields=TransitionFields(finished_at_ms=3, exit_code=1))
+    chains = [
+        WriteChain(quiet.id, [settle, StatusWrite(S.SUCCESS, Cause.FINALIZED)]),
+        WriteChain(loud.id, [settle, StatusWrite(
+            S.FAILED, Cause.FINALIZED, reason="exit 1",
+            fields=TransitionFields(error_class="exit_code", output_tail="boom"))]),
+        WriteChain(again.id, [settle, StatusWrite(
+            S.FAILED, Cause.FINALIZED, fields=TransitionFields(error_class="exit_code"),
+            retry=RetryPlan(attempt=2, not_before_ms=99, reason="retry after exit 1"))]),
+    ]
+    assert await db.executions.write_chains(chains, actor="monitor", now_ms=4) == [True] * 3
+    first, second, third = [await db.executions.get(r.id) for r in (quiet, loud, again)]
+    assert (first.status, first.error_class, first.output_tail) == (S.SUCCESS, None, None)
+    assert (second.status, second.error_class, second.output_tail) == (
+        S.FAILED, "exit_code", "boom")
+    assert [e.reason for e in await db.executions.events(loud.id)][-1] == "exit 1"
+    assert (first.exit_code, second.exit_code, third.exit_code) == (1, 1, 1)
+    [retry] = [r for r in await db.executions.list(limit=10) if r.retry_of == again.id]
+    assert (retry.status, retry.attempt, retry.not_before_ms) == (S.QUEUED, 2, 99)
+
+
+async def test_a_batch_whose_rows_change_under_the_lock_is_rolled_back_whole(
+    db: Database,
+) -> None:
+    """SQLite counts a batch's rows: a row the UPDATE did not take (here a trigger stands in
+    for a write that slipped past the lock) undoes every write of the transaction."""
+    if db.engine.dialect.name != "sqlite":
+        pytest.skip("PostgreSQL's driver does not count the rows of a batch")
+    first, second = await new_row(db, S.RUNNING), await new_row(db, S.RUNNING)
+    async with db.engine.begin() as conn:
+        await conn.execute(text(
+            "CREATE TRIGGER skip_second BEFORE UPDATE ON executions "
+            f"WHEN old.id = '{second.id}' BEGIN SELECT RAISE(IGNORE); END"))
+    chains = [WriteChain(r.id, _finish(0)) for r in (first, second)]
+    with pytest.raises(StoreError, match="1 of 2 status writes changed under a held lock"):
+        await db.executions.write_chains(chains, actor="monitor", now_ms=4)
+    for row in (first, second):
+        assert (await db.executions.get(row.id)).status is S.RUNNING
+        assert len(await db.executions.events(row.id)) == 1

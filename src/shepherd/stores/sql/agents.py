@@ -24,15 +24,16 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from shepherd.core.clock import Clock
 from shepherd.core.fleet_events import AgentChange, agent_changed
 from shepherd.core.ids import AgentName
-from shepherd.core.models import Agent, TransitionFields
+from shepherd.core.models import Agent
 from shepherd.core.status import Cause, ExecutionStatus
+from shepherd.core.writes import StatusWrite, WriteChain
 from shepherd.errors import AgentNotFound, AlreadyExists, Conflict
 from shepherd.stores.sql.engine import reading
 from shepherd.stores.sql.errors import translated
 from shepherd.stores.sql.fleet_events import FleetEventLog
 from shepherd.stores.sql.rows import agent_values, to_agent
 from shepherd.stores.sql.tables import agent_tags, agents, api_tokens, executions, schedules
-from shepherd.stores.sql.transitions import TransitionResult, apply_transition
+from shepherd.stores.sql.transitions import TransitionResult, apply_chains
 
 DEFAULTS: dict[str, Any] = {
     "max_parallel_tasks": 3, "execution_timeout_s": 900, "max_backlog_depth": 50,
@@ -145,12 +146,12 @@ async def _close_references(
     queued = (await conn.execute(select(executions.c.id).where(
         executions.c.agent == name, executions.c.status == ExecutionStatus.QUEUED.value,
     ))).scalars().all()
-    cancelled = [
-        eid for eid in queued
-        if await apply_transition(conn, eid, ExecutionStatus.CANCELLED, Cause.AGENT_DELETED,
-                                  actor=actor, now_ms=now_ms, reason=f"agent {name} deleted",
-                                  fields=TransitionFields()) is TransitionResult.WON
-    ]
+    cancel = StatusWrite(ExecutionStatus.CANCELLED, Cause.AGENT_DELETED,
+                         reason=f"agent {name} deleted")
+    outcomes = await apply_chains(conn, [WriteChain(eid, [cancel]) for eid in queued],
+                                  actor=actor, now_ms=now_ms)
+    cancelled = [eid for eid, [outcome] in zip(queued, outcomes, strict=True)
+                 if outcome is TransitionResult.WON]
     removed = await conn.execute(delete(schedules).where(schedules.c.agent == name))
     await conn.execute(delete(agent_tags).where(agent_tags.c.agent == name))
     tokens = await conn.execute(delete(api_tokens).where(api_tokens.c.agent_scope == name))

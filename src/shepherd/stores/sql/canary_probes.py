@@ -1,7 +1,7 @@
 """Deliberate, reversible damage to SQL for ``canary selftest``: flip one finished execution's
 status without its event (what a write around the CAS repository would do), and put it back.
 
-This is the one status write outside ``transitions.apply_transition``, on purpose: the self-test
+This is the one status write outside ``transitions.apply_chains``, on purpose: the self-test
 proves the canary catches exactly such a write. The flip is guarded (only from the status read,
 only back to it) and lasts one canary cycle. Must not be called by anything but the self-test.
 """

@@ -13,11 +13,11 @@ transaction as the CAS that ended the old one, and only if that CAS won.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import and_, func, insert, or_, select, update
+from sqlalchemy import and_, bindparam, func, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from shepherd.core.admission import decide_admission
@@ -34,12 +34,7 @@ from shepherd.errors import AgentNotFound, ExecutionNotFound, ScheduleNotFound
 from shepherd.stores.sql.errors import translated
 from shepherd.stores.sql.rows import to_event, to_execution
 from shepherd.stores.sql.tables import agents, execution_events, executions, schedules
-from shepherd.stores.sql.transitions import (
-    TransitionResult,
-    apply_same_transition,
-    apply_transition,
-    column_width,
-)
+from shepherd.stores.sql.transitions import TransitionResult, apply_chains, column_width
 from shepherd.telemetry import Telemetry
 
 S = ExecutionStatus
@@ -197,44 +192,23 @@ class ExecutionRepository:
     ) -> list[bool]:
         """Several executions' status writes in one transaction, each chain in order and
         stopping at its first lost CAS; True per chain that won every write. One transaction
-        for a batch is what keeps a burst of exits from paying a commit each."""
-        results: list[tuple[StatusWrite, TransitionResult]] = []
-        won: list[bool] = []
+        and a few statements for a batch (``apply_chains``) is what keeps a burst of exits
+        from paying a commit, and three statements, each."""
         async with translated("transition execution"), self._engine.begin() as conn:
-            for chain in chains:
-                outcome = TransitionResult.WON
-                for write in chain.writes:
-                    outcome = await self._write_in(conn, chain.execution_id, write, actor, now_ms)
-                    results.append((write, outcome))
-                    if outcome is not TransitionResult.WON:
-                        break
-                won.append(outcome is TransitionResult.WON)
-        for write, outcome in results:  # counted once committed
-            self._count(write.to, write.cause, [outcome])
-        return won
-
-    def _count(
-        self, to: ExecutionStatus, cause: Cause, outcomes: Iterable[TransitionResult]
-    ) -> None:
-        for outcome in outcomes:
-            if outcome is TransitionResult.REFUSED:
-                self._refusals.inc()
-            elif outcome is TransitionResult.WON:
-                self._transitions.labels(to.value, cause.value).inc()
-
-    async def _write_in(
-        self, conn: AsyncConnection, execution_id: str, write: StatusWrite, actor: str,
-        now_ms: int,
-    ) -> TransitionResult:
-        result = await apply_transition(
-            conn, execution_id, write.to, write.cause, actor=actor, now_ms=now_ms,
-            reason=write.reason, fields=write.fields, outbox=write.outbox,
-        )
-        if result is TransitionResult.WON and write.retry is not None:
-            old = await _read(conn, execution_id)
-            await self._retry_in(conn, old, actor, write.retry.attempt,
-                                 write.retry.not_before_ms, write.retry.reason)
-        return result
+            outcomes = await apply_chains(conn, chains, actor=actor, now_ms=now_ms)
+            for chain, tried in zip(chains, outcomes, strict=True):
+                retry = chain.writes[len(tried) - 1].retry if tried else None
+                if retry is not None and tried[-1] is TransitionResult.WON:
+                    old = await _read(conn, chain.execution_id)
+                    await self._retry_in(conn, old, actor, retry.attempt, retry.not_before_ms,
+                                         retry.reason)
+        for chain, tried in zip(chains, outcomes, strict=True):  # counted once committed
+            for write, outcome in zip(chain.writes, tried, strict=False):
+                if outcome is TransitionResult.REFUSED:
+                    self._refusals.inc()
+                elif outcome is TransitionResult.WON:
+                    self._transitions.labels(write.to.value, write.cause.value).inc()
+        return [all(o is TransitionResult.WON for o in tried) for tried in outcomes]
 
     async def retry(self, execution_id: str, *, actor: str) -> Execution:
         """A new attempt of ``execution_id`` now (an operator's retry: no policy, no backoff)."""
@@ -277,14 +251,11 @@ class ExecutionRepository:
         return won
 
     async def claim_many(self, ids: Sequence[str], now_ms: int, actor: str) -> list[bool]:
-        """``queued -> running`` for each of ``ids`` in one transaction (a few statements for
-        the lot, ``apply_same_transition``); True per row won."""
-        async with translated("claim executions"), self._engine.begin() as conn:
-            results = await apply_same_transition(
-                conn, ids, S.RUNNING, Cause.DISPATCH, actor=actor, now_ms=now_ms,
-                fields=TransitionFields(dispatched_at_ms=now_ms))
-        self._count(S.RUNNING, Cause.DISPATCH, results.values())
-        return [results[i] is TransitionResult.WON for i in ids]
+        """``queued -> running`` for each of ``ids`` in one transaction; True per row won."""
+        claim = StatusWrite(S.RUNNING, Cause.DISPATCH,
+                            fields=TransitionFields(dispatched_at_ms=now_ms))
+        return await self.write_chains([WriteChain(i, [claim]) for i in ids], actor=actor,
+                                       now_ms=now_ms)
 
     async def record_start(
         self, execution_id: str, *, pid: int | None, started_at_ms: int, boot_id: str
@@ -295,19 +266,26 @@ class ExecutionRepository:
         return recorded
 
     async def record_starts(self, starts: Sequence[RuntimeStart]) -> list[bool]:
-        """``record_start`` for several rows in one transaction; True per row still running."""
-        recorded = []
+        """``record_start`` for several rows in one transaction (the rows still running
+        locked, then one batched UPDATE); True per row still running."""
+        c = executions.c
         async with translated("record start"), self._engine.begin() as conn:
-            for start in starts:
-                result = await conn.execute(
+            running = set((await conn.execute(
+                select(c.id).where(c.id.in_([s.execution_id for s in starts]),
+                                   c.status == S.RUNNING.value).with_for_update()
+            )).scalars()) if starts else set()
+            recorded = [s for s in starts if s.execution_id in running]
+            if recorded:
+                await conn.execute(
                     update(executions)
-                    .where(executions.c.id == start.execution_id,
-                           executions.c.status == S.RUNNING.value)
-                    .values(pid=start.pid, started_at_ms=start.started_at_ms,
-                            runtime_boot_id=storable_text(start.boot_id, BOOT_ID_CHARS))
-                )
-                recorded.append(bool(result.rowcount == 1))
-        return recorded
+                    .where(c.id == bindparam("start_id"), c.status == S.RUNNING.value)
+                    .values(pid=bindparam("pid"), started_at_ms=bindparam("started_at_ms"),
+                            runtime_boot_id=bindparam("runtime_boot_id")),
+                    [{"start_id": s.execution_id, "pid": s.pid,
+                      "started_at_ms": s.started_at_ms,
+                      "runtime_boot_id": storable_text(s.boot_id, BOOT_ID_CHARS)}
+                     for s in recorded])
+        return [s.execution_id in running for s in starts]
 
     # -- reads --------------------------------------------------------------------------------
 

@@ -1,37 +1,44 @@
-"""The one function that writes an execution's ``status``: a compare-and-set plus its event.
+"""The one function that writes an execution's ``status``: compare-and-set plus its events.
 
-``apply_transition`` runs inside the caller's transaction. It reads the row's status (locking the
-row on PostgreSQL; SQLite transactions here hold the write lock from BEGIN IMMEDIATE), checks it
-against ``core.status``, updates only if the status is still the one read, and appends exactly one
-``execution_events`` row when it won. A loser changes nothing and appends nothing. A transition
-may carry outbox messages (a completion webhook): they are enqueued in the same transaction, only
-when it wins, so a delivery exists exactly when its terminal status does. Every text it stores
-(error, output tail, reason...) goes through ``core.text.storable_text`` first, so a NUL or a lone
-surrogate from a child can never make a result unstorable.
+``apply_chains`` runs inside the caller's transaction, for one execution or a page of them
+(``core.writes``: each execution's writes in order, stopping at the first one lost). It reads
+the rows' statuses, locking them (``FOR UPDATE`` on PostgreSQL; SQLite transactions here hold the
+write lock from ``BEGIN IMMEDIATE``), checks every write against ``core.status``, then writes
+what won in a fixed number of statements whatever the page size: one UPDATE per row (sent as one
+batch; a chain's writes land as one UPDATE of their merged columns, so ``running -> finalizing
+-> success`` is never seen half-way) and one insert of all their events, exactly one event per
+write won. A loser changes nothing and appends nothing. A write may carry outbox messages (a
+completion webhook): they are enqueued in the same transaction, only when it wins, so a delivery
+exists exactly when its terminal status does. Every text it stores (error, output tail,
+reason...) goes through ``core.text.storable_text`` first, so a NUL or a lone surrogate from a
+child can never make a result unstorable.
 
-Terminal is forever, whatever the ``status`` column says: the UPDATE also requires that the row's
-event log holds no terminal event, so a row flipped back by hand (or by any bug) after it ended
-can never be moved into a second terminal event. That guard is a condition of the same UPDATE
-(an indexed ``NOT EXISTS`` on ``execution_events``), not an extra query. Because the status read
-just before is locked, an UPDATE that then matches nothing can only be that guard: it is reported
-as ``REFUSED`` and logged as an integrity error naming the execution.
+Terminal is forever, whatever the ``status`` column says: a row whose event log already holds a
+terminal event is never moved again. That is checked under the lock, in a statement of its own
+(so PostgreSQL's read-committed snapshot is taken after the lock was granted), reported as
+``REFUSED`` and logged as an integrity error naming the execution; the UPDATE repeats it as a
+condition of its own (an indexed ``NOT EXISTS`` on ``execution_events``), and where the driver
+counts the rows of a batch (SQLite) a count that disagrees rolls the whole transaction back.
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 from dataclasses import fields as dataclass_fields
 from enum import Enum
 from typing import Any
 
-from sqlalchemy import exists, insert, select, update
+from sqlalchemy import bindparam, exists, insert, literal, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from shepherd.core.models import TransitionFields
 from shepherd.core.outbox import OutboxMessage
-from shepherd.core.status import TERMINAL, Cause, ExecutionStatus, allowed_from
+from shepherd.core.status import TERMINAL, ExecutionStatus, allowed_from
 from shepherd.core.text import storable_or_none, storable_text
+from shepherd.core.writes import StatusWrite, WriteChain
+from shepherd.errors import SqlStoreError
 from shepherd.stores.sql.outbox import enqueue_in
 from shepherd.stores.sql.rows import leftover_values
 from shepherd.stores.sql.tables import execution_events, executions
@@ -40,14 +47,18 @@ log = logging.getLogger("shepherd.stores.sql.transitions")
 
 _COLUMNS = tuple(f.name for f in dataclass_fields(TransitionFields) if f.name != "reset_dispatch")
 _DISPATCH_COLUMNS = ("dispatched_at_ms", "started_at_ms", "pid", "runtime_boot_id")
-# Texts a transition stores come from children and runtimes: stored under ``core.text``'s rule,
-# cut to the width of their column where it has one.
+# The UPDATE's own parameters, named apart from the columns it sets.
+_ID, _SEEN = "chain_id", "chain_seen"
+
+
 def column_width(column: Any) -> int | None:
     """The declared width of a ``String(n)`` column; None for unbounded text."""
     width = getattr(column.type, "length", None)
     return int(width) if width is not None else None
 
 
+# Texts a transition stores come from children and runtimes: stored under ``core.text``'s rule,
+# cut to the width of their column where it has one.
 _TEXT_LIMITS = {name: column_width(executions.c[name]) for name in ("error_class",
                                                                     "runtime_boot_id")}
 _TERMINAL_VALUES = tuple(sorted(s.value for s in TERMINAL))
@@ -57,6 +68,18 @@ class TransitionResult(Enum):
     WON = "won"
     LOST = "lost"  # not in an allowed from-status: another writer got there first
     REFUSED = "refused"  # allowed by its status, but its event log says it already ended
+
+
+@dataclass(slots=True)
+class _Plan:
+    """What one chain writes: the columns of its writes won, merged in order, and its events."""
+
+    execution_id: str
+    seen: str
+    outcomes: list[TransitionResult] = field(default_factory=list)
+    values: dict[str, Any] = field(default_factory=dict)
+    events: list[dict[str, Any]] = field(default_factory=list)
+    outbox: list[OutboxMessage] = field(default_factory=list)
 
 
 def transition_values(
@@ -77,100 +100,77 @@ def transition_values(
     return values
 
 
-async def apply_transition(
-    conn: AsyncConnection,
-    execution_id: str,
-    to: ExecutionStatus,
-    cause: Cause,
-    *,
-    actor: str,
-    now_ms: int,
-    reason: str | None,
-    fields: TransitionFields,
-    outbox: Sequence[OutboxMessage] = (),
-) -> TransitionResult:
-    allowed = allowed_from(to, cause)
-    if not allowed:
-        return TransitionResult.LOST
-    seen = await conn.scalar(
-        select(executions.c.status).where(executions.c.id == execution_id).with_for_update()
-    )
-    if seen is None or ExecutionStatus(seen) not in allowed:
-        return TransitionResult.LOST
-    ended = exists().where(
-        execution_events.c.execution_id == execution_id,
-        execution_events.c.to_status.in_(_TERMINAL_VALUES),
-    )
-    result = await conn.execute(
-        update(executions)
-        .where(executions.c.id == execution_id, executions.c.status == seen, ~ended)
-        .values(**transition_values(to, now_ms, fields))
-    )
-    if result.rowcount != 1:
-        return _refused_unless(False, execution_id, seen, to, cause, actor)
-    await conn.execute(
-        insert(execution_events).values(
-            execution_id=execution_id, from_status=seen, to_status=to.value, cause=cause.value,
-            actor=actor, reason=storable_or_none(reason), at_ms=now_ms,
-        )
-    )
-    await enqueue_in(conn, outbox, now_ms)
-    return TransitionResult.WON
-
-
-async def apply_same_transition(
-    conn: AsyncConnection,
-    execution_ids: Sequence[str],
-    to: ExecutionStatus,
-    cause: Cause,
-    *,
-    actor: str,
-    now_ms: int,
-    fields: TransitionFields,
-) -> dict[str, TransitionResult]:
-    """``apply_transition`` of one target for many rows, in a few statements instead of three
-    per row: the statuses read (locked) at once, one guarded UPDATE per status seen (RETURNING
-    the rows it moved), one insert of all their events. Same guarantees, row by row: a row not
-    in an allowed status is LOST, one whose log already ended is REFUSED and logged."""
-    results = dict.fromkeys(execution_ids, TransitionResult.LOST)
-    allowed = allowed_from(to, cause)
-    if not allowed or not execution_ids:
-        return results
+async def apply_chains(
+    conn: AsyncConnection, chains: Sequence[WriteChain], *, actor: str, now_ms: int
+) -> list[list[TransitionResult]]:
+    """Apply ``chains`` in the caller's transaction; per chain, the outcome of each write tried
+    (all WON, or WONs then the one LOST or REFUSED that stopped it)."""
+    ids = [chain.execution_id for chain in chains]
     c = executions.c
     seen = dict((await conn.execute(
-        select(c.id, c.status).where(c.id.in_(list(execution_ids))).with_for_update())).all())
-    by_status: dict[str, list[str]] = {}
-    for execution_id in execution_ids:
-        status = seen.get(execution_id)
-        if status is not None and ExecutionStatus(status) in allowed:
-            by_status.setdefault(status, []).append(execution_id)
+        select(c.id, c.status).where(c.id.in_(ids)).with_for_update())).all()) if ids else {}
+    ended = set((await conn.execute(
+        select(execution_events.c.execution_id).distinct().where(
+            execution_events.c.execution_id.in_(list(seen)),
+            execution_events.c.to_status.in_(_TERMINAL_VALUES)))).scalars()) if seen else set()
+    plans = [_plan(chain, seen.get(chain.execution_id), chain.execution_id in ended, actor,
+                   now_ms) for chain in chains]
+    moved = [p for p in plans if p.events]
+    await _update(conn, moved)
+    if moved:
+        await conn.execute(insert(execution_events), [e for p in moved for e in p.events])
+        await enqueue_in(conn, [m for p in moved for m in p.outbox], now_ms)
+    return [p.outcomes for p in plans]
+
+
+def _plan(
+    chain: WriteChain, seen: str | None, ended: bool, actor: str, now_ms: int
+) -> _Plan:
+    plan = _Plan(chain.execution_id, seen or "")
+    status = seen
+    for write in chain.writes:
+        outcome = _decide(write, status, ended)
+        plan.outcomes.append(outcome)
+        if outcome is TransitionResult.REFUSED:
+            log.error("integrity error: execution %s reads %s but its event log already holds "
+                      "a terminal event; refused %s -> %s (%s by %s)", chain.execution_id,
+                      status, status, write.to.value, write.cause.value, actor)
+        if outcome is not TransitionResult.WON:
+            break
+        plan.values.update(transition_values(write.to, now_ms, write.fields))
+        plan.events.append(dict(
+            execution_id=chain.execution_id, from_status=status, to_status=write.to.value,
+            cause=write.cause.value, actor=actor, reason=storable_or_none(write.reason),
+            at_ms=now_ms))
+        plan.outbox.extend(write.outbox)
+        status, ended = write.to.value, ended or write.to.is_terminal
+    return plan
+
+
+def _decide(write: StatusWrite, status: str | None, ended: bool) -> TransitionResult:
+    if status is None or ExecutionStatus(status) not in allowed_from(write.to, write.cause):
+        return TransitionResult.LOST
+    return TransitionResult.REFUSED if ended else TransitionResult.WON
+
+
+async def _update(conn: AsyncConnection, plans: list[_Plan]) -> None:
+    """One UPDATE per row, rows setting the same columns sent as one batch, each guarded by the
+    status read and by the event log (a row that already ended is never written)."""
+    c = executions.c
+    # One bound value per terminal status: an expanding IN cannot be sent as a batch.
     ended = exists().where(execution_events.c.execution_id == c.id,
-                           execution_events.c.to_status.in_(_TERMINAL_VALUES))
-    values = transition_values(to, now_ms, fields)
-    events = []
-    for status, ids in by_status.items():
-        moved = set((await conn.execute(
-            update(executions).where(c.id.in_(ids), c.status == status, ~ended)
-            .values(**values).returning(c.id))).scalars())
-        for execution_id in ids:
-            results[execution_id] = _refused_unless(execution_id in moved, execution_id,
-                                                    status, to, cause, actor)
-        events += [dict(execution_id=i, from_status=status, to_status=to.value,
-                        cause=cause.value, actor=actor, reason=None, at_ms=now_ms)
-                   for i in ids if i in moved]
-    if events:
-        await conn.execute(insert(execution_events), events)
-    return results
-
-
-def _refused_unless(
-    won: bool, execution_id: str, seen: str, to: ExecutionStatus, cause: Cause, actor: str
-) -> TransitionResult:
-    if won:
-        return TransitionResult.WON
-    log.error(
-        "integrity error: execution %s reads %s but its event log already holds a terminal "
-        "event; refused %s -> %s (%s by %s)", execution_id, seen, seen, to.value, cause.value,
-        actor,
-    )
-    return TransitionResult.REFUSED
+                           execution_events.c.to_status.in_([literal(v) for v in
+                                                             _TERMINAL_VALUES]))
+    batches: dict[tuple[str, ...], list[_Plan]] = {}
+    for plan in plans:
+        batches.setdefault(tuple(sorted(plan.values)), []).append(plan)
+    for columns, batch in batches.items():
+        statement = (update(executions)
+                     .where(c.id == bindparam(_ID), c.status == bindparam(_SEEN), ~ended)
+                     .values({name: bindparam(name) for name in columns}))
+        result = await conn.execute(statement, [
+            {_ID: p.execution_id, _SEEN: p.seen, **p.values} for p in batch])
+        if conn.dialect.supports_sane_multi_rowcount and result.rowcount != len(batch):
+            raise SqlStoreError(
+                f"integrity error: {len(batch) - result.rowcount} of {len(batch)} status "
+                "writes changed under a held lock; none applied")
