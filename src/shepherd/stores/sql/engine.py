@@ -1,7 +1,8 @@
 """Engines, migrations and the store's identity.
 
-``create_sql_engine`` tunes SQLite for a control plane (WAL, foreign keys, a busy timeout so
-concurrent writers wait instead of failing, files readable by their owner only); ``reading``
+``create_sql_engine`` tunes SQLite for a control plane (WAL, foreign keys, statements run on
+the event loop's thread by ``inline_sqlite``, which makes concurrent writers wait instead of
+failing, files readable by their owner only); ``reading``
 opens a connection for a pure read that, on SQLite, takes no write lock; ``migrate``
 runs Alembic to head on a connection of that engine; ``ensure_instance_id`` gives every store a
 stable random id (DESIGN.md section 2).
@@ -24,6 +25,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
 from shepherd.errors import SqlStoreError
+from shepherd.stores.sql.inline_sqlite import connector
 from shepherd.stores.sql.tables import meta
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
@@ -55,23 +57,22 @@ def _sqlite_engine(url: str, database: str | None) -> AsyncEngine:
     if database and database != ":memory:":
         Path(database).parent.mkdir(parents=True, exist_ok=True)
         _keep_private(Path(database))
-    # isolation_level=None hands transactions to us: BEGIN IMMEDIATE takes the write lock up
-    # front, so a read-then-write transaction (CAS, admission) cannot be overtaken.
+    # The driver runs each statement on the loop's thread (``inline_sqlite``) in autocommit
+    # mode: transactions are ours, and BEGIN IMMEDIATE takes the write lock up front, so a
+    # read-then-write transaction (CAS, admission) cannot be overtaken. Waiting for another
+    # process's lock is the driver's (an asyncio sleep), not SQLite's busy handler.
     # One connection per process: SQLite runs one writer at a time anyway, and waiting in the
     # pool's asyncio queue costs microseconds where SQLite's busy handler sleeps up to 100 ms.
-    # Other processes on the same file still wait through busy_timeout.
     engine = create_async_engine(
-        url, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000},
+        url, async_creator=connector(database or ":memory:", SQLITE_BUSY_TIMEOUT_MS / 1000),
         pool_size=1, max_overflow=0, pool_timeout=SQLITE_BUSY_TIMEOUT_MS / 1000,
     )
 
     @event.listens_for(engine.sync_engine, "connect")
     def _pragmas(dbapi_connection: Any, _record: Any) -> None:
-        dbapi_connection.isolation_level = None
         cursor = dbapi_connection.cursor()
         cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute("PRAGMA foreign_keys=ON")
-        cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
         cursor.execute("PRAGMA synchronous=NORMAL")
         cursor.close()
 
