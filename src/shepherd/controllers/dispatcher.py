@@ -35,7 +35,7 @@ from shepherd.core.models import Agent, Execution, TransitionFields
 from shepherd.core.status import Cause, ExecutionStatus
 from shepherd.errors import AgentConnectionDropped, AgentError, AgentRejected
 from shepherd.stores.redis.connection import RedisHandle
-from shepherd.stores.redis.slots import AcquireResult
+from shepherd.stores.redis.slots import AcquireResult, SlotRequest
 from shepherd.stores.sql.database import Database
 from shepherd.stores.sql.executions import RuntimeStart
 from shepherd.telemetry import Telemetry
@@ -124,12 +124,14 @@ class Dispatcher:
         free = agent.max_parallel_tasks - await self._redis.slots.count(agent.name)
         if free <= 0:
             return
+        rows = await self._db.executions.peek_queued(agent.name, free, self._clock.now_ms())
+        results = await self._redis.slots.acquire_many(
+            agent.name, [SlotRequest(row.id, row.timeout_s) for row in rows],
+            max_parallel=agent.max_parallel_tasks, now_ms=self._clock.now_ms(), holder=ACTOR,
+            epoch=epoch,
+        )
         held: list[tuple[Execution, AcquireResult]] = []
-        for row in await self._db.executions.peek_queued(agent.name, free, self._clock.now_ms()):
-            result = await self._redis.slots.acquire(
-                agent.name, row.id, max_parallel=agent.max_parallel_tasks,
-                timeout_s=row.timeout_s, now_ms=self._clock.now_ms(), holder=ACTOR, epoch=epoch,
-            )
+        for row, result in zip(rows, results, strict=True):
             if result is AcquireResult.STALE_EPOCH:
                 report.paused = True  # Redis lost its data mid-pass: the next pass rebuilds
                 break
@@ -150,18 +152,18 @@ class Dispatcher:
             won = await self._db.executions.claim_many([r.id for r, _ in held], decided_at_ms,
                                                        ACTOR)
         except BaseException:
-            for row, result in held:
-                if result is AcquireResult.ACQUIRED:
-                    await self._redis.slots.release(agent.name, row.id)
+            await self._redis.slots.release_many(
+                agent.name, [r.id for r, result in held if result is AcquireResult.ACQUIRED])
             raise
-        claimed = []
+        claimed, lost = [], []
         for (row, result), was_won in zip(held, won, strict=True):
             if was_won:
                 self._metrics.claimed(row, decided_at_ms)
                 claimed.append(row)
                 report.claimed.append(row.id)
             elif result is AcquireResult.ACQUIRED:
-                await self._redis.slots.release(agent.name, row.id)
+                lost.append(row.id)
+        await self._redis.slots.release_many(agent.name, lost)
         return claimed, decided_at_ms
 
     async def _dispatch(

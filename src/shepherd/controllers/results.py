@@ -107,8 +107,7 @@ class ResultWriter:
                      agent.name, exc.message)
             return set()
         ended = [c for c, w in zip(chains, won, strict=True) if w]
-        for chain in ended:
-            await self._redis.slots.release(agent.name, chain.execution_id)
+        await self._redis.slots.release_many(agent.name, [c.execution_id for c in ended])
         if any(chain.writes[-1].outbox for chain in ended):
             self.outbox_wakeup.poke()
         done = {c.execution_id for c in ended} | {r.id for r in rows if r.status.is_terminal}

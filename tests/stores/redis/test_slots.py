@@ -9,7 +9,7 @@ import pytest
 from shepherd.core.timeouts import slot_ttl_s
 from shepherd.stores.redis.connection import RedisHandle
 from shepherd.stores.redis.keys import Keys
-from shepherd.stores.redis.slots import AcquireResult
+from shepherd.stores.redis.slots import AcquireResult, SlotRequest
 from tests.stores.redis.helpers import keyspace, seal_epoch, ttls_s
 
 
@@ -211,3 +211,25 @@ async def test_acquire_refuses_a_stale_epoch_and_writes_nothing(
     assert await keyspace(r) == set()
     await seal_epoch(r)
     assert await r.slots.acquire("a", "e1", **args, epoch=epoch) is AcquireResult.ACQUIRED
+
+
+async def test_a_pass_acquires_in_order_until_full_in_one_call(
+    redis_handle: RedisHandle, keys: Keys, epoch: str
+) -> None:
+    r = redis_handle
+    assert await acquire(r, "held", max_parallel=3) is AcquireResult.ACQUIRED
+    asks = [SlotRequest("e1", 60), SlotRequest("held", 60), SlotRequest("e2", 900),
+            SlotRequest("e3", 60)]
+    assert await r.slots.acquire_many("a", asks, max_parallel=3, now_ms=5, holder="d",
+                                      epoch=epoch) == [
+        AcquireResult.ACQUIRED, AcquireResult.ALREADY_HELD, AcquireResult.ACQUIRED,
+        AcquireResult.FULL]
+    assert await r.slots.holders("a") == {"held": 1_000, "e1": 5, "e2": 5}
+    ttl = await ttls_s(r)
+    assert (ttl[keys.slot("a", "e1")], ttl[keys.slot("a", "e2")]) == (
+        slot_ttl_s(60), slot_ttl_s(900))
+    assert await r.slots.acquire_many("a", asks, max_parallel=9, now_ms=6, holder="d",
+                                      epoch="another-server") == [AcquireResult.STALE_EPOCH] * 4
+    assert await r.slots.release_many("a", ["e1", "ghost", "e2", "e1"]) == [
+        True, False, True, False]
+    assert await keyspace(r) == {keys.epoch(), keys.slots("a"), keys.slot("a", "held")}

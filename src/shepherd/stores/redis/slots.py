@@ -9,6 +9,8 @@ Must not: decide which slots are stale or missing — maintenance re-reads SQL a
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from dataclasses import dataclass
 from enum import IntEnum
 from typing import cast
 
@@ -25,6 +27,14 @@ class AcquireResult(IntEnum):
     ACQUIRED = 1
     ALREADY_HELD = 2
     STALE_EPOCH = 3  # Redis lost or changed its data since the caller's epoch: nothing done
+
+
+@dataclass(frozen=True, slots=True)
+class SlotRequest:
+    """One execution a dispatcher pass wants a slot for."""
+
+    execution_id: str
+    timeout_s: int
 
 
 class ReleaseResult(IntEnum):
@@ -58,25 +68,46 @@ class SlotStore:
     ) -> AcquireResult:
         """Take a slot, only while Redis still carries ``epoch`` (the one the caller verified
         against SQL): a flush between the check and this call can never overbook the agent."""
+        [result] = await self.acquire_many(agent, [SlotRequest(execution_id, timeout_s)],
+                                           max_parallel=max_parallel, now_ms=now_ms,
+                                           holder=holder, epoch=epoch)
+        return result
+
+    async def acquire_many(
+        self, agent: str, requests: Sequence[SlotRequest], *, max_parallel: int, now_ms: int,
+        holder: str, epoch: str,
+    ) -> list[AcquireResult]:
+        """``acquire`` for each of ``requests`` in order, in one script; one result each."""
+        if not requests:
+            return []
+        args: list[object] = [max_parallel, now_ms, holder, epoch]
+        for r in requests:
+            args += [r.execution_id, r.timeout_s, slot_ttl_s(r.timeout_s)]
         async with translated("acquire slot"):
-            code = await self._scripts.run(
+            codes = await self._scripts.run(
                 "slot_acquire",
-                [self._keys.slots(agent), self._keys.slot(agent, execution_id),
-                 self._keys.epoch()],
-                [execution_id, max_parallel, now_ms, timeout_s, slot_ttl_s(timeout_s), holder,
-                 epoch],
+                [self._keys.slots(agent), self._keys.epoch(),
+                 *(self._keys.slot(agent, r.execution_id) for r in requests)],
+                args,
             )
-        return AcquireResult(int(code))
+        return [AcquireResult(int(code)) for code in codes]
 
     async def release(self, agent: str, execution_id: str) -> bool:
         """True only when this call removed the slot."""
+        [released] = await self.release_many(agent, [execution_id])
+        return released
+
+    async def release_many(self, agent: str, execution_ids: Sequence[str]) -> list[bool]:
+        """``release`` for each of ``execution_ids``, in one script; True per slot removed."""
+        if not execution_ids:
+            return []
         async with translated("release slot"):
-            code = await self._scripts.run(
+            codes = await self._scripts.run(
                 "slot_release",
-                [self._keys.slots(agent), self._keys.slot(agent, execution_id)],
-                [execution_id],
+                [self._keys.slots(agent), *(self._keys.slot(agent, e) for e in execution_ids)],
+                list(execution_ids),
             )
-        return ReleaseResult(int(code)) is ReleaseResult.RELEASED
+        return [ReleaseResult(int(code)) is ReleaseResult.RELEASED for code in codes]
 
     async def holders(self, agent: str) -> dict[str, int]:
         """Execution id -> acquired_at_ms, for every slot of ``agent``."""
