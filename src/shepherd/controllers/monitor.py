@@ -283,9 +283,9 @@ class Monitor:
         done: set[str] = set()
         carried = [e.result for e in exits if e.result is not None]
         if carried and self._results is not None:
-            done = await self._results.finish_exits(agent, client, carried, ACTOR)
-            if done:
-                self._dispatch_wakeup.poke()  # slots freed: the backlog need not wait a tick
+            # Slots freed: the backlog need not wait for a tick, nor for the ack.
+            done = await self._results.finish_exits(agent, client, carried, ACTOR,
+                                                    freed=self._dispatch_wakeup)
         for event in exits:
             if event.execution_id not in done:
                 await self._settle(agent, event)

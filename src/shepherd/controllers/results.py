@@ -84,10 +84,13 @@ class ResultWriter:
         )
 
     async def finish_exits(
-        self, agent: Agent, client: AgentClient, results: Sequence[ExecutionState], actor: str
+        self, agent: Agent, client: AgentClient, results: Sequence[ExecutionState], actor: str,
+        freed: Wakeup | None = None,
     ) -> set[str]:
         """Settle and finalize ``results`` in one transaction; the ids it took care of (ended
-        now, or already ended). The others are the per-exit path's."""
+        now, or already ended). The others are the per-exit path's. ``freed`` is poked as soon
+        as slots were released, before the ack: the backlog behind them need not wait for
+        it."""
         by_id = {state.execution_id: state for state in results}
         try:
             # As it is now, not as the long-poll began: a webhook URL or success codes set
@@ -108,6 +111,8 @@ class ResultWriter:
             return set()
         ended = [c for c, w in zip(chains, won, strict=True) if w]
         await self._redis.slots.release_many(agent.name, [c.execution_id for c in ended])
+        if ended and freed is not None:
+            freed.poke()
         if any(chain.writes[-1].outbox for chain in ended):
             self.outbox_wakeup.poke()
         done = {c.execution_id for c in ended} | {r.id for r in rows if r.status.is_terminal}
