@@ -58,7 +58,10 @@ async def test_a_control_plane_killed_mid_finalization_is_finalized_once_by_anot
     when it is SIGKILLed. While its lease lives, nobody touches the row; once the lease's TTL ran
     out, the other control plane finalizes it: one terminal event, one webhook delivery."""
     url = f"sqlite+aiosqlite:///{tmp_path / 'shared.db'}"
-    env = shared_env(redis_socket, url, SHEPHERD_FINALIZE_LEASE_TTL_S="3",
+    # The exit through the finalizer, whose ownership is what this test is about: stored from
+    # its exit event instead (the monitor watching before the child exits), it never would be.
+    env = shared_env(redis_socket, url, SHEPHERD_RESULTS_FROM_EVENTS="false",
+                     SHEPHERD_FINALIZE_LEASE_TTL_S="3",
                      SHEPHERD_FINALIZE_FETCH_BUDGET_S="20", SHEPHERD_FINALIZE_STORE_BUDGET_S="2",
                      SHEPHERD_FINALIZE_ACK_BUDGET_S="2", SHEPHERD_REAPER_FINALIZE_GRACE_S="25",
                      SHEPHERD_REAPER_INTERVAL_S="0.5")
