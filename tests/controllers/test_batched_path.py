@@ -10,6 +10,7 @@ import asyncio
 import pytest
 
 from shepherd.agent_client.client import AgentClient
+from shepherd.controllers.dispatcher import Dispatcher
 from shepherd.core.status import ExecutionStatus as S
 from shepherd.errors import AgentRejected
 from tests.controllers.conftest import Controllers
@@ -84,3 +85,31 @@ async def test_a_runtime_without_the_batch_route_gets_one_start_request_per_row(
     assert report.rejected == []
     await _until_ended(c, [r.id for r in rows])
     assert {(await c.db.executions.get(r.id)).status for r in rows} == {S.SUCCESS}
+
+
+async def test_a_pass_that_hands_over_in_the_background_ends_at_its_claims(
+    controllers: Controllers, start_runtime: StartRuntime
+) -> None:
+    """The control plane's dispatcher: a pass ends once its rows are claimed, the next one may
+    claim while the runtime answers, and ``stop`` waits for every start in flight. A runtime
+    that refuses the start gets its rows back in the backlog, as in the foreground."""
+    c = controllers
+    dispatcher = Dispatcher(c.db, c.redis, c.directory, c.clock, max_queue_age_s=86_400,
+                            hand_over_in_background=True)
+    runtime = await start_runtime("bg", EXIT_BY_INPUT)
+    await add_agent(c, "bg", runtime.url, max_parallel_tasks=RUNS)
+    await add_agent(c, "nobody", "http://127.0.0.1:9")  # nothing listens on the discard port
+    rows = [await submit(c, "bg", "0") for _ in range(3)]
+    lost = await submit(c, "nobody", "0")
+    report = await dispatcher.run_once()
+    assert sorted(report.claimed) == sorted([*(r.id for r in rows), lost.id])
+    again = await dispatcher.run_once()  # the claimed rows are nobody's to claim twice (the
+    assert not set(again.claimed) & {r.id for r in rows}  # refused one may be back already)
+    await dispatcher.stop()
+    assert sorted(report.dispatched) == sorted(r.id for r in rows)
+    assert report.refused == [lost.id]
+    for row in rows:
+        started = await c.db.executions.get(row.id)
+        assert (started.status, started.pid is not None) == (S.RUNNING, True)
+    assert (await c.db.executions.get(lost.id)).status is S.QUEUED
+    assert await c.redis.slots.count("nobody") == 0

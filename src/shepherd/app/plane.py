@@ -86,6 +86,7 @@ class ControlPlane:
     loops: list[ControllerLoop] = field(default_factory=list)
     tasks: list[GuardedTask] = field(default_factory=list)
     monitor: Monitor | None = None
+    dispatcher: Dispatcher | None = None
     reaper: Reaper | None = None
     outbox: OutboxSender | None = None
     alerts: AlertService | None = None
@@ -160,14 +161,15 @@ class ControlPlane:
             dispatch_wakeup=self.dispatch_wakeup, outbox_wakeup=self.outbox_wakeup,
             telemetry=self.telemetry,
         )
+        self.dispatcher = Dispatcher(
+            self.db, self.redis, directory, self.clock, max_queue_age_s=s.max_queue_age_s,
+            breaker=breaker, recovery=SlotRecovery(self.db, self.redis, self.clock,
+                                                   self.telemetry),
+            telemetry=self.telemetry, hand_over_in_background=True)
         parts: list[tuple[Controller, LoopConfig, Wakeup | None]] = [
             (Scheduler(self.db, self.clock, dispatch_wakeup=self.dispatch_wakeup),
              LoopConfig(s.scheduler_interval_s), None),
-            (Dispatcher(self.db, self.redis, directory, self.clock,
-                        max_queue_age_s=s.max_queue_age_s, breaker=breaker,
-                        recovery=SlotRecovery(self.db, self.redis, self.clock, self.telemetry),
-                        telemetry=self.telemetry),
-             LoopConfig(s.dispatcher_interval_s), self.dispatch_wakeup),
+            (self.dispatcher, LoopConfig(s.dispatcher_interval_s), self.dispatch_wakeup),
             (self.monitor, LoopConfig(s.monitor_interval_s, singleton=False), None),
             (finalizer, LoopConfig(s.finalizer_interval_s), self.finalize_wakeup),
             (self.outbox, LoopConfig(s.outbox_interval_s), self.outbox_wakeup),
@@ -254,6 +256,8 @@ class ControlPlane:
         self.closed = True
         await stop_all(self.tasks)
         self.tasks.clear()
+        if self.dispatcher is not None:
+            await self.dispatcher.stop()
         if self.monitor is not None:
             await self.monitor.stop()
         if self.outbox is not None:

@@ -17,6 +17,11 @@ Every pass first asks ``SlotRecovery.ensure()`` whether Redis is still the one t
 written to; if it lost its data the slots are rebuilt from SQL before anything is acquired, and
 every acquire carries the verified epoch, so a Redis flushed mid-pass refuses it
 (``STALE_EPOCH``) and the pass stops (``paused``) instead of overbooking.
+
+With ``hand_over_in_background`` (the control plane's setting) a pass ends once its rows are
+claimed: their start requests run beside the next passes, so a slot freed while a runtime is
+still answering is claimed at once (``report`` then lists the claims; the starts land in it
+as they are answered). ``stop`` waits for the hand-overs in flight.
 """
 
 from __future__ import annotations
@@ -33,7 +38,7 @@ from shepherd.controllers.slot_recovery import SlotRecovery
 from shepherd.core.clock import Clock
 from shepherd.core.models import Agent, Execution, TransitionFields
 from shepherd.core.status import Cause, ExecutionStatus
-from shepherd.errors import AgentConnectionDropped, AgentError, AgentRejected
+from shepherd.errors import AgentConnectionDropped, AgentError, AgentRejected, StoreError
 from shepherd.stores.redis.connection import RedisHandle
 from shepherd.stores.redis.slots import AcquireResult, SlotRequest
 from shepherd.stores.sql.database import Database
@@ -75,8 +80,11 @@ class Dispatcher:
         breaker: BreakerHook | None = None,
         recovery: SlotRecovery | None = None,
         telemetry: Telemetry | None = None,
+        hand_over_in_background: bool = False,
     ) -> None:
         self._db = db
+        self._in_background = hand_over_in_background
+        self._handing_over: set[asyncio.Task[None]] = set()
         self._breaker = breaker or NullBreaker()
         self._redis = redis
         self._directory = directory
@@ -140,7 +148,34 @@ class Dispatcher:
             held.append((row, result))
         if held:
             claimed, decided_at_ms = await self._claim(agent, held, report)
-            await self._dispatch(agent, claimed, decided_at_ms, report)
+            if claimed and self._in_background:
+                task = asyncio.create_task(self._dispatch_logged(agent, claimed, decided_at_ms,
+                                                                 report))
+                self._handing_over.add(task)
+                task.add_done_callback(self._handing_over.discard)
+            elif claimed:
+                await self._dispatch(agent, claimed, decided_at_ms, report)
+
+    async def stop(self) -> None:
+        """Wait for the hand-overs still in flight (each bounded by the runtime client's
+        timeout): a claimed row is started, or sent back, before the process stops."""
+        while self._handing_over:
+            await asyncio.gather(*self._handing_over, return_exceptions=True)
+
+    async def _dispatch_logged(
+        self, agent: Agent, rows: list[Execution], decided_at_ms: int, report: DispatchReport
+    ) -> None:
+        """``_dispatch`` beside the passes that follow it. What it cannot finish (a store that
+        fails to record a start) leaves the rows running for the monitor to settle, as a
+        dropped connection does."""
+        try:
+            await self._dispatch(agent, rows, decided_at_ms, report)
+        except StoreError as exc:
+            log.warning("dispatch of %d row(s) to %s: a store failed after the hand-over; the "
+                        "monitor settles them (%s)", len(rows), agent.name, exc.message)
+        except Exception:
+            log.exception("dispatch of %d row(s) to %s failed after the claim; the monitor "
+                          "settles them", len(rows), agent.name)
 
     async def _claim(
         self, agent: Agent, held: list[tuple[Execution, AcquireResult]], report: DispatchReport
