@@ -82,11 +82,11 @@ def test_a_busy_port_exits_2_with_one_line_before_starting_anything(tmp_path: Pa
 
 
 def test_serve_replicas_with_their_own_data_dirs_share_external_stores(
-    tmp_path: Path, redis_socket: Path
+    tmp_path: Path, empty_redis_socket: Path
 ) -> None:
     shared = {
         **os.environ, **FAST_INTERVALS,
-        "SHEPHERD_REDIS_URL": f"unix://{redis_socket}",
+        "SHEPHERD_REDIS_URL": f"unix://{empty_redis_socket}",
         "SHEPHERD_DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path / 'shared.db'}",
     }
     replicas: list[tuple[subprocess.Popen[str], str]] = []
