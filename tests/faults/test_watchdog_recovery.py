@@ -145,7 +145,10 @@ def test_a_runtime_restarted_without_its_state_has_its_runs_recovered_as_orphans
     tmp_path: Path,
 ) -> None:
     log = child_log(tmp_path)
-    with running_fleet(tmp_path, manifest(log, {"a": 2}), WATCHDOG_ENV) as fleet:
+    # The runtime is back long before the agent could be declared lost, even when a busy machine
+    # takes seconds to start it (with 4 s its runs ended as agent_lost once, under a load of 3+).
+    env = {**WATCHDOG_ENV, "SHEPHERD_WATCHDOG_AGENT_LOST_AFTER_S": "30"}
+    with running_fleet(tmp_path, manifest(log, {"a": 2}), env) as fleet:
         ids = submit(fleet, "a", 3)
         wait_running(fleet, ids, log)
         killed = kill_runtime(fleet, "a")
