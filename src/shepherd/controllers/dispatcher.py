@@ -39,6 +39,7 @@ from shepherd.core.clock import Clock
 from shepherd.core.models import Agent, Execution, TransitionFields
 from shepherd.core.status import Cause, ExecutionStatus
 from shepherd.errors import AgentConnectionDropped, AgentError, AgentRejected, StoreError
+from shepherd.log_throttle import LogThrottle
 from shepherd.stores.redis.connection import RedisHandle
 from shepherd.stores.redis.slots import AcquireResult, SlotRequest
 from shepherd.stores.sql.database import Database
@@ -85,6 +86,8 @@ class Dispatcher:
         self._db = db
         self._in_background = hand_over_in_background
         self._handing_over: set[asyncio.Task[None]] = set()
+        self._in_flight: set[str] = set()  # execution ids whose hand-over has not ended
+        self._quiet = LogThrottle(log)
         self._breaker = breaker or NullBreaker()
         self._redis = redis
         self._directory = directory
@@ -132,7 +135,11 @@ class Dispatcher:
         free = agent.max_parallel_tasks - await self._redis.slots.count(agent.name)
         if free <= 0:
             return
-        rows = await self._db.executions.peek_queued(agent.name, free, self._clock.now_ms())
+        rows = [row for row in
+                await self._db.executions.peek_queued(agent.name, free, self._clock.now_ms())
+                # A row its hand-over sends back is queued a moment before its slot goes:
+                # claimed then, it would find that slot held and lose it to the release.
+                if row.id not in self._in_flight]
         results = await self._redis.slots.acquire_many(
             agent.name, [SlotRequest(row.id, row.timeout_s) for row in rows],
             max_parallel=agent.max_parallel_tasks, now_ms=self._clock.now_ms(), holder=ACTOR,
@@ -149,12 +156,18 @@ class Dispatcher:
         if held:
             claimed, decided_at_ms = await self._claim(agent, held, report)
             if claimed and self._in_background:
+                ids: set[str] = {row.id for row in claimed}
+                self._in_flight |= ids
                 task = asyncio.create_task(self._dispatch_logged(agent, claimed, decided_at_ms,
                                                                  report))
                 self._handing_over.add(task)
-                task.add_done_callback(self._handing_over.discard)
+                task.add_done_callback(lambda done: self._handed_over(done, ids))
             elif claimed:
                 await self._dispatch(agent, claimed, decided_at_ms, report)
+
+    def _handed_over(self, task: asyncio.Task[None], ids: set[str]) -> None:
+        self._handing_over.discard(task)
+        self._in_flight -= ids
 
     async def stop(self) -> None:
         """Wait for the hand-overs still in flight (each bounded by the runtime client's
@@ -170,9 +183,10 @@ class Dispatcher:
         dropped connection does."""
         try:
             await self._dispatch(agent, rows, decided_at_ms, report)
-        except StoreError as exc:
-            log.warning("dispatch of %d row(s) to %s: a store failed after the hand-over; the "
-                        "monitor settles them (%s)", len(rows), agent.name, exc.message)
+        except StoreError as exc:  # one line a minute while a store stays down
+            self._quiet.log("store", logging.WARNING, "dispatch of %d row(s) to %s: a store "
+                            "failed after the hand-over; the monitor settles them (%s)",
+                            len(rows), agent.name, exc.message)
         except Exception:
             log.exception("dispatch of %d row(s) to %s failed after the claim; the monitor "
                           "settles them", len(rows), agent.name)

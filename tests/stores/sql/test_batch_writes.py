@@ -129,3 +129,13 @@ async def test_a_batch_whose_rows_change_under_the_lock_is_rolled_back_whole(
     for row in (first, second):
         assert (await db.executions.get(row.id)).status is S.RUNNING
         assert len(await db.executions.events(row.id)) == 1
+
+
+async def test_two_chains_of_one_execution_in_a_batch_are_refused_before_anything(
+    db: Database,
+) -> None:
+    row = await new_row(db, S.RUNNING)
+    chains = [WriteChain(row.id, _finish(0)), WriteChain(row.id, _finish(1))]
+    with pytest.raises(ValueError, match="one chain per execution"):
+        await db.executions.write_chains(chains, actor="monitor", now_ms=4)
+    assert (await db.executions.get(row.id)).status is S.RUNNING

@@ -197,11 +197,11 @@ class ExecutionRepository:
         async with translated("transition execution"), self._engine.begin() as conn:
             outcomes = await apply_chains(conn, chains, actor=actor, now_ms=now_ms)
             for chain, tried in zip(chains, outcomes, strict=True):
-                retry = chain.writes[len(tried) - 1].retry if tried else None
-                if retry is not None and tried[-1] is TransitionResult.WON:
-                    old = await _read(conn, chain.execution_id)
-                    await self._retry_in(conn, old, actor, retry.attempt, retry.not_before_ms,
-                                         retry.reason)
+                for write, outcome in zip(chain.writes, tried, strict=False):
+                    if write.retry is not None and outcome is TransitionResult.WON:
+                        old = await _read(conn, chain.execution_id)
+                        await self._retry_in(conn, old, actor, write.retry.attempt,
+                                             write.retry.not_before_ms, write.retry.reason)
         for chain, tried in zip(chains, outcomes, strict=True):  # counted once committed
             for write, outcome in zip(chain.writes, tried, strict=False):
                 if outcome is TransitionResult.REFUSED:

@@ -30,8 +30,17 @@ FIRST_PAUSE_S = 0.001
 LONGEST_PAUSE_S = 0.05
 
 
+# A read snapshot another writer made stale: retrying the statement cannot help, only a new
+# transaction can (never met here: writes begin IMMEDIATE).
+SQLITE_BUSY_SNAPSHOT = 517
+
+
 def _is_busy(exc: sqlite3.OperationalError) -> bool:
-    return getattr(exc, "sqlite_errorcode", None) in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED)
+    """SQLITE_BUSY or SQLITE_LOCKED, extended codes included (BUSY_RECOVERY, BUSY_TIMEOUT...)."""
+    code = getattr(exc, "sqlite_errorcode", None)
+    if code is None or code == SQLITE_BUSY_SNAPSHOT:
+        return False
+    return code & 0xFF in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED)
 
 
 class InlineConnection:

@@ -18,7 +18,8 @@ terminal event is never moved again. That is checked under the lock, in a statem
 (so PostgreSQL's read-committed snapshot is taken after the lock was granted), reported as
 ``REFUSED`` and logged as an integrity error naming the execution; the UPDATE repeats it as a
 condition of its own (an indexed ``NOT EXISTS`` on ``execution_events``), and where the driver
-counts the rows of a batch (SQLite) a count that disagrees rolls the whole transaction back.
+counts the rows (SQLite; a single row on PostgreSQL) a count that disagrees rolls the whole
+transaction back.
 """
 
 from __future__ import annotations
@@ -106,9 +107,13 @@ async def apply_chains(
     """Apply ``chains`` in the caller's transaction; per chain, the outcome of each write tried
     (all WON, or WONs then the one LOST or REFUSED that stopped it)."""
     ids = [chain.execution_id for chain in chains]
+    if len(set(ids)) != len(ids):  # two chains would be planned from one status read
+        raise ValueError("apply_chains takes one chain per execution")
     c = executions.c
+    # Locked in id order: two batches over the same rows never wait for each other in a cycle.
     seen = dict((await conn.execute(
-        select(c.id, c.status).where(c.id.in_(ids)).with_for_update())).all()) if ids else {}
+        select(c.id, c.status).where(c.id.in_(ids)).order_by(c.id).with_for_update()
+    )).all()) if ids else {}
     ended = set((await conn.execute(
         select(execution_events.c.execution_id).distinct().where(
             execution_events.c.execution_id.in_(list(seen)),
@@ -170,7 +175,8 @@ async def _update(conn: AsyncConnection, plans: list[_Plan]) -> None:
                      .values({name: bindparam(name) for name in columns}))
         result = await conn.execute(statement, [
             {_ID: p.execution_id, _SEEN: p.seen, **p.values} for p in batch])
-        if conn.dialect.supports_sane_multi_rowcount and result.rowcount != len(batch):
+        counted = len(batch) == 1 or conn.dialect.supports_sane_multi_rowcount
+        if counted and result.rowcount != len(batch):
             raise SqlStoreError(
                 f"integrity error: {len(batch) - result.rowcount} of {len(batch)} status "
                 "writes changed under a held lock; none applied")
