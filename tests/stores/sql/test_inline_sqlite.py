@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from shepherd.core.clock import ManualClock
+from shepherd.errors import StoreError
 from shepherd.stores.sql.database import open_database
 from shepherd.stores.sql.inline_sqlite import connector
 
@@ -55,3 +56,11 @@ async def test_a_lock_held_past_the_busy_timeout_fails_as_sqlite_would(tmp_path:
         other.rollback()
         other.close()
         await conn.close()
+
+
+async def test_a_sqlite_url_with_options_is_refused_rather_than_half_applied(
+    tmp_path: Path,
+) -> None:
+    with pytest.raises(StoreError, match="takes no options, got mode, uri"):
+        await open_database(f"sqlite+aiosqlite:///{tmp_path / 'x.db'}?mode=ro&uri=true",
+                            ManualClock())

@@ -49,6 +49,9 @@ async def create_sql_engine(url: str) -> AsyncEngine:
     except Exception as exc:
         raise SqlStoreError(f"database URL is not valid: {exc}") from exc
     if parsed.get_backend_name() == "sqlite":
+        if parsed.query:  # the driver opens the file itself: an option would be ignored
+            raise SqlStoreError(f"a SQLite database URL takes no options, got "
+                                f"{', '.join(sorted(parsed.query))}: {parsed.database}")
         return _sqlite_engine(url, parsed.database)
     return create_async_engine(url, pool_pre_ping=True)
 
