@@ -14,7 +14,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypeVar
 
-import httpx
 from pydantic import BaseModel, ValidationError
 
 from shepherd.agent_client.breaker import BreakerHook
@@ -30,6 +29,7 @@ from shepherd.agent_client.protocol import (
     TerminateResponse,
 )
 from shepherd.agent_client.transport import TRANSPORT_ERRORS, kind_of
+from shepherd.agent_client.wire import Response
 from shepherd.core.classification import Verdict, classify, is_drop, surfaces_as_dropped
 from shepherd.errors import (
     AgentConnectionDropped,
@@ -114,7 +114,7 @@ class AgentClient:
     async def _request(
         self, method: str, path: str, *, json: Any = None, params: dict[str, Any] | None = None,
         wait_s: float = 0, probe: bool = False,
-    ) -> httpx.Response:
+    ) -> Response:
         await self._breaker.before(self.name)
         exchange = await self._exchange(method, path, json=json, params=params, wait_s=wait_s,
                                         probe=probe)
@@ -129,11 +129,11 @@ class AgentClient:
         wait_s: float = 0, probe: bool = False,
     ) -> Exchange:
         grace = self._pool.in_drop_grace(self.base_url)
-        timeout = httpx.Timeout(REQUEST_TIMEOUT_S + wait_s, connect=CONNECT_TIMEOUT_S)
         async with self._pool.borrow(self.base_url) as http:
             try:
-                response = await http.request(method, path, json=json, params=params,
-                                              headers=self._headers, timeout=timeout)
+                response = await http.request(
+                    method, path, json_body=json, params=params, headers=self._headers,
+                    timeout_s=REQUEST_TIMEOUT_S + wait_s, connect_timeout_s=CONNECT_TIMEOUT_S)
             except TRANSPORT_ERRORS as exc:
                 kind = kind_of(exc)
                 # A sibling's drop stamped while this call was in flight counts too.
@@ -157,14 +157,14 @@ class Exchange:
 
     verdict: Verdict
     detail: str
-    response: httpx.Response | None
+    response: Response | None
     error: AgentUnreachable | None
 
 
-def _check(response: httpx.Response, agent: str, execution_id: str | None = None) -> None:
+def _check(response: Response, agent: str, execution_id: str | None = None) -> None:
     if response.is_success:
         return
-    status, route = response.status_code, f"{response.request.method} {response.request.url.path}"
+    status, route = response.status_code, f"{response.method} {response.path}"
     detail = _error_message(response)
     if status == 404 and execution_id is not None:
         raise ExecutionNotFound(f"agent {agent}: execution {execution_id} unknown to the runtime")
@@ -174,19 +174,19 @@ def _check(response: httpx.Response, agent: str, execution_id: str | None = None
 
 
 def _parse(
-    response: httpx.Response, model: type[M], agent: str, execution_id: str | None = None
+    response: Response, model: type[M], agent: str, execution_id: str | None = None
 ) -> M:
     _check(response, agent, execution_id)
     try:
         return model.model_validate_json(response.content)
     except ValidationError as exc:
         raise AgentProtocolError(
-            f"agent {agent}: {response.request.url.path}: body is not a {model.__name__}: "
+            f"agent {agent}: {response.path}: body is not a {model.__name__}: "
             f"{exc.error_count()} problem(s)"
         ) from exc
 
 
-def _error_message(response: httpx.Response) -> str:
+def _error_message(response: Response) -> str:
     try:
         body = response.json()
     except ValueError:

@@ -1,4 +1,4 @@
-"""One pooled httpx client per runtime base URL, and each URL's drop-grace window.
+"""One pooled connection set (``wire.Wire``) per runtime base URL, and each URL's drop-grace window.
 
 After a connection to a URL drops, its pooled client is evicted (only if it is still the one
 that failed: a newer client is never closed by an old failure) and, for ``DROP_GRACE_S``, calls to
@@ -16,10 +16,9 @@ import contextlib
 import time
 from collections.abc import AsyncIterator, Callable
 
-import httpx
-
 from shepherd.agent_client.breaker import BreakerHook, NullBreaker
 from shepherd.agent_client.client import AgentClient
+from shepherd.agent_client.wire import Wire
 
 # Long enough to outlast a brief network blip or a proxy reload; short enough not to matter.
 DROP_GRACE_S = 2.0
@@ -36,11 +35,11 @@ class AgentClientPool:
     ) -> None:
         self._breaker = breaker or NullBreaker()
         self._monotonic = monotonic
-        self._http: dict[str, httpx.AsyncClient] = {}
+        self._http: dict[str, Wire] = {}
         self._drop_until: dict[str, float] = {}
         self._clients: dict[tuple[str, str, str], AgentClient] = {}
-        self._in_flight: dict[httpx.AsyncClient, int] = {}
-        self._evicted: set[httpx.AsyncClient] = set()
+        self._in_flight: dict[Wire, int] = {}
+        self._evicted: set[Wire] = set()
 
     def client_for(self, name: str, base_url: str, token: str) -> AgentClient:
         key = (name, base_url.rstrip("/"), token)
@@ -54,10 +53,10 @@ class AgentClientPool:
         return self._monotonic() < self._drop_until.get(base_url, 0.0)
 
     @contextlib.asynccontextmanager
-    async def borrow(self, base_url: str) -> AsyncIterator[httpx.AsyncClient]:
+    async def borrow(self, base_url: str) -> AsyncIterator[Wire]:
         """The client for one call: single-use during the URL's drop grace, else the pooled one."""
         if self.in_drop_grace(base_url):
-            single = httpx.AsyncClient(base_url=base_url)
+            single = Wire(base_url, max_connections=1, keepalive_expiry_s=0.0)
             try:
                 yield single
             finally:
@@ -70,17 +69,15 @@ class AgentClientPool:
         finally:
             await self._give_back(http)
 
-    def _pooled_client(self, base_url: str) -> httpx.AsyncClient:
+    def _pooled_client(self, base_url: str) -> Wire:
         http = self._http.get(base_url)
         if http is None or http.is_closed:
-            limits = httpx.Limits(
-                max_connections=MAX_CONNECTIONS_PER_URL, keepalive_expiry=KEEPALIVE_EXPIRY_S
-            )
-            http = httpx.AsyncClient(base_url=base_url, limits=limits)
+            http = Wire(base_url, max_connections=MAX_CONNECTIONS_PER_URL,
+                        keepalive_expiry_s=KEEPALIVE_EXPIRY_S)
             self._http[base_url] = http
         return http
 
-    async def _give_back(self, http: httpx.AsyncClient) -> None:
+    async def _give_back(self, http: Wire) -> None:
         left = self._in_flight[http] - 1
         if left > 0:
             self._in_flight[http] = left
@@ -90,13 +87,13 @@ class AgentClientPool:
             self._evicted.discard(http)
             await http.aclose()
 
-    def mark_dropped(self, base_url: str, failed: httpx.AsyncClient) -> None:
+    def mark_dropped(self, base_url: str, failed: Wire) -> None:
         self._drop_until[base_url] = self._monotonic() + DROP_GRACE_S
         if self._http.get(base_url) is failed:
             # Closed by the last call still running on it (``_give_back``), never under one.
             self._evicted.add(self._http.pop(base_url))
 
-    def pooled(self, base_url: str) -> httpx.AsyncClient | None:
+    def pooled(self, base_url: str) -> Wire | None:
         return self._http.get(base_url)
 
     @property

@@ -1,41 +1,37 @@
-"""The one mapping from transport exceptions (httpx, OS) to ``core.classification`` kinds.
+"""The one mapping from transport exceptions (``wire``, OS) to ``core.classification`` kinds.
 
-Nothing else in the package names an httpx exception class. Order matters: the first matching
-type wins, so subclasses come before their bases. httpx reports a peer's reset (RST) or a broken
-pipe as a ``ReadError`` / ``WriteError`` whose cause chain ends in ``ConnectionResetError`` /
-``BrokenPipeError``: that is a reset, not a broken exchange, so the chain is looked at first.
+Order matters: the first matching type wins, so subclasses come before their bases. ``wire``
+reports a peer's reset (RST) or a broken pipe as ``Dropped`` whose cause chain ends in
+``ConnectionResetError`` / ``BrokenPipeError``: that is a reset, not a broken exchange, so the
+chain is looked at first.
 """
 
 from __future__ import annotations
 
-import httpx
-
+from shepherd.agent_client import wire
 from shepherd.core.classification import TransportKind
 
 K = TransportKind
 
 EXCEPTION_KINDS: tuple[tuple[type[BaseException], TransportKind], ...] = (
-    (httpx.ConnectTimeout, K.CONNECT_TIMEOUT),
-    (httpx.ConnectError, K.CONNECT_FAILED),
-    (httpx.TimeoutException, K.OTHER_TIMEOUT),  # read, write, pool
-    (httpx.RemoteProtocolError, K.DROPPED),
-    (httpx.ReadError, K.DROPPED),
-    (httpx.WriteError, K.DROPPED),
+    (wire.ConnectTimeout, K.CONNECT_TIMEOUT),
+    (wire.ConnectFailed, K.CONNECT_FAILED),
+    (wire.ExchangeTimeout, K.OTHER_TIMEOUT),  # read, write, or waiting for a connection
+    (wire.Dropped, K.DROPPED),
     (BrokenPipeError, K.RESET),
     (ConnectionResetError, K.RESET),
-    (httpx.NetworkError, K.DROPPED),
 )
 
 # What callers catch to hand an exception to ``kind_of``.
 TRANSPORT_ERRORS: tuple[type[BaseException], ...] = (
-    httpx.TransportError, BrokenPipeError, ConnectionResetError,
+    wire.WireError, BrokenPipeError, ConnectionResetError,
 )
 
 
 RESET_CAUSES: tuple[type[BaseException], ...] = (ConnectionResetError, BrokenPipeError)
-# Wrappers that may carry a reset underneath (a refused connect is a ConnectError, never this).
-RESET_CARRIERS: tuple[type[BaseException], ...] = (httpx.ReadError, httpx.WriteError)
-# httpx -> httpcore -> anyio -> OSError: a few links at most.
+# What may carry a reset underneath (a refused connect is ``ConnectFailed``, never this).
+RESET_CARRIERS: tuple[type[BaseException], ...] = (wire.Dropped,)
+# wire -> OSError: a few links at most.
 MAX_CAUSE_DEPTH = 8
 
 
