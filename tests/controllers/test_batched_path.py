@@ -68,6 +68,23 @@ async def test_a_pass_starts_its_rows_together_and_the_watcher_stores_each_resul
     assert (await client.list_executions()).executions == []
 
 
+async def test_results_are_judged_by_the_agent_as_it_is_when_their_exits_arrive(
+    controllers: Controllers, start_runtime: StartRuntime
+) -> None:
+    """The watcher reads the agent once per page, after the long-poll answers: success codes
+    changed while the children ran apply to their results."""
+    c = controllers
+    runtime = await start_runtime("judged", EXIT_BY_INPUT)
+    await add_agent(c, "judged", runtime.url, max_parallel_tasks=2)
+    rows = [await submit(c, "judged", "1") for _ in range(2)]
+    await _watching(c)
+    assert len((await c.dispatcher.run_once()).dispatched) == 2
+    await c.db.agents.update("judged", success_exit_codes=[0, 1])  # the children sleep 0.5 s
+    await _until_ended(c, [r.id for r in rows])
+    for row in rows:
+        assert (await c.db.executions.get(row.id)).status is S.SUCCESS
+
+
 async def test_a_runtime_without_the_batch_route_gets_one_start_request_per_row(
     controllers: Controllers, start_runtime: StartRuntime, monkeypatch: pytest.MonkeyPatch,
 ) -> None:

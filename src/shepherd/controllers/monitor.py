@@ -98,6 +98,8 @@ class Monitor:
         self._poll_wait_s = poll_wait_s
         self._watchers: dict[str, GuardedTask] = {}
         self._attached: set[str] = set()  # watched on request while they have running rows
+        # The agent as read when a page of exits arrived: the next poll uses it, unread again.
+        self._read_after_page: dict[str, Agent] = {}
         self._quiet = LogThrottle(log)
 
     async def run_once(self) -> MonitorReport:
@@ -182,6 +184,7 @@ class Monitor:
         try:
             await self._follow(name, lease, int((self._poll_wait_s + 10) * 1000))
         finally:
+            self._read_after_page.pop(name, None)
             # Stopped or done: give the lease back so the next watcher need not wait its TTL.
             await asyncio.shield(self._release(lease))
 
@@ -192,7 +195,8 @@ class Monitor:
                 if not await self._hold(lease, ttl_ms):
                     await asyncio.sleep(ttl_ms / 2000)
                     continue
-                agent = await self._db.agents.get(name)
+                agent = (self._read_after_page.pop(name, None)
+                         or await self._db.agents.get(name))
                 client = self._directory.client_for(agent)
                 if client is None:
                     return
@@ -270,8 +274,13 @@ class Monitor:
         page = await client.events(after=seq, wait_s=self._poll_wait_s, until_exit=True)
         if page.boot_id != boot_id:
             return True  # the resync sees the new boot_id and reads that boot from the start
-        await self._settle_page(agent, client, [e for e in page.events
-                                                 if e.kind is EventKind.EXITED])
+        exits = [e for e in page.events if e.kind is EventKind.EXITED]
+        if exits:
+            # As it is now, not as the long-poll began: a webhook URL or success codes set
+            # meanwhile apply to these results, as they would in the finalizer.
+            agent = await self._db.agents.get(agent.name)
+            self._read_after_page[agent.name] = agent
+            await self._settle_page(agent, client, exits)
         await self._save_cursor(agent.name, page.last_seq, page.boot_id)
         return False
 

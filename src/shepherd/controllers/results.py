@@ -30,7 +30,7 @@ from shepherd.core.outcome import decide_outcome
 from shepherd.core.retry import Attempt, BackoffPolicy, decide_retry
 from shepherd.core.status import Cause, ExecutionStatus
 from shepherd.core.writes import StatusWrite, WriteChain
-from shepherd.errors import AgentError, AgentNotFound, StoreError
+from shepherd.errors import AgentError, StoreError
 from shepherd.stores.redis.connection import RedisHandle
 from shepherd.stores.sql.database import Database
 
@@ -87,15 +87,12 @@ class ResultWriter:
         self, agent: Agent, client: AgentClient, results: Sequence[ExecutionState], actor: str,
         freed: Wakeup | None = None,
     ) -> set[str]:
-        """Settle and finalize ``results`` in one transaction; the ids it took care of (ended
-        now, or already ended). The others are the per-exit path's. ``freed`` is poked as soon
-        as slots were released, before the ack: the backlog behind them need not wait for
-        it."""
+        """Settle and finalize ``results`` in one transaction, by ``agent`` as read once their
+        page arrived; the ids it took care of (ended now, or already ended). The others are the
+        per-exit path's. ``freed`` is poked as soon as slots were released, before the ack: the
+        backlog behind them need not wait for it."""
         by_id = {state.execution_id: state for state in results}
         try:
-            # As it is now, not as the long-poll began: a webhook URL or success codes set
-            # meanwhile apply to these results, as they would in the finalizer.
-            agent = await self._db.agents.get(agent.name)
             rows = await self._db.executions.find_many(list(by_id))
             now_ms = self._clock.now_ms()
             running = [r for r in rows if r.status is ExecutionStatus.RUNNING]
@@ -103,8 +100,6 @@ class ResultWriter:
                                         self.plan(agent, r, by_id[r.id], now_ms)])
                       for r in running]
             won = await self._db.executions.write_chains(chains, actor=actor, now_ms=now_ms)
-        except AgentNotFound:
-            return set()  # deleted meanwhile: the per-exit path settles what is left
         except StoreError as exc:
             log.info("results: a page of %d exits of %s goes one by one (%s)", len(by_id),
                      agent.name, exc.message)
