@@ -18,7 +18,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import delete, insert, select, update
+from sqlalchemy import ColumnElement, RowMapping, delete, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from shepherd.core.clock import Clock
@@ -35,6 +35,7 @@ from shepherd.stores.sql.rows import agent_values, to_agent
 from shepherd.stores.sql.tables import agent_tags, agents, api_tokens, executions, schedules
 from shepherd.stores.sql.transitions import TransitionResult, apply_chains
 
+TAG = "agent_tag"  # the joined tag's label: apart from every column of ``agents``
 DEFAULTS: dict[str, Any] = {
     "max_parallel_tasks": 3, "execution_timeout_s": 900, "max_backlog_depth": 50,
     "enabled": True, "success_exit_codes": (0,), "completion_webhook_url": None,
@@ -84,26 +85,15 @@ class AgentRepository:
         return agent
 
     async def get(self, name: str) -> Agent:
-        async with translated(f"read agent {name!r}"), reading(self._engine) as conn:
-            row = (await conn.execute(select(agents).where(
-                agents.c.name == name, agents.c.deleted_at_ms.is_(None)))).mappings().first()
-            if row is None:
-                raise AgentNotFound(f"agent {name!r} does not exist")
-            tags = (await conn.execute(select(agent_tags.c.tag)
-                                       .where(agent_tags.c.agent == name))).scalars().all()
-        return to_agent(row, tags)
+        found = await _read(self._engine, f"read agent {name!r}", agents.c.name == name,
+                            agents.c.deleted_at_ms.is_(None))
+        if not found:
+            raise AgentNotFound(f"agent {name!r} does not exist")
+        return found[0]
 
     async def list(self, include_deleted: bool = False) -> list[Agent]:
-        query = select(agents).order_by(agents.c.name)
-        if not include_deleted:
-            query = query.where(agents.c.deleted_at_ms.is_(None))
-        async with translated("list agents"), reading(self._engine) as conn:
-            rows = (await conn.execute(query)).mappings().all()
-            tag_rows = (await conn.execute(select(agent_tags))).all()
-        tags: dict[str, list[str]] = {}
-        for agent, tag in tag_rows:
-            tags.setdefault(agent, []).append(tag)
-        return [to_agent(r, tags.get(r["name"], ())) for r in rows]
+        live = () if include_deleted else (agents.c.deleted_at_ms.is_(None),)
+        return await _read(self._engine, "list agents", *live)
 
     async def update(self, name: str, *, actor: str | None = None, **changes: Any) -> Agent:
         unknown = set(changes) - UPDATABLE
@@ -164,3 +154,19 @@ async def _replace_tags(conn: AsyncConnection, name: str, tags: tuple[str, ...])
     await conn.execute(delete(agent_tags).where(agent_tags.c.agent == name))
     for tag in sorted(set(tags)):
         await conn.execute(insert(agent_tags).values(agent=name, tag=tag))
+
+
+async def _read(engine: AsyncEngine, what: str, *where: ColumnElement[bool]) -> list[Agent]:
+    """The agents ``where`` says, with their tags, in one statement (a row per tag; an untagged
+    agent's tag is NULL), ordered by name."""
+    query = (select(agents, agent_tags.c.tag.label(TAG))
+             .outerjoin(agent_tags, agent_tags.c.agent == agents.c.name)
+             .where(*where).order_by(agents.c.name))
+    async with translated(what), reading(engine) as conn:
+        rows = (await conn.execute(query)).mappings().all()
+    found: dict[str, tuple[RowMapping, list[str]]] = {}
+    for row in rows:
+        _, tags = found.setdefault(row["name"], (row, []))
+        if row[TAG] is not None:
+            tags.append(row[TAG])
+    return [to_agent(row, tags) for row, tags in found.values()]

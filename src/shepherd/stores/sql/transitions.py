@@ -14,8 +14,9 @@ reason...) goes through ``core.text.storable_text`` first, so a NUL or a lone su
 child can never make a result unstorable.
 
 Terminal is forever, whatever the ``status`` column says: a row whose event log already holds a
-terminal event is never moved again. That is checked under the lock, in a statement of its own
-(so PostgreSQL's read-committed snapshot is taken after the lock was granted), reported as
+terminal event is never moved again. That is checked under the lock: on PostgreSQL in a statement
+of its own (so its read-committed snapshot is taken after the lock was granted), on SQLite in the
+statement that reads the statuses (the write lock is held since the transaction began), reported as
 ``REFUSED`` and logged as an integrity error naming the execution; the UPDATE repeats it as a
 condition of its own (an indexed ``NOT EXISTS`` on ``execution_events``), and where the driver
 counts the rows (SQLite; a single row on PostgreSQL) a count that disagrees rolls the whole
@@ -31,7 +32,7 @@ from dataclasses import fields as dataclass_fields
 from enum import Enum
 from typing import Any
 
-from sqlalchemy import bindparam, exists, insert, literal, select, update
+from sqlalchemy import Exists, bindparam, exists, insert, literal, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from shepherd.core.models import TransitionFields
@@ -109,15 +110,7 @@ async def apply_chains(
     ids = [chain.execution_id for chain in chains]
     if len(set(ids)) != len(ids):  # two chains would be planned from one status read
         raise ValueError("apply_chains takes one chain per execution")
-    c = executions.c
-    # Locked in id order: two batches over the same rows never wait for each other in a cycle.
-    seen = dict((await conn.execute(
-        select(c.id, c.status).where(c.id.in_(ids)).order_by(c.id).with_for_update()
-    )).all()) if ids else {}
-    ended = set((await conn.execute(
-        select(execution_events.c.execution_id).distinct().where(
-            execution_events.c.execution_id.in_(list(seen)),
-            execution_events.c.to_status.in_(_TERMINAL_VALUES)))).scalars()) if seen else set()
+    seen, ended = await _read_locked(conn, ids)
     plans = [_plan(chain, seen.get(chain.execution_id), chain.execution_id in ended, actor,
                    now_ms) for chain in chains]
     moved = [p for p in plans if p.events]
@@ -126,6 +119,35 @@ async def apply_chains(
         await conn.execute(insert(execution_events), [e for p in moved for e in p.events])
         await enqueue_in(conn, [m for p in moved for m in p.outbox], now_ms)
     return [p.outcomes for p in plans]
+
+
+async def _read_locked(conn: AsyncConnection, ids: list[str]) -> tuple[dict[str, str], set[str]]:
+    """The rows' statuses, locked, and which of them already hold a terminal event."""
+    if not ids:
+        return {}, set()
+    c = executions.c
+    if conn.dialect.name == "sqlite":
+        # The write lock is held since BEGIN IMMEDIATE: nothing commits under one statement.
+        rows = (await conn.execute(select(c.id, c.status, _ended_log())
+                                   .where(c.id.in_(ids)).order_by(c.id))).all()
+        return {row[0]: row[1] for row in rows}, {row[0] for row in rows if row[2]}
+    # Locked in id order: two batches over the same rows never wait for each other in a cycle.
+    seen = dict((await conn.execute(
+        select(c.id, c.status).where(c.id.in_(ids)).order_by(c.id).with_for_update()
+    )).all())
+    ended = set((await conn.execute(
+        select(execution_events.c.execution_id).distinct().where(
+            execution_events.c.execution_id.in_(list(seen)),
+            execution_events.c.to_status.in_(_TERMINAL_VALUES)))).scalars()) if seen else set()
+    return seen, ended
+
+
+def _ended_log() -> Exists:
+    """Whether the row's event log holds a terminal event (one bound value per status: an
+    expanding IN cannot be sent as a batch)."""
+    return exists().where(execution_events.c.execution_id == executions.c.id,
+                          execution_events.c.to_status.in_([literal(v) for v in
+                                                            _TERMINAL_VALUES]))
 
 
 def _plan(
@@ -162,10 +184,7 @@ async def _update(conn: AsyncConnection, plans: list[_Plan]) -> None:
     """One UPDATE per row, rows setting the same columns sent as one batch, each guarded by the
     status read and by the event log (a row that already ended is never written)."""
     c = executions.c
-    # One bound value per terminal status: an expanding IN cannot be sent as a batch.
-    ended = exists().where(execution_events.c.execution_id == c.id,
-                           execution_events.c.to_status.in_([literal(v) for v in
-                                                             _TERMINAL_VALUES]))
+    ended = _ended_log()
     batches: dict[tuple[str, ...], list[_Plan]] = {}
     for plan in plans:
         batches.setdefault(tuple(sorted(plan.values)), []).append(plan)
