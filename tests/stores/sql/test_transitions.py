@@ -12,6 +12,7 @@ from shepherd.core.ids import AgentName
 from shepherd.core.models import Execution, Leftover, TransitionFields, Trigger
 from shepherd.core.status import TRANSITIONS, Cause, ExecutionStatus
 from shepherd.stores.sql.database import Database, open_database
+from shepherd.stores.sql.executions import RuntimeStart
 from shepherd.stores.sql.tables import execution_events, executions
 from shepherd.telemetry import Telemetry
 
@@ -127,6 +128,20 @@ async def test_record_start_only_touches_running_rows(db: Database) -> None:
     row = await new_row(db)
     assert not await db.executions.record_start(row.id, pid=1, started_at_ms=1, boot_id="b")
     assert (await db.executions.get(row.id)).pid is None
+
+
+async def test_a_batch_of_starts_records_only_the_rows_still_running(db: Database) -> None:
+    rows = [await new_row(db) for _ in range(3)]
+    for row in rows[:2]:
+        assert await db.executions.claim_queued(row.id, now_ms=3, actor="d")
+    recorded = await db.executions.record_starts(
+        [RuntimeStart(row.id, pid=10 + i, started_at_ms=4, boot_id="b")
+         for i, row in enumerate(rows)])
+    assert recorded == [True, True, False]
+    assert [(await db.executions.get(r.id)).pid for r in rows] == [10, 11, None]
+    assert await db.executions.record_starts(
+        [RuntimeStart(r.id, pid=20, started_at_ms=5, boot_id="b") for r in rows[:2]]
+    ) == [True, True]
 
 
 async def test_a_result_stores_the_unread_input_and_the_leftovers_and_reads_them_back(

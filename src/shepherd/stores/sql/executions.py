@@ -266,26 +266,28 @@ class ExecutionRepository:
         return recorded
 
     async def record_starts(self, starts: Sequence[RuntimeStart]) -> list[bool]:
-        """``record_start`` for several rows in one transaction (the rows still running
-        locked, then one batched UPDATE); True per row still running."""
+        """``record_start`` for several rows in one transaction (one batched UPDATE of the rows
+        still running); True per row still running. A row that left ``running`` never comes
+        back to it, so where the driver's count says fewer rows than asked, the rows running
+        after the UPDATE are those it wrote."""
+        if not starts:
+            return []
         c = executions.c
+        ids = [s.execution_id for s in starts]
         async with translated("record start"), self._engine.begin() as conn:
+            result = await conn.execute(
+                update(executions)
+                .where(c.id == bindparam("start_id"), c.status == S.RUNNING.value)
+                .values(pid=bindparam("pid"), started_at_ms=bindparam("started_at_ms"),
+                        runtime_boot_id=bindparam("runtime_boot_id")),
+                [{"start_id": s.execution_id, "pid": s.pid, "started_at_ms": s.started_at_ms,
+                  "runtime_boot_id": storable_text(s.boot_id, BOOT_ID_CHARS)} for s in starts])
+            counted = len(starts) == 1 or conn.dialect.supports_sane_multi_rowcount
+            if counted and result.rowcount == len(starts):
+                return [True] * len(starts)
             running = set((await conn.execute(
-                select(c.id).where(c.id.in_([s.execution_id for s in starts]),
-                                   c.status == S.RUNNING.value).with_for_update()
-            )).scalars()) if starts else set()
-            recorded = [s for s in starts if s.execution_id in running]
-            if recorded:
-                await conn.execute(
-                    update(executions)
-                    .where(c.id == bindparam("start_id"), c.status == S.RUNNING.value)
-                    .values(pid=bindparam("pid"), started_at_ms=bindparam("started_at_ms"),
-                            runtime_boot_id=bindparam("runtime_boot_id")),
-                    [{"start_id": s.execution_id, "pid": s.pid,
-                      "started_at_ms": s.started_at_ms,
-                      "runtime_boot_id": storable_text(s.boot_id, BOOT_ID_CHARS)}
-                     for s in recorded])
-        return [s.execution_id in running for s in starts]
+                select(c.id).where(c.id.in_(ids), c.status == S.RUNNING.value))).scalars())
+        return [i in running for i in ids]
 
     # -- reads --------------------------------------------------------------------------------
 
