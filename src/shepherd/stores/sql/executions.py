@@ -64,6 +64,22 @@ class RuntimeStart:
 ExecutionList = list[Execution]
 
 
+# Statements of the hot path, built once (building one costs about as much as running it).
+_FIND_MANY = (select(executions).where(executions.c.id.in_(bindparam("ids", expanding=True)))
+              .order_by(executions.c.id))
+_PEEK = (select(executions)
+         .where(executions.c.agent == bindparam("agent"),
+                executions.c.status == S.QUEUED.value)
+         .order_by(executions.c.queued_at_ms, executions.c.id).limit(bindparam("limit")))
+_PEEK_DUE = _PEEK.where(or_(executions.c.not_before_ms.is_(None),
+                            executions.c.not_before_ms <= bindparam("now_ms")))
+_RECORD_START = (update(executions)
+                 .where(executions.c.id == bindparam("start_id"),
+                        executions.c.status == S.RUNNING.value)
+                 .values(pid=bindparam("pid"), started_at_ms=bindparam("started_at_ms"),
+                         runtime_boot_id=bindparam("runtime_boot_id")))
+
+
 class ExecutionRepository:
     def __init__(
         self, engine: AsyncEngine, clock: Clock, default_timeout_s: int,
@@ -275,13 +291,9 @@ class ExecutionRepository:
         c = executions.c
         ids = [s.execution_id for s in starts]
         async with translated("record start"), self._engine.begin() as conn:
-            result = await conn.execute(
-                update(executions)
-                .where(c.id == bindparam("start_id"), c.status == S.RUNNING.value)
-                .values(pid=bindparam("pid"), started_at_ms=bindparam("started_at_ms"),
-                        runtime_boot_id=bindparam("runtime_boot_id")),
-                [{"start_id": s.execution_id, "pid": s.pid, "started_at_ms": s.started_at_ms,
-                  "runtime_boot_id": storable_text(s.boot_id, BOOT_ID_CHARS)} for s in starts])
+            result = await conn.execute(_RECORD_START, [
+                {"start_id": s.execution_id, "pid": s.pid, "started_at_ms": s.started_at_ms,
+                 "runtime_boot_id": storable_text(s.boot_id, BOOT_ID_CHARS)} for s in starts])
             counted = len(starts) == 1 or conn.dialect.supports_sane_multi_rowcount
             if counted and result.rowcount == len(starts):
                 return [True] * len(starts)
@@ -301,8 +313,7 @@ class ExecutionRepository:
         """The rows of ``ids`` that exist, in id order."""
         if not ids:
             return []
-        query = select(executions).where(executions.c.id.in_(list(ids)))
-        return [to_execution(r) for r in await self._rows(query.order_by(executions.c.id))]
+        return [to_execution(r) for r in await self._rows(_FIND_MANY, {"ids": list(ids)})]
 
     async def find_by_prefix(
         self, prefix: str, *, agent: AgentName | None = None, limit: int = 2
@@ -368,12 +379,9 @@ class ExecutionRepository:
                           ) -> ExecutionList:
         """The oldest queued rows of ``agent``, in dispatch order; with ``now_ms``, only those
         whose retry backoff (``not_before_ms``) has passed."""
-        c = executions.c
-        query = select(executions).where(c.agent == agent, c.status == S.QUEUED.value)
-        if now_ms is not None:
-            query = query.where(or_(c.not_before_ms.is_(None), c.not_before_ms <= now_ms))
-        query = query.order_by(c.queued_at_ms, c.id).limit(limit)
-        return [to_execution(r) for r in await self._rows(query)]
+        query = _PEEK if now_ms is None else _PEEK_DUE
+        params = {"agent": agent, "limit": limit, "now_ms": now_ms}
+        return [to_execution(r) for r in await self._rows(query, params)]
 
     async def list_by_status(
         self, status: ExecutionStatus, agent: str | None = None
@@ -412,9 +420,9 @@ class ExecutionRepository:
         async with translated("count executions"), self._engine.connect() as conn:
             return {(a, s): n for a, s, n in (await conn.execute(query)).all()}
 
-    async def _rows(self, query: Any) -> Sequence[Any]:
+    async def _rows(self, query: Any, params: dict[str, Any] | None = None) -> Sequence[Any]:
         async with translated("read executions"), self._engine.connect() as conn:
-            return (await conn.execute(query)).mappings().all()
+            return (await conn.execute(query, params)).mappings().all()
 
 
 async def _count(

@@ -25,6 +25,7 @@ transaction back.
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -32,7 +33,7 @@ from dataclasses import fields as dataclass_fields
 from enum import Enum
 from typing import Any
 
-from sqlalchemy import Exists, bindparam, exists, insert, literal, select, update
+from sqlalchemy import Update, bindparam, exists, insert, literal, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from shepherd.core.models import TransitionFields
@@ -64,6 +65,33 @@ def column_width(column: Any) -> int | None:
 _TEXT_LIMITS = {name: column_width(executions.c[name]) for name in ("error_class",
                                                                     "runtime_boot_id")}
 _TERMINAL_VALUES = tuple(sorted(s.value for s in TERMINAL))
+
+# The statements of every batch, built once (building one costs more than running it on SQLite).
+_IDS = "chain_ids"
+# Whether the row's event log holds a terminal event (one bound value per status: an expanding
+# IN cannot be sent as a batch).
+_ENDED_LOG = exists().where(execution_events.c.execution_id == executions.c.id,
+                            execution_events.c.to_status.in_([literal(v) for v in
+                                                              _TERMINAL_VALUES]))
+_READ_WITH_LOG = (select(executions.c.id, executions.c.status, _ENDED_LOG)
+                  .where(executions.c.id.in_(bindparam(_IDS, expanding=True)))
+                  .order_by(executions.c.id))
+# Locked in id order: two batches over the same rows never wait for each other in a cycle.
+_READ_LOCKED = (select(executions.c.id, executions.c.status)
+                .where(executions.c.id.in_(bindparam(_IDS, expanding=True)))
+                .order_by(executions.c.id).with_for_update())
+_ENDED_OF = (select(execution_events.c.execution_id).distinct()
+             .where(execution_events.c.execution_id.in_(bindparam(_IDS, expanding=True)),
+                    execution_events.c.to_status.in_(_TERMINAL_VALUES)))
+
+
+@functools.lru_cache(maxsize=64)  # a handful of column sets in practice
+def _update_of(columns: tuple[str, ...]) -> Update:
+    """The guarded UPDATE of one set of columns: the status read, and no terminal event."""
+    c = executions.c
+    return (update(executions)
+            .where(c.id == bindparam(_ID), c.status == bindparam(_SEEN), ~_ENDED_LOG)
+            .values({name: bindparam(name) for name in columns}))
 
 
 class TransitionResult(Enum):
@@ -125,29 +153,13 @@ async def _read_locked(conn: AsyncConnection, ids: list[str]) -> tuple[dict[str,
     """The rows' statuses, locked, and which of them already hold a terminal event."""
     if not ids:
         return {}, set()
-    c = executions.c
     if conn.dialect.name == "sqlite":
         # The write lock is held since BEGIN IMMEDIATE: nothing commits under one statement.
-        rows = (await conn.execute(select(c.id, c.status, _ended_log())
-                                   .where(c.id.in_(ids)).order_by(c.id))).all()
+        rows = (await conn.execute(_READ_WITH_LOG, {_IDS: ids})).all()
         return {row[0]: row[1] for row in rows}, {row[0] for row in rows if row[2]}
-    # Locked in id order: two batches over the same rows never wait for each other in a cycle.
-    seen = dict((await conn.execute(
-        select(c.id, c.status).where(c.id.in_(ids)).order_by(c.id).with_for_update()
-    )).all())
-    ended = set((await conn.execute(
-        select(execution_events.c.execution_id).distinct().where(
-            execution_events.c.execution_id.in_(list(seen)),
-            execution_events.c.to_status.in_(_TERMINAL_VALUES)))).scalars()) if seen else set()
+    seen = dict((await conn.execute(_READ_LOCKED, {_IDS: ids})).all())
+    ended = set((await conn.execute(_ENDED_OF, {_IDS: list(seen)})).scalars()) if seen else set()
     return seen, ended
-
-
-def _ended_log() -> Exists:
-    """Whether the row's event log holds a terminal event (one bound value per status: an
-    expanding IN cannot be sent as a batch)."""
-    return exists().where(execution_events.c.execution_id == executions.c.id,
-                          execution_events.c.to_status.in_([literal(v) for v in
-                                                            _TERMINAL_VALUES]))
 
 
 def _plan(
@@ -183,16 +195,11 @@ def _decide(write: StatusWrite, status: str | None, ended: bool) -> TransitionRe
 async def _update(conn: AsyncConnection, plans: list[_Plan]) -> None:
     """One UPDATE per row, rows setting the same columns sent as one batch, each guarded by the
     status read and by the event log (a row that already ended is never written)."""
-    c = executions.c
-    ended = _ended_log()
     batches: dict[tuple[str, ...], list[_Plan]] = {}
     for plan in plans:
         batches.setdefault(tuple(sorted(plan.values)), []).append(plan)
     for columns, batch in batches.items():
-        statement = (update(executions)
-                     .where(c.id == bindparam(_ID), c.status == bindparam(_SEEN), ~ended)
-                     .values({name: bindparam(name) for name in columns}))
-        result = await conn.execute(statement, [
+        result = await conn.execute(_update_of(columns), [
             {_ID: p.execution_id, _SEEN: p.seen, **p.values} for p in batch])
         counted = len(batch) == 1 or conn.dialect.supports_sane_multi_rowcount
         if counted and result.rowcount != len(batch):
