@@ -19,12 +19,10 @@ class TickStore:
         self._keys = keys
 
     async def record_controller(self, controller: str, tick_at_ms: int, summary: str) -> None:
-        """``controller:{c}:tick_at`` and ``controller:{c}:last_report`` in one round trip."""
-        async with (translated(f"record tick of {controller}"),
-                    self._client.pipeline(transaction=False) as pipe):
-            pipe.set(self._keys.controller_tick_at(controller), tick_at_ms)
-            pipe.set(self._keys.controller_report(controller), summary)
-            await pipe.execute()
+        """``controller:{c}:tick_at`` and ``controller:{c}:last_report`` in one command."""
+        async with translated(f"record tick of {controller}"):
+            await self._client.mset({self._keys.controller_tick_at(controller): tick_at_ms,
+                                     self._keys.controller_report(controller): summary})
 
     async def record_drain(self, now_ms: int) -> None:
         """``drain:tick_at``: the end of a successful backlog sweep (invariant B-02)."""

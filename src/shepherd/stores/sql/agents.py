@@ -18,7 +18,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import ColumnElement, RowMapping, delete, insert, select, update
+from sqlalchemy import RowMapping, Select, bindparam, delete, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from shepherd.core.clock import Clock
@@ -85,15 +85,13 @@ class AgentRepository:
         return agent
 
     async def get(self, name: str) -> Agent:
-        found = await _read(self._engine, f"read agent {name!r}", agents.c.name == name,
-                            agents.c.deleted_at_ms.is_(None))
+        found = await _read(self._engine, f"read agent {name!r}", _ONE_LIVE, {"name": name})
         if not found:
             raise AgentNotFound(f"agent {name!r} does not exist")
         return found[0]
 
     async def list(self, include_deleted: bool = False) -> list[Agent]:
-        live = () if include_deleted else (agents.c.deleted_at_ms.is_(None),)
-        return await _read(self._engine, "list agents", *live)
+        return await _read(self._engine, "list agents", _ALL if include_deleted else _LIVE)
 
     async def update(self, name: str, *, actor: str | None = None, **changes: Any) -> Agent:
         unknown = set(changes) - UPDATABLE
@@ -156,14 +154,19 @@ async def _replace_tags(conn: AsyncConnection, name: str, tags: tuple[str, ...])
         await conn.execute(insert(agent_tags).values(agent=name, tag=tag))
 
 
-async def _read(engine: AsyncEngine, what: str, *where: ColumnElement[bool]) -> list[Agent]:
-    """The agents ``where`` says, with their tags, in one statement (a row per tag; an untagged
-    agent's tag is NULL), ordered by name."""
-    query = (select(agents, agent_tags.c.tag.label(TAG))
-             .outerjoin(agent_tags, agent_tags.c.agent == agents.c.name)
-             .where(*where).order_by(agents.c.name))
+# Agents with their tags in one statement (a row per tag; an untagged agent's tag is NULL),
+# ordered by name; built once, they are read on every dispatcher pass and page of exits.
+_ALL = (select(agents, agent_tags.c.tag.label(TAG))
+        .outerjoin(agent_tags, agent_tags.c.agent == agents.c.name).order_by(agents.c.name))
+_LIVE = _ALL.where(agents.c.deleted_at_ms.is_(None))
+_ONE_LIVE = _LIVE.where(agents.c.name == bindparam("name"))
+
+
+async def _read(
+    engine: AsyncEngine, what: str, query: Select[Any], params: dict[str, Any] | None = None
+) -> list[Agent]:
     async with translated(what), reading(engine) as conn:
-        rows = (await conn.execute(query)).mappings().all()
+        rows = (await conn.execute(query, params)).mappings().all()
     found: dict[str, tuple[RowMapping, list[str]]] = {}
     for row in rows:
         _, tags = found.setdefault(row["name"], (row, []))
