@@ -100,6 +100,7 @@ class Monitor:
         self._attached: set[str] = set()  # watched on request while they have running rows
         # The agent as read when a page of exits arrived: the next poll uses it, unread again.
         self._read_after_page: dict[str, Agent] = {}
+        self._cursors: dict[str, tuple[int, str | None]] = {}  # per agent, while leased
         self._quiet = LogThrottle(log)
 
     async def run_once(self) -> MonitorReport:
@@ -185,6 +186,7 @@ class Monitor:
             await self._follow(name, lease, int((self._poll_wait_s + 10) * 1000))
         finally:
             self._read_after_page.pop(name, None)
+            self._cursors.pop(name, None)
             # Stopped or done: give the lease back so the next watcher need not wait its TTL.
             await asyncio.shield(self._release(lease))
 
@@ -192,7 +194,7 @@ class Monitor:
         needs_sync, failures = True, 0
         while True:
             try:
-                if not await self._hold(lease, ttl_ms):
+                if not await self._hold(name, lease, ttl_ms):
                     await asyncio.sleep(ttl_ms / 2000)
                     continue
                 agent = (self._read_after_page.pop(name, None)
@@ -259,12 +261,13 @@ class Monitor:
         except StoreError as exc:
             log.warning("monitor: could not release %s, it will expire: %s", lease, exc)
 
-    async def _hold(self, lease: str, ttl_ms: int) -> bool:
+    async def _hold(self, name: str, lease: str, ttl_ms: int) -> bool:
         """Keep or take the agent's monitor lease. Renew first: a watcher restarted after a
         crash still owns its lease and must not wait a whole TTL for it."""
         leases = self._redis.leases
         if await leases.renew(lease, self._owner, ttl_ms):
             return True
+        self._cursors.pop(name, None)  # another watcher may have moved it meanwhile
         return await leases.acquire(lease, self._owner, ttl_ms)
 
     async def _poll(self, agent: Agent, client: AgentClient) -> bool:
@@ -300,7 +303,12 @@ class Monitor:
                 await self._settle(agent, event)
 
     async def _load_cursor(self, agent: str) -> tuple[int, str | None]:
-        return await self._redis.cursors.load(agent)
+        """Where the stream stands: as this watcher last saved it while it kept its lease
+        (nobody else writes it then), else as Redis says."""
+        cursor = self._cursors.get(agent)
+        if cursor is None:
+            cursor = self._cursors[agent] = await self._redis.cursors.load(agent)
+        return cursor
 
     async def _record_boot(self, agent: str, client: AgentClient) -> None:
         """When the runtime started (its uptime, asked once per boot), for the fleet page."""
@@ -310,7 +318,9 @@ class Monitor:
 
     async def _save_cursor(self, agent: str, seq: int, boot_id: str) -> None:
         # Every answered poll stamps seen_at_ms: the fleet page's "last seen".
+        self._cursors.pop(agent, None)  # unknown until saved: a failed save reads Redis again
         await self._redis.cursors.save(agent, seq, boot_id, self._clock.now_ms())
+        self._cursors[agent] = (seq, boot_id)
 
     async def _request_reconcile(self, agent: str, why: str) -> None:
         await self._redis.reconcile.request(agent, why, self._clock.now_ms())
