@@ -37,6 +37,9 @@ SIDE_FILES = ("-wal", "-shm", "-journal")
 # The execution option of a pure read: a plain (deferred) BEGIN on SQLite, a snapshot in WAL mode
 # that never waits for another process's writer. Ignored by PostgreSQL.
 READ_ONLY = "shepherd_read_only"
+# The execution option of a read of one statement: no transaction around it (the statement is
+# its own snapshot), so no BEGIN and no ROLLBACK round trips.
+ONE_STATEMENT = "shepherd_one_statement"
 
 
 def is_sqlite(engine: AsyncEngine) -> bool:
@@ -81,8 +84,10 @@ def _sqlite_engine(url: str, database: str | None) -> AsyncEngine:
 
     @event.listens_for(engine.sync_engine, "begin")
     def _begin(conn: Connection) -> None:
-        read_only = conn.get_execution_options().get(READ_ONLY, False)
-        conn.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")
+        options = conn.get_execution_options()
+        if options.get(ONE_STATEMENT, False):
+            return  # the driver runs in autocommit mode: the statement is its own transaction
+        conn.exec_driver_sql("BEGIN" if options.get(READ_ONLY, False) else "BEGIN IMMEDIATE")
 
     return engine
 
@@ -94,6 +99,17 @@ async def reading(engine: AsyncEngine) -> AsyncIterator[AsyncConnection]:
     front, and waiting behind each writer of another process would delay every poll."""
     async with engine.connect() as conn:
         yield await conn.execution_options(**{READ_ONLY: True})
+
+
+@contextlib.asynccontextmanager
+async def reading_one(engine: AsyncEngine) -> AsyncIterator[AsyncConnection]:
+    """A connection for a read of exactly one statement, outside any transaction: a hot path's
+    reads (a dispatcher pass, a page of exits) save the BEGIN and the ROLLBACK around it."""
+    async with engine.connect() as conn:
+        if is_sqlite(engine):
+            yield await conn.execution_options(**{READ_ONLY: True, ONE_STATEMENT: True})
+        else:
+            yield await conn.execution_options(isolation_level="AUTOCOMMIT")
 
 
 def _keep_private(database: Path) -> None:

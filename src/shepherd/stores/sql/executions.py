@@ -31,6 +31,7 @@ from shepherd.core.text import storable_text
 from shepherd.core.timeouts import resolve_timeout_s
 from shepherd.core.writes import StatusWrite, WriteChain
 from shepherd.errors import AgentNotFound, ExecutionNotFound, ScheduleNotFound
+from shepherd.stores.sql.engine import reading_one
 from shepherd.stores.sql.errors import translated
 from shepherd.stores.sql.rows import to_event, to_execution
 from shepherd.stores.sql.tables import agents, execution_events, executions, schedules
@@ -421,7 +422,7 @@ class ExecutionRepository:
             return {(a, s): n for a, s, n in (await conn.execute(query)).all()}
 
     async def _rows(self, query: Any, params: dict[str, Any] | None = None) -> Sequence[Any]:
-        async with translated("read executions"), self._engine.connect() as conn:
+        async with translated("read executions"), reading_one(self._engine) as conn:
             return (await conn.execute(query, params)).mappings().all()
 
 
