@@ -2,8 +2,9 @@
 
 ``create_sql_engine`` tunes SQLite for a control plane (WAL, foreign keys, statements run on
 the event loop's thread by ``inline_sqlite``, which makes concurrent writers wait instead of
-failing, files readable by their owner only); ``reading``
-opens a connection for a pure read that, on SQLite, takes no write lock; ``migrate``
+failing, files readable by their owner only) and pings a pooled PostgreSQL connection only when
+it sat idle (``PING_IDLE_S``); ``reading`` opens a connection for a pure read that, on SQLite,
+takes no write lock, ``reading_one`` one for a single statement outside any transaction; ``migrate``
 runs Alembic to head on a connection of that engine; ``ensure_instance_id`` gives every store a
 stable random id (DESIGN.md section 2).
 """
@@ -13,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import os
 import secrets
+import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -21,7 +23,7 @@ from alembic import command
 from alembic.config import Config
 from sqlalchemy import event, insert, select
 from sqlalchemy.engine import Connection, make_url
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.exc import DisconnectionError, SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
 from shepherd.errors import SqlStoreError
@@ -37,6 +39,9 @@ SIDE_FILES = ("-wal", "-shm", "-journal")
 # The execution option of a pure read: a plain (deferred) BEGIN on SQLite, a snapshot in WAL mode
 # that never waits for another process's writer. Ignored by PostgreSQL.
 READ_ONLY = "shepherd_read_only"
+# A pooled PostgreSQL connection idle this long is pinged before use.
+PING_IDLE_S = 5.0
+IDLE_SINCE = "shepherd_idle_since"
 # The execution option of a read of one statement: no transaction around it (the statement is
 # its own snapshot), so no BEGIN and no ROLLBACK round trips.
 ONE_STATEMENT = "shepherd_one_statement"
@@ -56,7 +61,31 @@ async def create_sql_engine(url: str) -> AsyncEngine:
             raise SqlStoreError(f"a SQLite database URL takes no options, got "
                                 f"{', '.join(sorted(parsed.query))}: {parsed.database}")
         return _sqlite_engine(url, parsed.database)
-    return create_async_engine(url, pool_pre_ping=True)
+    return _postgres_engine(url)
+
+
+def _postgres_engine(url: str) -> AsyncEngine:
+    """A connection idle longer than ``PING_IDLE_S`` is pinged before use (a server restarted
+    meanwhile has closed it, and the pool then opens a new one); one in steady use is not: a
+    ping on every checkout was a round trip per transaction."""
+    engine = create_async_engine(url)
+    pool = engine.sync_engine.pool
+
+    @event.listens_for(pool, "checkin")
+    def _idle_from(_dbapi_connection: Any, record: Any) -> None:
+        record.info[IDLE_SINCE] = time.monotonic()
+
+    @event.listens_for(pool, "checkout")
+    def _ping_if_idle(dbapi_connection: Any, record: Any, _proxy: Any) -> None:
+        since = record.info.get(IDLE_SINCE)
+        if since is None or time.monotonic() - since < PING_IDLE_S:
+            return
+        try:
+            engine.dialect.do_ping(dbapi_connection)
+        except Exception as exc:  # the pool discards it and checks out another
+            raise DisconnectionError(f"pooled connection is gone: {exc}") from exc
+
+    return engine
 
 
 def _sqlite_engine(url: str, database: str | None) -> AsyncEngine:
