@@ -9,6 +9,7 @@ from sqlalchemy.ext.asyncio import create_async_engine
 
 import shepherd.stores.sql.engine as engine_module
 from shepherd.core.clock import ManualClock
+from shepherd.errors import StoreError
 from shepherd.stores.sql.database import open_database
 from tests.fixtures.sql import reset_postgres
 
@@ -41,7 +42,7 @@ async def test_a_connection_closed_while_idle_is_replaced_only_once_it_counts_as
         else:
             # Not idle long enough to be pinged: the first use fails (a store error the
             # callers retry) and the pool starts over, so the next one works.
-            with pytest.raises(Exception):
+            with pytest.raises(StoreError):
                 await db.agents.list()
             assert await db.agents.list() == []
     finally:
