@@ -17,6 +17,7 @@ the peer.
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import select
 import ssl
@@ -104,7 +105,7 @@ class Wire:
         self._port = parts.port or (443 if secure else 80)
         self._host_header = parts.netloc.rpartition("@")[2]
         self._prefix = parts.path.rstrip("/")
-        self._tls = ssl.create_default_context() if secure else None
+        self._tls = _tls_context() if secure else None
         self._expiry_s = keepalive_expiry_s
         self._monotonic = monotonic
         self._slots = asyncio.Semaphore(max_connections)
@@ -189,6 +190,13 @@ class Wire:
         except (OSError, ssl.SSLError) as exc:
             raise ConnectFailed(f"connect to {where}: {exc.__class__.__name__}") from exc
         return _Connection(reader, writer)
+
+
+@functools.cache
+def _tls_context() -> ssl.SSLContext:
+    """One verifying context for every https runtime: building one loads the CA store, and a
+    URL in its drop grace gets a new ``Wire`` for every call."""
+    return ssl.create_default_context()
 
 
 async def _exchange(

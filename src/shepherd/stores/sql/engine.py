@@ -136,7 +136,7 @@ async def reading_one(engine: AsyncEngine) -> AsyncIterator[AsyncConnection]:
     reads (a dispatcher pass, a page of exits) save the BEGIN and the ROLLBACK around it."""
     async with engine.connect() as conn:
         if is_sqlite(engine):
-            yield await conn.execution_options(**{READ_ONLY: True, ONE_STATEMENT: True})
+            yield await conn.execution_options(**{ONE_STATEMENT: True})
         else:
             yield await conn.execution_options(isolation_level="AUTOCOMMIT")
 

@@ -66,6 +66,7 @@ ExecutionList = list[Execution]
 
 
 # Statements of the hot path, built once (building one costs about as much as running it).
+_FIND = select(executions).where(executions.c.id == bindparam("id"))
 _FIND_MANY = (select(executions).where(executions.c.id.in_(bindparam("ids", expanding=True)))
               .order_by(executions.c.id))
 _PEEK = (select(executions)
@@ -305,10 +306,8 @@ class ExecutionRepository:
     # -- reads --------------------------------------------------------------------------------
 
     async def find(self, execution_id: str) -> Execution | None:
-        async with translated("read execution"), self._engine.connect() as conn:
-            row = (await conn.execute(select(executions).where(executions.c.id == execution_id))
-                   ).mappings().first()
-        return to_execution(row) if row else None
+        rows = await self._rows(_FIND, {"id": execution_id})
+        return to_execution(rows[0]) if rows else None
 
     async def find_many(self, ids: Sequence[str]) -> ExecutionList:
         """The rows of ``ids`` that exist, in id order."""

@@ -42,6 +42,7 @@ from shepherd.core.status import TERMINAL, ExecutionStatus, allowed_from
 from shepherd.core.text import storable_or_none, storable_text
 from shepherd.core.writes import StatusWrite, WriteChain
 from shepherd.errors import SqlStoreError
+from shepherd.stores.sql.engine import is_sqlite
 from shepherd.stores.sql.outbox import enqueue_in
 from shepherd.stores.sql.rows import leftover_values
 from shepherd.stores.sql.tables import execution_events, executions
@@ -153,7 +154,7 @@ async def _read_locked(conn: AsyncConnection, ids: list[str]) -> tuple[dict[str,
     """The rows' statuses, locked, and which of them already hold a terminal event."""
     if not ids:
         return {}, set()
-    if conn.dialect.name == "sqlite":
+    if is_sqlite(conn.engine):
         # The write lock is held since BEGIN IMMEDIATE: nothing commits under one statement.
         rows = (await conn.execute(_READ_WITH_LOG, {_IDS: ids})).all()
         return {row[0]: row[1] for row in rows}, {row[0] for row in rows if row[2]}
