@@ -43,7 +43,7 @@ from shepherd.log_throttle import LogThrottle
 from shepherd.stores.redis.connection import RedisHandle
 from shepherd.stores.redis.slots import AcquireResult, SlotRequest
 from shepherd.stores.sql.database import Database
-from shepherd.stores.sql.executions import RuntimeStart
+from shepherd.stores.sql.starts import RuntimeStart
 from shepherd.telemetry import Telemetry
 
 log = logging.getLogger("shepherd.controllers.dispatcher")

@@ -214,7 +214,7 @@ class Finalizer:
     ) -> bool:
         now_ms = self._clock.now_ms()
         write = self._results.plan(agent, row, state, now_ms, note)
-        [won] = await self._db.executions.write_chains([WriteChain(row.id, [write])],
+        [won] = await self._db.executions.write_chains([WriteChain(row.id, [write], row.status)],
                                                        actor=actor, now_ms=now_ms)
         if won and write.outbox:
             self._outbox_wakeup.poke()

@@ -97,7 +97,7 @@ class ResultWriter:
             now_ms = self._clock.now_ms()
             running = [r for r in rows if r.status is ExecutionStatus.RUNNING]
             chains = [WriteChain(r.id, [exit_write(_exit(agent, by_id[r.id]), now_ms),
-                                        self.plan(agent, r, by_id[r.id], now_ms)])
+                                        self.plan(agent, r, by_id[r.id], now_ms)], r.status)
                       for r in running]
             won = await self._db.executions.write_chains(chains, actor=actor, now_ms=now_ms)
         except StoreError as exc:

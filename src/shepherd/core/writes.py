@@ -28,7 +28,11 @@ class StatusWrite:
 
 @dataclass(frozen=True, slots=True)
 class WriteChain:
-    """One execution's writes, in order."""
+    """One execution's writes, in order. ``seen`` is the status its writer last read, if it
+    read one: a hint, never trusted (on PostgreSQL a chain whose every write is allowed from it
+    is tried in one statement written from that status, and goes the reading way if the row is
+    no longer in it)."""
 
     execution_id: str
     writes: Sequence[StatusWrite]
+    seen: ExecutionStatus | None = None

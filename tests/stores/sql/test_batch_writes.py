@@ -4,16 +4,18 @@ exits, the starts recorded for a batch."""
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 from sqlalchemy import text
 
-from shepherd.core.models import TransitionFields
+from shepherd.core.models import Leftover, TransitionFields
 from shepherd.core.retry import RetryPlan
 from shepherd.core.status import Cause, ExecutionStatus
 from shepherd.core.writes import StatusWrite, WriteChain
 from shepherd.errors import StoreError
 from shepherd.stores.sql.database import Database
-from shepherd.stores.sql.executions import RuntimeStart
+from shepherd.stores.sql.starts import RuntimeStart
 from tests.stores.sql.test_transitions import flip_by_hand, new_row
 
 S = ExecutionStatus
@@ -55,13 +57,15 @@ def _finish(exit_code: int) -> list[StatusWrite]:
                         fields=TransitionFields(output_tail="out\x00tail", exit_code=exit_code))]
 
 
+@pytest.mark.parametrize("seen", [None, S.RUNNING])
 async def test_chains_settle_and_finalize_each_row_with_both_events_or_none(
-    db: Database,
+    db: Database, seen: ExecutionStatus | None
 ) -> None:
+    """With or without the status their writer read (PostgreSQL writes those in one statement)."""
     ok, bad = await new_row(db, S.RUNNING), await new_row(db, S.RUNNING)
     gone = await new_row(db, S.CANCELLED)  # cancelled meanwhile: its chain loses at once
-    chains = [WriteChain(ok.id, _finish(0)), WriteChain(gone.id, _finish(0)),
-              WriteChain(bad.id, _finish(2))]
+    chains = [WriteChain(ok.id, _finish(0), seen), WriteChain(gone.id, _finish(0), seen),
+              WriteChain(bad.id, _finish(2), seen)]
     assert await db.executions.write_chains(chains, actor="monitor", now_ms=4) == [
         True, False, True]
     assert await db.executions.write_chains(chains, actor="monitor", now_ms=5) == [False] * 3
@@ -138,4 +142,64 @@ async def test_two_chains_of_one_execution_in_a_batch_are_refused_before_anythin
     chains = [WriteChain(row.id, _finish(0)), WriteChain(row.id, _finish(1))]
     with pytest.raises(ValueError, match="one chain per execution"):
         await db.executions.write_chains(chains, actor="monitor", now_ms=4)
+    hinted = [WriteChain(row.id, _finish(0), S.RUNNING), WriteChain(row.id, _finish(1), S.RUNNING)]
+    with pytest.raises(ValueError, match="one chain per execution"):
+        await db.executions.write_chains(hinted, actor="monitor", now_ms=4)
     assert (await db.executions.get(row.id)).status is S.RUNNING
+    assert len(await db.executions.events(row.id)) == 1
+
+
+async def test_the_status_a_writer_read_is_a_hint_never_trusted(
+    db: Database, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A row that moved since its writer read it is written from the status it has (here an
+    operator's cancel, allowed from running too) or not at all; one whose log ended is refused
+    and reported, as without the hint."""
+    moved, ended, fresh = await new_row(db, S.RUNNING), await new_row(db), await new_row(db)
+    assert await db.executions.transition(ended.id, S.CANCELLED, Cause.CANCEL, actor="t",
+                                          now_ms=1)
+    await flip_by_hand(db, ended.id, S.QUEUED)
+    cancel = [StatusWrite(S.CANCELLED, Cause.CANCEL, reason="asked")]
+    chains = [WriteChain(moved.id, cancel, S.QUEUED), WriteChain(ended.id, cancel, S.QUEUED),
+              WriteChain(fresh.id, cancel, S.QUEUED)]
+    assert await db.executions.write_chains(chains, actor="op", now_ms=2) == [True, False, True]
+    for row, frm in ((moved, S.RUNNING), (fresh, S.QUEUED)):
+        assert (await db.executions.get(row.id)).status is S.CANCELLED
+        events = await db.executions.events(row.id)
+        assert [(e.from_status, e.to_status, e.reason) for e in events[1:]] == [
+            (frm, S.CANCELLED, "asked")]
+    assert (await db.executions.get(ended.id)).status is S.QUEUED
+    assert len(await db.executions.events(ended.id)) == 2
+    assert any("integrity error" in r.getMessage() and ended.id in r.getMessage()
+               for r in caplog.records)
+
+
+async def test_a_hinted_chain_stores_every_kind_of_column_it_writes(db: Database) -> None:
+    """Texts under the text rule, integers, flags and the leftovers' JSON, as the
+    transaction path stores them."""
+    row, plain = await new_row(db, S.RUNNING), await new_row(db, S.RUNNING)
+    end = StatusWrite(S.SUCCESS, Cause.FINALIZED, fields=TransitionFields(
+        exit_code=0, error="e\x00rr", input_unread=True,
+        leftovers=(Leftover(77, "sleep"), Leftover(78, "tail"))))
+    chains = [WriteChain(row.id, [_finish(0)[0], end], S.RUNNING),
+              WriteChain(plain.id, _finish(0), S.RUNNING)]
+    assert await db.executions.write_chains(chains, actor="monitor", now_ms=4) == [True, True]
+    after = await db.executions.get(row.id)
+    assert (after.status, after.exit_code, after.error, after.input_unread) == (
+        S.SUCCESS, 0, "e\ufffdrr", True)
+    assert after.leftovers == (Leftover(77, "sleep"), Leftover(78, "tail"))
+    assert (await db.executions.get(plain.id)).leftovers == ()
+
+
+async def test_concurrent_batches_over_the_same_rows_each_win_a_row_once(db: Database) -> None:
+    """Two claims over the same rows, in opposite orders, at once: no deadlock, and every row
+    is claimed by exactly one of them with exactly one event."""
+    rows = [await new_row(db) for _ in range(20)]
+    ids = [r.id for r in rows]
+    first, second = await asyncio.gather(
+        db.executions.claim_many(ids, now_ms=7, actor="one"),
+        db.executions.claim_many(ids[::-1], now_ms=7, actor="two"))
+    assert [a or b for a, b in zip(first, second[::-1], strict=True)] == [True] * 20
+    assert not any(a and b for a, b in zip(first, second[::-1], strict=True))
+    for row in rows:
+        assert [e.to_status for e in await db.executions.events(row.id)] == [S.QUEUED, S.RUNNING]

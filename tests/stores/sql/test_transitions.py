@@ -12,7 +12,7 @@ from shepherd.core.ids import AgentName
 from shepherd.core.models import Execution, Leftover, TransitionFields, Trigger
 from shepherd.core.status import TRANSITIONS, Cause, ExecutionStatus
 from shepherd.stores.sql.database import Database, open_database
-from shepherd.stores.sql.executions import RuntimeStart
+from shepherd.stores.sql.starts import RuntimeStart
 from shepherd.stores.sql.tables import execution_events, executions
 from shepherd.telemetry import Telemetry
 

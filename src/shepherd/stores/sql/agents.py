@@ -7,7 +7,7 @@ finalizing work. Creating an agent under a deleted name revives that row as the 
 ``generation``: executions record the generation they were submitted to, so the new agent's
 views never show the old agent's history (which stays readable by id).
 
-Reads (``get``, ``list``) are one statement outside any transaction (``engine.reading_one``).
+Reads (``get``, ``list``) are one statement outside any transaction (``engine.one_statement``).
 Each create, update and delete is recorded in the fleet event log once it has committed
 (``agent.changed``, naming the actor when the caller says who it is); a log that cannot take it
 never fails the change.
@@ -28,7 +28,7 @@ from shepherd.core.models import Agent
 from shepherd.core.status import Cause, ExecutionStatus
 from shepherd.core.writes import StatusWrite, WriteChain
 from shepherd.errors import AgentNotFound, AlreadyExists, Conflict
-from shepherd.stores.sql.engine import reading_one
+from shepherd.stores.sql.engine import one_statement
 from shepherd.stores.sql.errors import translated
 from shepherd.stores.sql.fleet_events import FleetEventLog
 from shepherd.stores.sql.rows import agent_values, to_agent
@@ -165,7 +165,7 @@ _ONE_LIVE = _LIVE.where(agents.c.name == bindparam("name"))
 async def _read(
     engine: AsyncEngine, what: str, query: Select[Any], params: dict[str, Any] | None = None
 ) -> list[Agent]:
-    async with translated(what), reading_one(engine) as conn:
+    async with translated(what), one_statement(engine) as conn:
         rows = (await conn.execute(query, params)).mappings().all()
     found: dict[str, tuple[RowMapping, list[str]]] = {}
     for row in rows:

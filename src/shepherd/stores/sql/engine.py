@@ -4,9 +4,9 @@
 the event loop's thread by ``inline_sqlite``, which makes concurrent writers wait instead of
 failing, files readable by their owner only) and pings a pooled PostgreSQL connection only when
 it sat idle (``PING_IDLE_S``); ``reading`` opens a connection for a pure read that, on SQLite,
-takes no write lock, ``reading_one`` one for a single statement outside any transaction; ``migrate``
-runs Alembic to head on a connection of that engine; ``ensure_instance_id`` gives every store a
-stable random id (DESIGN.md section 2).
+takes no write lock, ``one_statement`` one for a single statement outside any transaction;
+``migrate`` runs Alembic to head on a connection of that engine; ``ensure_instance_id`` gives
+every store a stable random id (DESIGN.md section 2).
 """
 
 from __future__ import annotations
@@ -42,7 +42,7 @@ READ_ONLY = "shepherd_read_only"
 # A pooled PostgreSQL connection idle this long is pinged before use.
 PING_IDLE_S = 5.0
 IDLE_SINCE = "shepherd_idle_since"
-# The execution option of a read of one statement: no transaction around it (the statement is
+# The execution option of a connection for one statement: no transaction around it (the statement is
 # its own snapshot), so no BEGIN and no ROLLBACK round trips.
 ONE_STATEMENT = "shepherd_one_statement"
 
@@ -131,9 +131,11 @@ async def reading(engine: AsyncEngine) -> AsyncIterator[AsyncConnection]:
 
 
 @contextlib.asynccontextmanager
-async def reading_one(engine: AsyncEngine) -> AsyncIterator[AsyncConnection]:
-    """A connection for a read of exactly one statement, outside any transaction: a hot path's
-    reads (a dispatcher pass, a page of exits) save the BEGIN and the ROLLBACK around it."""
+async def one_statement(engine: AsyncEngine) -> AsyncIterator[AsyncConnection]:
+    """A connection for exactly one statement, outside any transaction (the statement is its
+    own, atomic on both backends): a hot path's reads (a dispatcher pass, a page of exits) save
+    the BEGIN and the ROLLBACK around them, its PostgreSQL batch writes (``arrays``) the BEGIN
+    and the COMMIT. A caller running several statements through it gets several transactions."""
     async with engine.connect() as conn:
         if is_sqlite(engine):
             yield await conn.execution_options(**{ONE_STATEMENT: True})

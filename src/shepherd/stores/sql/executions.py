@@ -17,7 +17,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import and_, bindparam, func, insert, or_, select, update
+from sqlalchemy import and_, bindparam, func, insert, or_, select
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from shepherd.core.admission import decide_admission
@@ -27,19 +27,22 @@ from shepherd.core.models import Execution, ExecutionEvent, OverlapPolicy, Trans
 from shepherd.core.outbox import OutboxMessage
 from shepherd.core.retry import RetryPlan
 from shepherd.core.status import Cause, ExecutionStatus
-from shepherd.core.text import storable_text
 from shepherd.core.timeouts import resolve_timeout_s
 from shepherd.core.writes import StatusWrite, WriteChain
 from shepherd.errors import AgentNotFound, ExecutionNotFound, ScheduleNotFound
-from shepherd.stores.sql.engine import reading_one
+from shepherd.stores.sql.engine import is_sqlite, one_statement
 from shepherd.stores.sql.errors import translated
 from shepherd.stores.sql.rows import to_event, to_execution
+from shepherd.stores.sql.starts import RuntimeStart, record_starts
 from shepherd.stores.sql.tables import agents, execution_events, executions, schedules
-from shepherd.stores.sql.transitions import TransitionResult, apply_chains, column_width
+from shepherd.stores.sql.transitions import (
+    TransitionResult,
+    apply_chains,
+    write_from_seen,
+)
 from shepherd.telemetry import Telemetry
 
 S = ExecutionStatus
-BOOT_ID_CHARS = column_width(executions.c.runtime_boot_id)
 ACTIVE = (S.QUEUED.value, S.RUNNING.value, S.FINALIZING.value)
 
 
@@ -49,16 +52,6 @@ class _Policy:
 
     max_attempts: int
     retry_on_failure: bool
-
-
-@dataclass(frozen=True, slots=True)
-class RuntimeStart:
-    """What a runtime answered to a start: recorded on the row, not a status write."""
-
-    execution_id: str
-    pid: int | None
-    started_at_ms: int
-    boot_id: str
 
 
 # ``list`` is also a method name below; this alias keeps annotations readable.
@@ -75,11 +68,6 @@ _PEEK = (select(executions)
          .order_by(executions.c.queued_at_ms, executions.c.id).limit(bindparam("limit")))
 _PEEK_DUE = _PEEK.where(or_(executions.c.not_before_ms.is_(None),
                             executions.c.not_before_ms <= bindparam("now_ms")))
-_RECORD_START = (update(executions)
-                 .where(executions.c.id == bindparam("start_id"),
-                        executions.c.status == S.RUNNING.value)
-                 .values(pid=bindparam("pid"), started_at_ms=bindparam("started_at_ms"),
-                         runtime_boot_id=bindparam("runtime_boot_id")))
 
 
 class ExecutionRepository:
@@ -208,18 +196,28 @@ class ExecutionRepository:
     async def write_chains(
         self, chains: Sequence[WriteChain], *, actor: str, now_ms: int
     ) -> list[bool]:
-        """Several executions' status writes in one transaction, each chain in order and
-        stopping at its first lost CAS; True per chain that won every write. One transaction
-        and a few statements for a batch (``apply_chains``) is what keeps a burst of exits
-        from paying a commit, and three statements, each."""
-        async with translated("transition execution"), self._engine.begin() as conn:
-            outcomes = await apply_chains(conn, chains, actor=actor, now_ms=now_ms)
-            for chain, tried in zip(chains, outcomes, strict=True):
-                for write, outcome in zip(chain.writes, tried, strict=False):
-                    if write.retry is not None and outcome is TransitionResult.WON:
-                        old = await _read(conn, chain.execution_id)
-                        await self._retry_in(conn, old, actor, write.retry.attempt,
-                                             write.retry.not_before_ms, write.retry.reason)
+        """Several executions' status writes, each chain in order and stopping at its first
+        lost CAS; True per chain that won every write. One transaction and a few statements for
+        a batch (``apply_chains``) is what keeps a burst of exits from paying a commit, and
+        three statements, each; on PostgreSQL the chains whose writer read their status
+        (``WriteChain.seen``) go first, in one statement and no transaction around it
+        (``write_from_seen``), and only the others pay the transaction's round trips."""
+        done: dict[str, list[TransitionResult]] = {}
+        if not is_sqlite(self._engine) and any(c.seen is not None for c in chains):
+            async with translated("transition execution"), one_statement(self._engine) as conn:
+                done = await write_from_seen(conn, chains, actor=actor, now_ms=now_ms)
+        rest = [c for c in chains if c.execution_id not in done]
+        if rest:
+            async with translated("transition execution"), self._engine.begin() as conn:
+                tried_rest = await apply_chains(conn, rest, actor=actor, now_ms=now_ms)
+                done.update((c.execution_id, t) for c, t in zip(rest, tried_rest, strict=True))
+                for chain, tried in zip(rest, tried_rest, strict=True):
+                    for write, outcome in zip(chain.writes, tried, strict=False):
+                        if write.retry is not None and outcome is TransitionResult.WON:
+                            old = await _read(conn, chain.execution_id)
+                            await self._retry_in(conn, old, actor, write.retry.attempt,
+                                                 write.retry.not_before_ms, write.retry.reason)
+        outcomes = [done[c.execution_id] for c in chains]
         for chain, tried in zip(chains, outcomes, strict=True):  # counted once committed
             for write, outcome in zip(chain.writes, tried, strict=False):
                 if outcome is TransitionResult.REFUSED:
@@ -269,11 +267,12 @@ class ExecutionRepository:
         return won
 
     async def claim_many(self, ids: Sequence[str], now_ms: int, actor: str) -> list[bool]:
-        """``queued -> running`` for each of ``ids`` in one transaction; True per row won."""
+        """``queued -> running`` for each of ``ids`` in one transaction (one statement on
+        PostgreSQL); True per row won."""
         claim = StatusWrite(S.RUNNING, Cause.DISPATCH,
                             fields=TransitionFields(dispatched_at_ms=now_ms))
-        return await self.write_chains([WriteChain(i, [claim]) for i in ids], actor=actor,
-                                       now_ms=now_ms)
+        return await self.write_chains([WriteChain(i, [claim], S.QUEUED) for i in ids],
+                                       actor=actor, now_ms=now_ms)
 
     async def record_start(
         self, execution_id: str, *, pid: int | None, started_at_ms: int, boot_id: str
@@ -284,24 +283,9 @@ class ExecutionRepository:
         return recorded
 
     async def record_starts(self, starts: Sequence[RuntimeStart]) -> list[bool]:
-        """``record_start`` for several rows in one transaction (one batched UPDATE of the rows
-        still running); True per row still running. A row that left ``running`` never comes
-        back to it, so where the driver's count says fewer rows than asked, the rows running
-        after the UPDATE are those it wrote."""
-        if not starts:
-            return []
-        c = executions.c
-        ids = [s.execution_id for s in starts]
-        async with translated("record start"), self._engine.begin() as conn:
-            result = await conn.execute(_RECORD_START, [
-                {"start_id": s.execution_id, "pid": s.pid, "started_at_ms": s.started_at_ms,
-                 "runtime_boot_id": storable_text(s.boot_id, BOOT_ID_CHARS)} for s in starts])
-            counted = len(starts) == 1 or conn.dialect.supports_sane_multi_rowcount
-            if counted and result.rowcount == len(starts):
-                return [True] * len(starts)
-            running = set((await conn.execute(
-                select(c.id).where(c.id.in_(ids), c.status == S.RUNNING.value))).scalars())
-        return [i in running for i in ids]
+        """``record_start`` for several rows at once (``starts.record_starts``); True per row
+        still running."""
+        return await record_starts(self._engine, starts)
 
     # -- reads --------------------------------------------------------------------------------
 
@@ -421,7 +405,7 @@ class ExecutionRepository:
             return {(a, s): n for a, s, n in (await conn.execute(query)).all()}
 
     async def _rows(self, query: Any, params: dict[str, Any] | None = None) -> Sequence[Any]:
-        async with translated("read executions"), reading_one(self._engine) as conn:
+        async with translated("read executions"), one_statement(self._engine) as conn:
             return (await conn.execute(query, params)).mappings().all()
 
 

@@ -21,11 +21,19 @@ statement that reads the statuses (the write lock is held since the transaction 
 condition of its own (an indexed ``NOT EXISTS`` on ``execution_events``), and where the driver
 counts the rows (SQLite; a single row on PostgreSQL) a count that disagrees rolls the whole
 transaction back.
+
+On PostgreSQL, a chain whose writer read its status (``WriteChain.seen``) is first tried by
+``write_from_seen``: planned from that status, written in one statement outside any transaction
+(``arrays.status_writes``: the same lock order, the same two guards, its events in the same
+statement). What that statement did not write (the row had moved, its log had ended) is left to
+``apply_chains``, which reads, decides and reports as above: the hint saves round trips, it never
+decides an outcome.
 """
 
 from __future__ import annotations
 
 import functools
+import json
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -33,7 +41,7 @@ from dataclasses import fields as dataclass_fields
 from enum import Enum
 from typing import Any
 
-from sqlalchemy import Update, bindparam, exists, insert, literal, select, update
+from sqlalchemy import JSON, Update, bindparam, exists, insert, literal, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from shepherd.core.models import TransitionFields
@@ -42,6 +50,7 @@ from shepherd.core.status import TERMINAL, ExecutionStatus, allowed_from
 from shepherd.core.text import storable_or_none, storable_text
 from shepherd.core.writes import StatusWrite, WriteChain
 from shepherd.errors import SqlStoreError
+from shepherd.stores.sql import arrays
 from shepherd.stores.sql.engine import is_sqlite
 from shepherd.stores.sql.outbox import enqueue_in
 from shepherd.stores.sql.rows import leftover_values
@@ -136,9 +145,7 @@ async def apply_chains(
 ) -> list[list[TransitionResult]]:
     """Apply ``chains`` in the caller's transaction; per chain, the outcome of each write tried
     (all WON, or WONs then the one LOST or REFUSED that stopped it)."""
-    ids = [chain.execution_id for chain in chains]
-    if len(set(ids)) != len(ids):  # two chains would be planned from one status read
-        raise ValueError("apply_chains takes one chain per execution")
+    ids = one_per_execution(chains)
     seen, ended = await _read_locked(conn, ids)
     plans = [_plan(chain, seen.get(chain.execution_id), chain.execution_id in ended, actor,
                    now_ms) for chain in chains]
@@ -148,6 +155,48 @@ async def apply_chains(
         await conn.execute(insert(execution_events), [e for p in moved for e in p.events])
         await enqueue_in(conn, [m for p in moved for m in p.outbox], now_ms)
     return [p.outcomes for p in plans]
+
+
+def one_per_execution(chains: Sequence[WriteChain]) -> list[str]:
+    """The chains' execution ids; two chains of one execution would be planned from one status
+    read, and are refused before anything is written."""
+    ids = [chain.execution_id for chain in chains]
+    if len(set(ids)) != len(ids):
+        raise ValueError("a batch of status writes takes one chain per execution")
+    return ids
+
+
+async def write_from_seen(
+    conn: AsyncConnection, chains: Sequence[WriteChain], *, actor: str, now_ms: int
+) -> dict[str, list[TransitionResult]]:
+    """PostgreSQL, on a connection outside any transaction (``engine.one_statement``): every
+    chain whose writer read its status (``WriteChain.seen``) and whose writes are all allowed
+    from it, written from that status in one statement per set of columns (``arrays``); the
+    outcomes of the chains written, every write won. A chain left out is the caller's to apply
+    with ``apply_chains``: its row had moved or ended, or it carries a retry or an outbox
+    message, which are written in the transaction of their status write."""
+    one_per_execution(chains)
+    plans = [_plan(chain, chain.seen.value, False, actor, now_ms) for chain in chains
+             if chain.seen is not None
+             and not any(w.retry is not None or w.outbox for w in chain.writes)]
+    batches: dict[tuple[str, ...], list[_Plan]] = {}
+    for plan in plans:
+        if plan.outcomes and all(o is TransitionResult.WON for o in plan.outcomes):
+            batches.setdefault(tuple(sorted(plan.values)), []).append(plan)
+    written: set[str] = set()
+    for columns, batch in batches.items():
+        params: dict[str, Any] = {arrays.IDS: [p.execution_id for p in batch],
+                                  arrays.SEEN: [p.seen for p in batch]}
+        for name in columns:
+            json_text = isinstance(executions.c[name].type, JSON)
+            params[arrays.column_array(name)] = [
+                json.dumps(p.values[name]) if json_text and p.values[name] is not None
+                else p.values[name] for p in batch]
+        for name in arrays.EVENT_COLUMNS:
+            params[arrays.event_array(name)] = [e[name] for p in batch for e in p.events]
+        statement = arrays.status_writes(columns, _TERMINAL_VALUES)
+        written.update((await conn.execute(statement, params)).scalars())
+    return {p.execution_id: p.outcomes for p in plans if p.execution_id in written}
 
 
 async def _read_locked(conn: AsyncConnection, ids: list[str]) -> tuple[dict[str, str], set[str]]:
