@@ -99,6 +99,7 @@ async def measure_runtime(n: int, concurrency: int, root: Path) -> tuple[float, 
     config = RuntimeConfig(name="bench", command=("true",), data_dir=root, max_retained=n + 1)
     config.executions_dir.mkdir(parents=True, exist_ok=True)
     registry = RunRegistry(config, uuid.uuid4().hex, EventLog())
+    await registry.recover()
     limit = asyncio.Semaphore(concurrency)
 
     async def one(i: int) -> None:

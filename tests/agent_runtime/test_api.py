@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from shepherd.agent_runtime.journal import read_records
 from tests.agent_runtime.conftest import MakeApi
 
 
@@ -100,6 +101,7 @@ async def test_acking_a_running_execution_is_refused_and_keeps_the_child(
     assert (await api.http.post("/v1/executions/e1/terminate")).json()["result"] == "terminated"
     assert (await api.http.delete("/v1/executions/e1")).status_code == 204
     assert not (api.config.executions_dir / "e1").exists()
+    assert read_records(api.config.executions_dir) == []  # forgotten on disk too
 
 
 async def test_a_finished_result_is_forgotten_retention_s_after_it_finished(

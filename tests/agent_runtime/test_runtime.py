@@ -15,7 +15,8 @@ import pytest
 
 from shepherd.agent_client.protocol import EventKind, RunState, StartRequest, TerminateResult
 from shepherd.agent_runtime.config import RuntimeConfig
-from shepherd.agent_runtime.record import RunRecord, save_record
+from shepherd.agent_runtime.journal import RecordJournal, read_records
+from shepherd.agent_runtime.record import RunRecord
 from shepherd.app.runtimes import LocalRuntimes
 from shepherd.errors import AgentRejected, ExecutionNotFound
 from shepherd.manifest.schema import AgentSpec
@@ -198,15 +199,14 @@ async def test_an_unknown_route_body_is_rejected_not_500(runtime_client: Connect
 async def test_a_graceful_stop_terminates_children_and_records_them(
     runtime_client: Connect, runtimes: LocalRuntimes
 ) -> None:
-    import json
-
     runtime, client = await runtime_client(["sleep", "30"], name="g")
     started = await client.start(start("e1"))
     runtime.process.send_signal(signal.SIGTERM)
     assert await asyncio.wait_for(runtime.process.wait(), 15) == 0
     assert started.pid is not None and not psutil.pid_exists(started.pid)
-    state = json.loads((runtime.log_path.parent / "executions" / "e1" / "state.json").read_text())
-    assert (state["state"], state["error_class"]) == ("finished", "terminated")
+    [state] = read_records(runtime.log_path.parent / "executions")
+    assert (state.execution_id, state.state, state.error_class) == (
+        "e1", RunState.FINISHED, "terminated")
 
 
 async def test_a_runtime_settles_many_survivors_at_once_and_listens_without_waiting_for_them(
@@ -216,6 +216,8 @@ async def test_a_runtime_settles_many_survivors_at_once_and_listens_without_wait
     stay zombies after SIGKILL: a runtime that waited for each (5 s apiece) would not be
     listening within the start timeout. Each survivor's group also holds a grandchild."""
     executions = RuntimeConfig(name="s", data_dir=tmp_path / "runtimes" / "agents" / "s")
+    journal = RecordJournal(executions.executions_dir)
+    journal.open()
     survivors = []
     for i in range(SURVIVORS):
         leader = subprocess.Popen(["sh", "-c", "sleep 300 & echo $!; wait"], text=True,
@@ -224,8 +226,9 @@ async def test_a_runtime_settles_many_survivors_at_once_and_listens_without_wait
         grandchild = int(leader.stdout.readline())
         record = RunRecord(f"s{i}", 1, 300, "old-boot", RunState.RUNNING, pid=leader.pid,
                            pid_create_time=psutil.Process(leader.pid).create_time())
-        save_record(executions.executions_dir, record)
+        journal.save(record)
         survivors.append((leader, grandchild))
+    journal.close()
     try:
         again = await runtimes.start(AgentSpec(name="s", command=("true",)))
         async with httpx.AsyncClient(base_url=again.url,

@@ -68,7 +68,6 @@ class Child:
 
     def spawn(self) -> None:
         """Start the process (or record why it could not start)."""
-        self._dir.mkdir(parents=True, exist_ok=True)
         try:
             self._process = ChildProcess.spawn(self._command, self._env, self._input,
                                                self._keep_output)
@@ -168,6 +167,7 @@ class Child:
 
     def _keep_output(self, chunk: bytes) -> None:
         if self._log is None:  # opened on the first byte: a silent child costs no file
+            self._dir.mkdir(parents=True, exist_ok=True)
             self._log = open(self._dir / LOG_FILE, "ab")  # noqa: SIM115 - closed in _settle
         self._log.write(chunk)
         tail = self.record.tail

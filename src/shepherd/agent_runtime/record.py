@@ -1,21 +1,19 @@
-"""What the runtime knows about one execution, and how it is written to disk.
+"""What the runtime knows about one execution, and its JSON form on disk.
 
 A ``RunRecord`` is mutable on purpose: the supervisor updates it as the child runs, and the
-registry persists it (``state.json``, written atomically) at every change of state, so a runtime
-restarted after a crash still reports results that were never acked.
+registry persists it (a line of the runtime's journal, ``journal.py``) at every change of state,
+so a runtime restarted after a crash still reports results that were never acked. A child's
+output log, when it wrote any, lives in the execution's own directory (``execution_dir``).
 """
 
 from __future__ import annotations
 
-import json
-import os
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 from shepherd.agent_client.protocol import ExecutionState, Leftover, RunState
 
-STATE_FILE = "state.json"
 LOG_FILE = "output.log"
 
 
@@ -74,24 +72,3 @@ class RunRecord:
 
 def execution_dir(root: Path, execution_id: str) -> Path:
     return root / execution_id
-
-
-def save_record(root: Path, record: RunRecord) -> None:
-    """Write ``state.json`` atomically (temp file + rename)."""
-    directory = execution_dir(root, record.execution_id)
-    directory.mkdir(parents=True, exist_ok=True)
-    tmp = directory / f".{STATE_FILE}.tmp"
-    tmp.write_text(json.dumps(record.to_json()), encoding="utf-8")
-    os.replace(tmp, directory / STATE_FILE)
-
-
-def load_records(root: Path) -> list[RunRecord]:
-    records: list[RunRecord] = []
-    if not root.is_dir():
-        return records
-    for path in sorted(root.glob(f"*/{STATE_FILE}")):
-        try:
-            records.append(RunRecord.from_json(json.loads(path.read_text(encoding="utf-8"))))
-        except (OSError, ValueError, TypeError, KeyError):
-            continue  # a half-written or foreign file: nothing to report for it
-    return records

@@ -1,13 +1,14 @@
 """The runtime's registry: every execution it accepted, until the control plane acks it.
 
 Guarantees: a start is idempotent on the execution id (the same id never spawns a second child);
-every record is persisted at each change of state; finished records stay until acked or until
-``retention_s`` after they finished; on startup, records a previous boot left ``running`` are
-settled at once — every surviving child (same pid and create time) has its group SIGKILLed, all
-together, without waiting — and reported as ``runtime_restarted``, with an ``exited`` event in the
-new boot, so the runtime listens straight away; a background task then confirms they are gone.
-Acking a running execution is refused (``InvalidTransition``): forgetting it would orphan a live
-child. Children start with the environment of ``environment.py``, never the runtime's own.
+every record is persisted (``journal.py``) at each change of state; finished records stay until
+acked or until ``retention_s`` after they finished; on startup, records a previous boot left
+``running`` are settled at once — every surviving child (same pid and create time) has its group
+SIGKILLed, all together, without waiting — and reported as ``runtime_restarted``, with an
+``exited`` event in the new boot, so the runtime listens straight away; a background task then
+confirms they are gone. Acking a running execution is refused (``InvalidTransition``):
+forgetting it would orphan a live child. Children start with the environment of
+``environment.py``, never the runtime's own.
 """
 
 from __future__ import annotations
@@ -31,8 +32,9 @@ from shepherd.agent_runtime.environment import (
     host_variables,
 )
 from shepherd.agent_runtime.events import EventLog
+from shepherd.agent_runtime.journal import RecordJournal
 from shepherd.agent_runtime.process import signal_group
-from shepherd.agent_runtime.record import RunRecord, execution_dir, load_records, save_record
+from shepherd.agent_runtime.record import RunRecord, execution_dir
 from shepherd.errors import ExecutionNotFound, InvalidTransition
 
 log = logging.getLogger("shepherd.agent_runtime.registry")
@@ -48,6 +50,7 @@ class RunRegistry:
         self.boot_id = boot_id
         self._events = events
         self._records: dict[str, RunRecord] = {}
+        self._journal = RecordJournal(config.executions_dir)
         self._children: dict[str, Child] = {}
         self._tasks: set[asyncio.Task[None]] = set()
         self._lock = asyncio.Lock()
@@ -56,16 +59,17 @@ class RunRegistry:
     # -- lifecycle ----------------------------------------------------------------------------
 
     async def recover(self) -> None:
-        """Load what a previous boot left; settle the runs it left running, without waiting."""
+        """Load what a previous boot left; settle the runs it left running, without waiting.
+        Opens the journal: call it once, before anything else."""
         survivors: list[psutil.Process] = []
-        for record in load_records(self._config.executions_dir):
+        for record in self._journal.open():
             if record.state is not RunState.FINISHED:
                 survivor = _kill_survivor(record)
                 if survivor is not None:
                     survivors.append(survivor)
                 record.finish(now_ms(), None, "runtime_restarted",
                               "the runtime restarted while the child ran")
-                save_record(self._config.executions_dir, record)
+                self._journal.save(record)
                 await self._events.emit(EventKind.EXITED, record.execution_id,
                                         record.finished_at_ms or now_ms(), None,
                                         record.error_class)
@@ -86,7 +90,7 @@ class RunRegistry:
         for child in list(self._children.values()):
             await child.stop_unsupervised()
         for record in self._records.values():
-            save_record(self._config.executions_dir, record)
+            self._journal.save(record)
 
     # -- operations ---------------------------------------------------------------------------
 
@@ -102,7 +106,7 @@ class RunRegistry:
                           execution_dir(self._config.executions_dir, record.execution_id),
                           self._config.tail_bytes, self._config.kill_grace_s, self._finished)
             child.spawn()
-            save_record(self._config.executions_dir, record)
+            self._journal.save(record)
         if record.state is RunState.RUNNING:
             self._children[record.execution_id] = child
             await self._events.emit(EventKind.STARTED, record.execution_id,
@@ -119,7 +123,7 @@ class RunRegistry:
     async def _finished(self, record: RunRecord) -> None:
         self._children.pop(record.execution_id, None)
         if self._records.get(record.execution_id) is record:  # an ack may have come first
-            save_record(self._config.executions_dir, record)
+            self._journal.save(record)
         await self._events.emit(EventKind.EXITED, record.execution_id,
                                 record.finished_at_ms or now_ms(), record.exit_code,
                                 record.error_class)
@@ -160,31 +164,37 @@ class RunRegistry:
 
     def ack_many(self, execution_ids: list[str]) -> tuple[list[str], list[str]]:
         """Forget the finished ones; returns (acked or already unknown, still running)."""
-        acked, running = [], []
+        acked, running, finished = [], [], []
         for execution_id in execution_ids:
             record = self._records.get(execution_id)
             if record is None:  # acked before, or never here: nothing on disk to remove
                 acked.append(execution_id)
             elif record.state is RunState.FINISHED:
-                self._forget(execution_id)
+                finished.append(execution_id)
                 acked.append(execution_id)
             else:
                 running.append(execution_id)
+        self._forget(finished)
         return acked, running
 
     def ack(self, execution_id: str) -> None:
         """Forget a finished execution; acking a running one is refused, never a silent no-op."""
         if self.get(execution_id).state is not RunState.FINISHED:
             raise InvalidTransition(f"execution {execution_id} is still running; nothing to ack")
-        self._forget(execution_id)
+        self._forget([execution_id])
 
     def running_count(self) -> int:
         return len(self._children)
 
-    def _forget(self, execution_id: str) -> None:
-        self._records.pop(execution_id, None)
-        shutil.rmtree(execution_dir(self._config.executions_dir, execution_id),
-                      ignore_errors=True)
+    def _forget(self, execution_ids: list[str]) -> None:
+        """Drop the records (one journal line for them all) and the output logs of those that
+        wrote any (a silent child has no directory)."""
+        for execution_id in execution_ids:
+            record = self._records.pop(execution_id, None)
+            if record is None or record.tail:
+                shutil.rmtree(execution_dir(self._config.executions_dir, execution_id),
+                              ignore_errors=True)
+        self._journal.forget(execution_ids)
 
     async def sweep_forever(self, interval_s: float) -> None:
         """Drop expired results even when nobody reads the registry (run as a guarded task)."""
@@ -199,9 +209,8 @@ class RunRegistry:
             key=lambda r: r.finished_at_ms or 0,
         )
         excess = max(0, len(finished) - self._config.max_retained)
-        for index, record in enumerate(finished):
-            if index < excess or (record.finished_at_ms or 0) < cutoff:
-                self._forget(record.execution_id)
+        self._forget([record.execution_id for index, record in enumerate(finished)
+                      if index < excess or (record.finished_at_ms or 0) < cutoff])
 
     def _env(self, request: StartRequest) -> dict[str, str]:
         return child_environment(self._base_env, execution_id=request.execution_id,

@@ -1,7 +1,7 @@
 """Where the sentinel learns about local executions, and where it remembers them.
 
 ``read_runtime_footprints`` reads the records a local agent runtime keeps under its data dir
-(``<data dir>/executions/*/state.json``, the runtime's own format, read with its own loader): the
+(``<data dir>/executions/journal.jsonl``, the runtime's own format, read with its own reader): the
 child's pid and create time, when the run started and finished, and the leftovers the runtime
 reported. Reading a file needs no token and works while the runtime is down — which is when
 strays are born.
@@ -25,7 +25,8 @@ from typing import Any
 
 from shepherd.agent_client.protocol import RunState
 from shepherd.agent_runtime.config import RuntimeConfig
-from shepherd.agent_runtime.record import RunRecord, load_records
+from shepherd.agent_runtime.journal import read_records
+from shepherd.agent_runtime.record import RunRecord
 from shepherd.core.footprints import Footprint
 
 log = logging.getLogger("shepherd.sentinel.footprints")
@@ -38,7 +39,7 @@ def read_runtime_footprints(runtime_dirs: Iterable[Path]) -> list[Footprint]:
     found: list[Footprint] = []
     for runtime_dir in runtime_dirs:
         executions = RuntimeConfig(name=runtime_dir.name, data_dir=runtime_dir).executions_dir
-        found.extend(_footprint(runtime_dir.name, r) for r in load_records(executions)
+        found.extend(_footprint(runtime_dir.name, r) for r in read_records(executions)
                      if r.pid is not None)
     return found
 
