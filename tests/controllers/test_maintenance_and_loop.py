@@ -6,9 +6,11 @@ import asyncio
 import json
 from dataclasses import dataclass, field
 
+import pytest
 from prometheus_client import generate_latest
 
 from shepherd.background import GuardedTask
+from shepherd.controllers import loop as loop_module
 from shepherd.controllers.base import Wakeup
 from shepherd.controllers.loop import ControllerLoop, LoopConfig
 from shepherd.controllers.maintenance import Maintenance
@@ -151,3 +153,27 @@ async def test_a_tick_records_a_summary_of_its_report_any_replica_can_read(
     assert summary["report"] == {"done": 2, "skipped": 4, "note": "ok"}
     exposed = generate_latest(telemetry.registry).decode()
     assert 'shepherd_controller_tick_seconds_count{controller="reporting"} 1.0' in exposed
+
+
+async def test_a_leader_renews_its_lease_and_records_its_tick_at_most_so_often(
+    redis_handle: RedisHandle, clock: ManualClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Passes woken by events come faster than anyone reads a tick, and a lease lasts seconds:
+    within the recheck window a pass trusts the renewal it just made, then renews again and
+    sees a lease it lost."""
+    monkeypatch.setattr(loop_module, "LEASE_RECHECK_S", 0.2)
+    monkeypatch.setattr(loop_module, "TICK_RECORD_S", 0.2)
+    counting = Counting()
+    loop = ControllerLoop(counting, LoopConfig(interval_s=10), redis_handle, clock, owner="a")
+    tick_key = redis_handle.keys.controller_tick_at("counting")
+    await loop.tick()
+    first_ms = clock.now_ms()
+    await redis_handle.leases.release(redis_handle.keys.controller_lease("counting"), "a")
+    await redis_handle.leases.acquire(redis_handle.keys.controller_lease("counting"), "b", 10_000)
+    clock.advance(1)
+    await loop.tick()  # within the window: runs on the renewal it just made
+    assert counting.runs == 2 and loop.last_tick_ms == clock.now_ms()
+    assert await redis_handle.client.get(tick_key) == str(first_ms)  # not written again yet
+    await asyncio.sleep(0.25)
+    await loop.tick()
+    assert counting.runs == 2 and not loop.is_leader  # renewed, and found it lost

@@ -13,10 +13,12 @@ retry waits until its backoff has passed (``not_before_ms``), and nothing is dis
 agent the watchdog fenced (declared lost and not yet reconciled), so a retry never starts beside
 the attempt it replaces.
 
-Every pass first asks ``SlotRecovery.ensure()`` whether Redis is still the one the slots were
-written to; if it lost its data the slots are rebuilt from SQL before anything is acquired, and
-every acquire carries the verified epoch, so a Redis flushed mid-pass refuses it
-(``STALE_EPOCH``) and the pass stops (``paused``) instead of overbooking.
+Every pass reads what it needs from Redis in one round trip (``RedisHandle.dispatch_view``:
+the epoch, each agent's fence and held slots), then asks ``SlotRecovery.ensure()`` with that
+reading whether Redis is still the one the slots were written to; if it lost its data the
+slots are rebuilt from SQL before anything is acquired, and every acquire carries the verified
+epoch, so a Redis flushed mid-pass refuses it (``STALE_EPOCH``) and the pass stops (``paused``)
+instead of overbooking.
 
 With ``hand_over_in_background`` (the control plane's setting) a pass ends once its rows are
 claimed: their start requests run beside the next passes, so a slot freed while a runtime is
@@ -100,16 +102,19 @@ class Dispatcher:
     async def run_once(self) -> DispatchReport:
         report = DispatchReport()
         await self._expire(report)
-        epoch = await self._recovery.ensure()
+        enabled = [a for a in await self._db.agents.list()
+                   if a.enabled and self._directory.client_for(a) is not None]
+        view = await self._redis.dispatch_view([a.name for a in enabled])
+        epoch = await self._recovery.ensure(view.epoch)
         if epoch is None:
             report.paused = True
             return report
-        ready = [a for a in await self._db.agents.list()
-                 if a.enabled and self._directory.client_for(a) is not None]
-        fenced = await self._redis.health.fenced([a.name for a in ready])
-        ready = [a for a in ready if a.name not in fenced]
+        # After a rebuild the view's slot counts are stale: each agent's is read again.
+        held = view.held if epoch == view.epoch.epoch else {}
+        ready = [a for a in enabled if not view.health[a.name].fenced]
         # Agents are independent: one slow runtime must not hold back the others' backlogs.
-        await asyncio.gather(*(self._drain(agent, epoch, report) for agent in ready))
+        await asyncio.gather(*(self._drain(agent, epoch, report, held.get(agent.name))
+                               for agent in ready))
         return report
 
     async def _expire(self, report: DispatchReport) -> None:
@@ -128,11 +133,15 @@ class Dispatcher:
             if won:
                 report.expired.append(row.id)
 
-    async def _drain(self, agent: Agent, epoch: str, report: DispatchReport) -> None:
+    async def _drain(
+        self, agent: Agent, epoch: str, report: DispatchReport, held_slots: int | None
+    ) -> None:
         if not await self._breaker.admits(agent.name):
             report.held.append(agent.name)
             return
-        free = agent.max_parallel_tasks - await self._redis.slots.count(agent.name)
+        if held_slots is None:
+            held_slots = await self._redis.slots.count(agent.name)
+        free = agent.max_parallel_tasks - held_slots
         if free <= 0:
             return
         rows = [row for row in

@@ -4,10 +4,13 @@ A singleton controller runs only while it holds ``lease:controller:{name}``, so 
 ``shepherd serve`` replicas can run side by side; each successful ``run_once`` records its tick in
 memory and at ``controller:{name}:tick_at`` (invariant G-02), and a summary of its report (when,
 how long, the size of every list in it) at ``controller:{name}:last_report``, which any replica's
-API can show. A crash inside ``run_once`` is logged and retried after the next interval; it never
-ends the loop. A store that is down (``StoreError``: Redis or SQL unreachable) is not a crash: it
-is retried every tick as well, but written without a traceback and at most once a minute for all
-loops sharing one ``LogThrottle``, and once more when the stores answer again.
+API can show. Passes woken by events can come hundreds of times a second: a leader that renewed
+its lease within ``LEASE_RECHECK_S`` runs the next pass without renewing it again, and a tick is
+written to Redis at most every ``TICK_RECORD_S`` (always the first). A crash inside ``run_once``
+is logged and retried after the next interval; it never ends the loop. A store that is down
+(``StoreError``: Redis or SQL unreachable) is not a crash: it is retried every tick as well, but
+written without a traceback and at most once a minute for all loops sharing one
+``LogThrottle``, and once more when the stores answer again.
 """
 
 from __future__ import annotations
@@ -27,6 +30,12 @@ from shepherd.stores.redis.connection import RedisHandle
 from shepherd.telemetry import Telemetry
 
 log = logging.getLogger("shepherd.controllers")
+# A leader renewed this recently (monotonic time, so a process frozen meanwhile renews on waking)
+# does not renew before a pass: the lease lasts at least 5 s, and between two idle ticks
+# leadership already goes unchecked for a whole interval.
+LEASE_RECHECK_S = 0.25
+# Readers of the recorded tick (/metrics, the canary's G-02) count in seconds.
+TICK_RECORD_S = 0.25
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,6 +66,7 @@ class ControllerLoop:
         self.last_report: object | None = None
         self.failures = 0
         self.is_leader = not config.singleton
+        self._renewed_at = self._recorded_at = float("-inf")
         self._quiet = quiet or LogThrottle(log)
         telemetry = telemetry or Telemetry()
         self._tick_seconds = telemetry.histogram(
@@ -88,6 +98,9 @@ class ControllerLoop:
         duration_s = time.perf_counter() - started
         self._tick_seconds.observe(duration_s)
         self.last_tick_ms = self._clock.now_ms()
+        if time.monotonic() - self._recorded_at < TICK_RECORD_S:
+            return
+        self._recorded_at = time.monotonic()
         summary = {"tick_at_ms": self.last_tick_ms, "duration_ms": round(duration_s * 1000, 3),
                    "report": summarize_report(self.last_report)}
         await self._redis.ticks.record_controller(self.name, self.last_tick_ms,
@@ -122,13 +135,19 @@ class ControllerLoop:
         self._tick_failures.inc()
 
     async def _lead(self) -> bool:
-        # Renew first, whatever we believe: a loop restarted after a crash still owns its lease.
+        # Renew first, whatever we believe (a loop restarted after a crash still owns its lease),
+        # unless this loop renewed it a moment ago.
+        asked_at = time.monotonic()
+        if self.is_leader and asked_at - self._renewed_at < LEASE_RECHECK_S:
+            return True
         leases, was_leader = self._redis.leases, self.is_leader
         self.is_leader = await leases.renew(self._lease_key, self._owner, self._lease_ttl_ms)
         if not self.is_leader:
             if was_leader:
                 log.warning("controller %s: lost its lease", self.name)
             self.is_leader = await leases.acquire(self._lease_key, self._owner, self._lease_ttl_ms)
+        if self.is_leader:
+            self._renewed_at = asked_at  # when asked, not answered: the lease runs from before
         return self.is_leader
 
     async def _resign(self) -> None:

@@ -53,11 +53,15 @@ class SlotRecovery:
             "shepherd_redis_rebuilds", "Slot rebuilds from SQL after Redis lost or changed data."
         )
 
-    async def ensure(self) -> str | None:
+    async def ensure(self, reading: EpochReading | None = None) -> str | None:
         """The epoch to acquire slots with, after a rebuild if one is due; None: do not
-        dispatch (the Redis belongs to another SQL store)."""
+        dispatch (the Redis belongs to another SQL store). ``reading`` is one the caller just
+        made (a dispatcher pass reads it with the rest of its view); it is read again when
+        another caller held the lock meanwhile, which may have rebuilt since."""
+        waited = self._lock.locked()
         async with self._lock:
-            reading = await self._redis.epoch.read()
+            if reading is None or waited:
+                reading = await self._redis.epoch.read()
             verdict = decide_epoch(reading, self._db.instance_id)
             if verdict is EpochVerdict.FOREIGN:
                 self._foreign(reading.instance)

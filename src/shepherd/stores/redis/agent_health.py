@@ -101,13 +101,14 @@ class AgentHealthStore:
             for agent in agents:
                 pipe.hgetall(self._keys.agent_health(agent))
             raw = cast("list[dict[str, Any]]", await pipe.execute())
-        return {agent: _health(fields) for agent, fields in zip(agents, raw, strict=True)}
+        return {agent: health_of(fields) for agent, fields in zip(agents, raw, strict=True)}
 
     async def fenced(self, agents: Sequence[str]) -> set[str]:
         return {name for name, health in (await self.read(agents)).items() if health.fenced}
 
 
-def _health(fields: dict[str, Any]) -> AgentHealth:
+def health_of(fields: dict[str, Any]) -> AgentHealth:
+    """An agent's health from its hash (empty: never seen unhealthy)."""
     since, lost = fields.get(SINCE), fields.get(LOST_AT)
     return AgentHealth(int(since) if since is not None else None,
                        int(lost) if lost is not None else None)

@@ -12,6 +12,7 @@ Must not: fall back to localhost or to the embedded server when a URL is given.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -26,6 +27,7 @@ from shepherd.stores.redis.agent_health import AgentHealthStore
 from shepherd.stores.redis.canary_view import CanaryView
 from shepherd.stores.redis.circuits import CircuitStore
 from shepherd.stores.redis.cursors import CursorStore
+from shepherd.stores.redis.dispatch_view import DispatchView, read_dispatch_view
 from shepherd.stores.redis.embedded import EmbeddedRedis, client_name
 from shepherd.stores.redis.epoch import EpochStore
 from shepherd.stores.redis.errors import translated
@@ -83,6 +85,10 @@ class RedisHandle:
     @property
     def presence(self) -> PresenceReader:
         return PresenceReader(self.client, self.keys)
+
+    async def dispatch_view(self, agents: Sequence[str]) -> DispatchView:
+        """A dispatcher pass's reads, in one round trip (``dispatch_view.py``)."""
+        return await read_dispatch_view(self.client, self.keys, agents)
 
     async def ping(self) -> None:
         async with translated("ping"):

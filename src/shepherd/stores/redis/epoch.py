@@ -10,9 +10,11 @@ Must not: decide whether to rebuild (``core.epoch``) or rebuild anything (the di
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from redis.asyncio import Redis
+from redis.asyncio.client import Pipeline
 
 from shepherd.core.epoch import EpochReading
 from shepherd.stores.redis.errors import translated
@@ -26,15 +28,29 @@ class EpochStore:
 
     async def read(self) -> EpochReading:
         async with translated("read epoch"), self._client.pipeline(transaction=False) as pipe:
-            pipe.get(self._keys.instance())
-            pipe.get(self._keys.epoch())
-            pipe.info("server")
-            instance, epoch, info = await pipe.execute()
-        return EpochReading(_text(epoch), str(_server_run_id(info)), _text(instance))
+            queue_epoch_read(pipe, self._keys)
+            return epoch_reading(await pipe.execute())
 
     async def seal(self, run_id: str) -> None:
         async with translated("seal epoch"):
             await self._client.set(self._keys.epoch(), run_id)
+
+
+# How many replies ``queue_epoch_read`` adds to a pipeline.
+EPOCH_REPLIES = 3
+
+
+def queue_epoch_read(pipe: Pipeline, keys: Keys) -> None:
+    """Queue the reading's commands on ``pipe`` (another store's pass may share the trip)."""
+    pipe.get(keys.instance())
+    pipe.get(keys.epoch())
+    pipe.info("server")
+
+
+def epoch_reading(replies: Sequence[Any]) -> EpochReading:
+    """The reading from the ``EPOCH_REPLIES`` replies of ``queue_epoch_read``."""
+    instance, epoch, info = replies
+    return EpochReading(_text(epoch), str(_server_run_id(info)), _text(instance))
 
 
 def _text(value: Any) -> str | None:
