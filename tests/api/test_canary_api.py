@@ -1,5 +1,6 @@
-"""``/api/canary``: the catalog, a cycle on demand (422 unknown id, 409 while one runs), the
-violations it stored with filters, stats and one by id, the status; admins only."""
+"""``/api/canary``: the catalog, a cycle on demand (422 unknown id; after the one running, 409
+when that one runs too long), the violations it stored with filters, stats and one by id, the
+status; admins only."""
 
 from __future__ import annotations
 
@@ -81,12 +82,23 @@ async def test_bad_requests_say_what_is_wrong(api: Api, canary: CanaryService) -
         assert missing.status_code == 404 and "999" in missing.json()["message"]
 
 
-async def test_a_cycle_while_one_runs_is_a_409(api: Api, canary: CanaryService) -> None:
+async def test_a_cycle_asked_while_one_runs_waits_for_it(
+    api: Api, canary: CanaryService
+) -> None:
     running = asyncio.create_task(canary.run_cycle())
     await asyncio.sleep(0)
     async with api.client() as client:
-        busy = await client.post("/api/canary/run-cycle", json={})
+        after = await client.post("/api/canary/run-cycle", json={})
     await running
+    assert after.status_code == 200, after.text
+
+
+async def test_a_cycle_asked_while_one_runs_too_long_is_a_409(
+    api: Api, canary: CanaryService
+) -> None:
+    canary.exclusive_wait_s = 0.05
+    async with canary.exclusive(), api.client() as client:  # a cycle that does not end
+        busy = await client.post("/api/canary/run-cycle", json={})
     assert busy.status_code == 409 and "already running" in busy.json()["message"]
 
 

@@ -102,12 +102,17 @@ async def test_a_cycle_over_some_ids_leaves_the_others_incidents_alone(
         await canary.run_cycle(["X-99"])
 
 
-async def test_a_second_cycle_while_one_runs_is_refused(canary: CanaryService) -> None:
+async def test_a_second_cycle_waits_for_the_one_running_and_is_refused_past_the_wait(
+    canary: CanaryService,
+) -> None:
     first = asyncio.create_task(canary.run_cycle())
     await asyncio.sleep(0)
-    with pytest.raises(Conflict):
-        await canary.run_cycle()
-    await first
+    second = await canary.run_cycle()  # never overlapping: it ran once the first ended
+    assert first.done() and second.checked
+    canary.exclusive_wait_s = 0.05
+    async with canary.exclusive():
+        with pytest.raises(Conflict, match="already running"):
+            await canary.run_cycle()
 
 
 async def test_redis_down_is_a_source_unavailable_not_a_violation(

@@ -39,6 +39,9 @@ log = logging.getLogger("shepherd.canary")
 SOURCE_PREFIX = "canary."
 # Violations are kept a week: enough to look back over an incident and a weekend.
 RETENTION_MS = 7 * 86_400_000
+# A cycle or self-test asked on demand waits this long for a running cycle to end before a 409:
+# a cycle takes well under a second on a fleet of hundreds.
+EXCLUSIVE_WAIT_S = 10.0
 # One alert per incident, and its recovery: a continuing red stays quiet (no reminders). Dwell is
 # applied before a violation counts at all (``_past_dwell``), so the engine needs no pending time.
 QUIET = AlertPolicy(realert_s=None)
@@ -83,6 +86,7 @@ class CanaryService:
         self._first_seen: dict[tuple[str, str], int] = {}  # (id, entity) -> first sighting
         # id -> (red, when it last turned red or green), for the dashboard's board
         self.board: dict[str, tuple[bool, int]] = {}
+        self.exclusive_wait_s = EXCLUSIVE_WAIT_S
         t = telemetry or Telemetry()
         self._fired = t.counter("shepherd_canary_violations",
                                 "Violations found by the canary, by invariant.", ["invariant"])
@@ -97,18 +101,27 @@ class CanaryService:
                             list(result.transitions), list(result.sources_unavailable))
 
     async def run_cycle(self, ids: Iterable[str] | None = None) -> CycleResult:
-        """One cycle over ``ids`` (all when None); ``Conflict`` while another one runs."""
+        """One cycle over ``ids`` (all when None), after the one running, if any
+        (``exclusive``)."""
         chosen = _chosen(ids)
         async with self.exclusive():
             return await self.cycle(chosen)
 
     @contextlib.asynccontextmanager
     async def exclusive(self) -> AsyncIterator[None]:
-        """Hold the canary: no other cycle starts meanwhile (``Conflict`` for one that tries)."""
-        if self._lock.locked():
-            raise Conflict("a canary cycle is already running; try again when it ends")
-        async with self._lock:
+        """Hold the canary: no other cycle starts meanwhile. One asked on demand while another
+        runs (a periodic cycle, most often) waits for it up to ``exclusive_wait_s``, then is a
+        ``Conflict``."""
+        try:
+            async with asyncio.timeout(self.exclusive_wait_s):
+                await self._lock.acquire()
+        except TimeoutError:
+            raise Conflict(f"a canary cycle is already running (for more than "
+                           f"{self.exclusive_wait_s:g} s); try again when it ends") from None
+        try:
             yield
+        finally:
+            self._lock.release()
 
     def controller_intervals(self) -> dict[str, float]:
         return self._collector.controller_intervals()

@@ -2,7 +2,8 @@
 
 Admin only (fleet-wide tokens): violations name executions and agents across the fleet. A cycle
 on demand runs even while the periodic loop is off (``SHEPHERD_CANARY_ENABLED``); an unknown
-invariant id is a 422, a cycle already running a 409.
+invariant id is a 422; one asked while another runs waits for it, and is a 409 only when that one
+runs for more than ``EXCLUSIVE_WAIT_S``.
 """
 
 from __future__ import annotations
