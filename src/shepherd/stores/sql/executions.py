@@ -382,7 +382,7 @@ class ExecutionRepository:
             return {}
         c = executions.c
         query = select(c.id, c.status).where(c.id.in_(list(ids)))
-        async with translated("read statuses"), self._engine.connect() as conn:
+        async with translated("read statuses"), one_statement(self._engine) as conn:
             return {eid: S(status) for eid, status in (await conn.execute(query)).all()}
 
     async def queued_before(self, cutoff_ms: int) -> ExecutionList:
@@ -391,17 +391,17 @@ class ExecutionRepository:
         return [to_execution(r) for r in await self._rows(query.order_by(c.id))]
 
     async def backlog_depth(self, agent: str) -> int:
-        async with translated("count backlog"), self._engine.connect() as conn:
+        async with translated("count backlog"), one_statement(self._engine) as conn:
             return await _count(conn, agent=agent, statuses=(S.QUEUED.value,))
 
     async def count_active_for_schedule(self, schedule_id: str) -> int:
-        async with translated("count active"), self._engine.connect() as conn:
+        async with translated("count active"), one_statement(self._engine) as conn:
             return await _count(conn, schedule_id=schedule_id, statuses=ACTIVE)
 
     async def count_by_agent_and_status(self) -> dict[tuple[str, str], int]:
         c = executions.c
         query = select(c.agent, c.status, func.count()).group_by(c.agent, c.status)
-        async with translated("count executions"), self._engine.connect() as conn:
+        async with translated("count executions"), one_statement(self._engine) as conn:
             return {(a, s): n for a, s, n in (await conn.execute(query)).all()}
 
     async def _rows(self, query: Any, params: dict[str, Any] | None = None) -> Sequence[Any]:
