@@ -39,7 +39,7 @@ from shepherd.controllers.results import ResultWriter
 from shepherd.core.backoff import compute_backoff
 from shepherd.core.clock import Clock
 from shepherd.core.fleet_events import AgentChange, agent_changed
-from shepherd.core.models import Agent
+from shepherd.core.models import Agent, Execution
 from shepherd.core.status import ExecutionStatus
 from shepherd.errors import AgentError, AgentNotFound, ExecutionNotFound, StoreError
 from shepherd.log_throttle import LogThrottle
@@ -280,24 +280,30 @@ class Monitor:
         exits = [e for e in page.events if e.kind is EventKind.EXITED]
         if exits:
             # As it is now, not as the long-poll began: a webhook URL or success codes set
-            # meanwhile apply to these results, as they would in the finalizer.
-            agent = await self._db.agents.get(agent.name)
+            # meanwhile apply to these results, as they would in the finalizer. The rows of the
+            # results the page carries are read at the same time (two reads, one wait).
+            carried = [e.result for e in exits if e.result is not None]
+            agent, rows = await asyncio.gather(
+                self._db.agents.get(agent.name),
+                self._db.executions.find_many([r.execution_id for r in carried])
+                if carried and self._results is not None else _nothing())
             self._read_after_page[agent.name] = agent
-            await self._settle_page(agent, client, exits)
+            await self._settle_page(agent, client, exits, carried, rows)
         await self._save_cursor(agent.name, page.last_seq, page.boot_id)
         return False
 
     async def _settle_page(
-        self, agent: Agent, client: AgentClient, exits: list[RuntimeEvent]
+        self, agent: Agent, client: AgentClient, exits: list[RuntimeEvent],
+        carried: list[ExecutionState], rows: list[Execution],
     ) -> None:
-        """Exits that carry their result are stored in one transaction (``ResultWriter``);
-        the others, and any the batch did not take, become ``finalizing`` for the finalizer."""
+        """Exits that carry their result (``carried``, whose ``rows`` were read) are stored in
+        one transaction (``ResultWriter``); the others, and any the batch did not take, become
+        ``finalizing`` for the finalizer."""
         done: set[str] = set()
-        carried = [e.result for e in exits if e.result is not None]
         if carried and self._results is not None:
             # Slots freed: the backlog need not wait for a tick, nor for the ack.
             done = await self._results.finish_exits(agent, client, carried, ACTOR,
-                                                    freed=self._dispatch_wakeup)
+                                                    freed=self._dispatch_wakeup, rows=rows)
         for event in exits:
             if event.execution_id not in done:
                 await self._settle(agent, event)
@@ -324,3 +330,7 @@ class Monitor:
 
     async def _request_reconcile(self, agent: str, why: str) -> None:
         await self._redis.reconcile.request(agent, why, self._clock.now_ms())
+
+
+async def _nothing() -> list[Execution]:
+    return []

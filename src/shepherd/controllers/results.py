@@ -85,15 +85,17 @@ class ResultWriter:
 
     async def finish_exits(
         self, agent: Agent, client: AgentClient, results: Sequence[ExecutionState], actor: str,
-        freed: Wakeup | None = None,
+        freed: Wakeup | None = None, rows: Sequence[Execution] | None = None,
     ) -> set[str]:
         """Settle and finalize ``results`` in one transaction, by ``agent`` as read once their
         page arrived; the ids it took care of (ended now, or already ended). The others are the
         per-exit path's. ``freed`` is poked as soon as slots were released, before the ack: the
-        backlog behind them need not wait for it."""
+        backlog behind them need not wait for it. ``rows`` are the results' rows when the
+        caller read them already (beside the agent, in the same round trip's time)."""
         by_id = {state.execution_id: state for state in results}
         try:
-            rows = await self._db.executions.find_many(list(by_id))
+            if rows is None:
+                rows = await self._db.executions.find_many(list(by_id))
             now_ms = self._clock.now_ms()
             running = [r for r in rows if r.status is ExecutionStatus.RUNNING]
             chains = [WriteChain(r.id, [exit_write(_exit(agent, by_id[r.id]), now_ms),
