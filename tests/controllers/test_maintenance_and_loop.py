@@ -10,6 +10,7 @@ import pytest
 from prometheus_client import generate_latest
 
 from shepherd.background import GuardedTask
+from shepherd.controllers import base as base_module
 from shepherd.controllers import loop as loop_module
 from shepherd.controllers.base import Wakeup
 from shepherd.controllers.loop import ControllerLoop, LoopConfig
@@ -161,7 +162,7 @@ async def test_a_leader_renews_its_lease_and_records_its_tick_at_most_so_often(
     """Passes woken by events come faster than anyone reads a tick, and a lease lasts seconds:
     within the recheck window a pass trusts the renewal it just made, then renews again and
     sees a lease it lost."""
-    monkeypatch.setattr(loop_module, "LEASE_RECHECK_S", 0.2)
+    monkeypatch.setattr(base_module, "LEASE_RECHECK_S", 0.2)
     monkeypatch.setattr(loop_module, "TICK_RECORD_S", 0.2)
     counting = Counting()
     loop = ControllerLoop(counting, LoopConfig(interval_s=10), redis_handle, clock, owner="a")

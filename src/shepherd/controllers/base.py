@@ -3,7 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from typing import Protocol
+
+# A lease renewed this recently (monotonic time: a process frozen meanwhile renews on waking) is
+# not renewed again before the next pass. Passes woken by events can come hundreds of times a
+# second; the leases last seconds, and between two idle passes leadership already goes unchecked
+# for a whole interval.
+LEASE_RECHECK_S = 0.25
 
 
 class Controller(Protocol):
@@ -36,3 +43,21 @@ class Wakeup:
             return False
         finally:
             self._event.clear()
+
+
+class RecentRenewals:
+    """When this process last renewed (asked to renew) each lease it holds, so a pass within
+    ``LEASE_RECHECK_S`` of it need not renew again."""
+
+    def __init__(self) -> None:
+        self._asked_at: dict[str, float] = {}
+
+    def fresh(self, lease: str) -> bool:
+        return time.monotonic() - self._asked_at.get(lease, float("-inf")) < LEASE_RECHECK_S
+
+    def held(self, lease: str, asked_at: float) -> None:
+        """Renewed or taken: counted from when it was asked, the lease runs from before that."""
+        self._asked_at[lease] = asked_at
+
+    def lost(self, lease: str) -> None:
+        self._asked_at.pop(lease, None)

@@ -5,11 +5,11 @@ A singleton controller runs only while it holds ``lease:controller:{name}``, so 
 memory and at ``controller:{name}:tick_at`` (invariant G-02), and a summary of its report (when,
 how long, the size of every list in it) at ``controller:{name}:last_report``, which any replica's
 API can show. Passes woken by events can come hundreds of times a second: a leader that renewed
-its lease within ``LEASE_RECHECK_S`` runs the next pass without renewing it again, and a tick is
-written to Redis at most every ``TICK_RECORD_S`` (always the first). A crash inside ``run_once``
-is logged and retried after the next interval; it never ends the loop. A store that is down
-(``StoreError``: Redis or SQL unreachable) is not a crash: it is retried every tick as well, but
-written without a traceback and at most once a minute for all loops sharing one
+its lease within ``base.LEASE_RECHECK_S`` runs the next pass without renewing it again, and a
+tick is written to Redis at most every ``TICK_RECORD_S`` (always the first). A crash inside
+``run_once`` is logged and retried after the next interval; it never ends the loop. A store that
+is down (``StoreError``: Redis or SQL unreachable) is not a crash: it is retried every tick as
+well, but written without a traceback and at most once a minute for all loops sharing one
 ``LogThrottle``, and once more when the stores answer again.
 """
 
@@ -22,7 +22,7 @@ import time
 from dataclasses import dataclass, fields, is_dataclass
 from typing import Any
 
-from shepherd.controllers.base import Controller, Wakeup
+from shepherd.controllers.base import Controller, RecentRenewals, Wakeup
 from shepherd.core.clock import Clock
 from shepherd.errors import StoreError
 from shepherd.log_throttle import LogThrottle
@@ -30,10 +30,6 @@ from shepherd.stores.redis.connection import RedisHandle
 from shepherd.telemetry import Telemetry
 
 log = logging.getLogger("shepherd.controllers")
-# A leader renewed this recently (monotonic time, so a process frozen meanwhile renews on waking)
-# does not renew before a pass: the lease lasts at least 5 s, and between two idle ticks
-# leadership already goes unchecked for a whole interval.
-LEASE_RECHECK_S = 0.25
 # Readers of the recorded tick (/metrics, the canary's G-02) count in seconds.
 TICK_RECORD_S = 0.25
 
@@ -66,7 +62,8 @@ class ControllerLoop:
         self.last_report: object | None = None
         self.failures = 0
         self.is_leader = not config.singleton
-        self._renewed_at = self._recorded_at = float("-inf")
+        self._renewals = RecentRenewals()
+        self._recorded_at = float("-inf")
         self._quiet = quiet or LogThrottle(log)
         telemetry = telemetry or Telemetry()
         self._tick_seconds = telemetry.histogram(
@@ -137,9 +134,9 @@ class ControllerLoop:
     async def _lead(self) -> bool:
         # Renew first, whatever we believe (a loop restarted after a crash still owns its lease),
         # unless this loop renewed it a moment ago.
-        asked_at = time.monotonic()
-        if self.is_leader and asked_at - self._renewed_at < LEASE_RECHECK_S:
+        if self.is_leader and self._renewals.fresh(self._lease_key):
             return True
+        asked_at = time.monotonic()
         leases, was_leader = self._redis.leases, self.is_leader
         self.is_leader = await leases.renew(self._lease_key, self._owner, self._lease_ttl_ms)
         if not self.is_leader:
@@ -147,7 +144,7 @@ class ControllerLoop:
                 log.warning("controller %s: lost its lease", self.name)
             self.is_leader = await leases.acquire(self._lease_key, self._owner, self._lease_ttl_ms)
         if self.is_leader:
-            self._renewed_at = asked_at  # when asked, not answered: the lease runs from before
+            self._renewals.held(self._lease_key, asked_at)
         return self.is_leader
 
     async def _resign(self) -> None:

@@ -24,6 +24,7 @@ import asyncio
 import contextlib
 import logging
 import random
+import time
 from dataclasses import dataclass, field
 from functools import partial
 
@@ -31,7 +32,7 @@ from shepherd.agent_client.breaker import BreakerHook, NullBreaker
 from shepherd.agent_client.client import AgentClient
 from shepherd.agent_client.protocol import EventKind, ExecutionState, RunState, RuntimeEvent
 from shepherd.background import GuardedTask
-from shepherd.controllers.base import Wakeup
+from shepherd.controllers.base import RecentRenewals, Wakeup
 from shepherd.controllers.cycle import run_each
 from shepherd.controllers.directory import AgentDirectory
 from shepherd.controllers.exits import Exit, settle_exit
@@ -100,6 +101,7 @@ class Monitor:
         self._attached: set[str] = set()  # watched on request while they have running rows
         # The agent as read when a page of exits arrived: the next poll uses it, unread again.
         self._read_after_page: dict[str, Agent] = {}
+        self._renewals = RecentRenewals()
         self._cursors: dict[str, tuple[int, str | None]] = {}  # per agent, while leased
         self._quiet = LogThrottle(log)
 
@@ -188,6 +190,7 @@ class Monitor:
             self._read_after_page.pop(name, None)
             self._cursors.pop(name, None)
             # Stopped or done: give the lease back so the next watcher need not wait its TTL.
+            self._renewals.lost(lease)
             await asyncio.shield(self._release(lease))
 
     async def _follow(self, name: str, lease: str, ttl_ms: int) -> None:
@@ -262,13 +265,21 @@ class Monitor:
             log.warning("monitor: could not release %s, it will expire: %s", lease, exc)
 
     async def _hold(self, name: str, lease: str, ttl_ms: int) -> bool:
-        """Keep or take the agent's monitor lease. Renew first: a watcher restarted after a
-        crash still owns its lease and must not wait a whole TTL for it."""
-        leases = self._redis.leases
-        if await leases.renew(lease, self._owner, ttl_ms):
+        """Keep or take the agent's monitor lease. Renew first (unless this watcher renewed it
+        within ``LEASE_RECHECK_S``, for the page before): a watcher restarted after a crash
+        still owns its lease and must not wait a whole TTL for it."""
+        if self._renewals.fresh(lease):  # renewed a moment ago, for the page before
             return True
+        leases, asked_at = self._redis.leases, time.monotonic()
+        if await leases.renew(lease, self._owner, ttl_ms):
+            self._renewals.held(lease, asked_at)
+            return True
+        self._renewals.lost(lease)
         self._cursors.pop(name, None)  # another watcher may have moved it meanwhile
-        return await leases.acquire(lease, self._owner, ttl_ms)
+        if await leases.acquire(lease, self._owner, ttl_ms):
+            self._renewals.held(lease, asked_at)
+            return True
+        return False
 
     async def _poll(self, agent: Agent, client: AgentClient) -> bool:
         """One long-poll; returns whether a registry pass is owed (the runtime restarted)."""
