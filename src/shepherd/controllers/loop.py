@@ -95,9 +95,10 @@ class ControllerLoop:
         duration_s = time.perf_counter() - started
         self._tick_seconds.observe(duration_s)
         self.last_tick_ms = self._clock.now_ms()
-        if time.monotonic() - self._recorded_at < TICK_RECORD_S:
+        now = time.monotonic()
+        if now - self._recorded_at < TICK_RECORD_S:
             return
-        self._recorded_at = time.monotonic()
+        self._recorded_at = now
         summary = {"tick_at_ms": self.last_tick_ms, "duration_ms": round(duration_s * 1000, 3),
                    "report": summarize_report(self.last_report)}
         await self._redis.ticks.record_controller(self.name, self.last_tick_ms,

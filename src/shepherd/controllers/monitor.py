@@ -294,10 +294,13 @@ class Monitor:
             # meanwhile apply to these results, as they would in the finalizer. The rows of the
             # results the page carries are read at the same time (two reads, one wait).
             carried = [e.result for e in exits if e.result is not None]
-            agent, rows = await asyncio.gather(
-                self._db.agents.get(agent.name),
-                self._db.executions.find_many([r.execution_id for r in carried])
-                if carried and self._results is not None else _nothing())
+            rows: list[Execution] = []
+            if carried and self._results is not None:
+                agent, rows = await asyncio.gather(
+                    self._db.agents.get(agent.name),
+                    self._db.executions.find_many([r.execution_id for r in carried]))
+            else:
+                agent = await self._db.agents.get(agent.name)
             self._read_after_page[agent.name] = agent
             await self._settle_page(agent, client, exits, carried, rows)
         await self._save_cursor(agent.name, page.last_seq, page.boot_id)
@@ -341,7 +344,3 @@ class Monitor:
 
     async def _request_reconcile(self, agent: str, why: str) -> None:
         await self._redis.reconcile.request(agent, why, self._clock.now_ms())
-
-
-async def _nothing() -> list[Execution]:
-    return []

@@ -18,6 +18,7 @@ from enum import IntEnum
 from typing import Any, cast
 
 from redis.asyncio import Redis
+from redis.asyncio.client import Pipeline
 
 from shepherd.stores.redis.errors import translated
 from shepherd.stores.redis.keys import Keys
@@ -98,17 +99,23 @@ class AgentHealthStore:
         async with translated("read agent health"), self._client.pipeline(
             transaction=False
         ) as pipe:
-            for agent in agents:
-                pipe.hgetall(self._keys.agent_health(agent))
-            raw = cast("list[dict[str, Any]]", await pipe.execute())
-        return {agent: health_of(fields) for agent, fields in zip(agents, raw, strict=True)}
-
-    async def fenced(self, agents: Sequence[str]) -> set[str]:
-        return {name for name, health in (await self.read(agents)).items() if health.fenced}
+            queue_health_read(pipe, self._keys, agents)
+            return healths_of(agents, await pipe.execute())
 
 
-def health_of(fields: dict[str, Any]) -> AgentHealth:
-    """An agent's health from its hash (empty: never seen unhealthy)."""
+def queue_health_read(pipe: Pipeline, keys: Keys, agents: Sequence[str]) -> None:
+    """Queue one reply per agent on ``pipe`` (another store's pass may share the trip)."""
+    for agent in agents:
+        pipe.hgetall(keys.agent_health(agent))
+
+
+def healths_of(agents: Sequence[str], replies: Sequence[Any]) -> dict[str, AgentHealth]:
+    """Each agent's health from the replies of ``queue_health_read``."""
+    raw = cast("Sequence[dict[str, Any]]", replies)
+    return {agent: _health(fields) for agent, fields in zip(agents, raw, strict=True)}
+
+
+def _health(fields: dict[str, Any]) -> AgentHealth:
     since, lost = fields.get(SINCE), fields.get(LOST_AT)
     return AgentHealth(int(since) if since is not None else None,
                        int(lost) if lost is not None else None)
