@@ -11,6 +11,10 @@ from typing import Protocol
 # second; the leases last seconds, and between two idle passes leadership already goes unchecked
 # for a whole interval.
 LEASE_RECHECK_S = 0.25
+# The agents as a pass reads them: at most this old, and never older than this process's own last
+# change to any (``AgentRepository.recent``). A change on another replica shows within it, as a
+# lease change does within LEASE_RECHECK_S.
+AGENTS_REREAD_S = 0.25
 
 
 class Controller(Protocol):

@@ -34,6 +34,7 @@ from dataclasses import dataclass, field
 
 from shepherd.agent_client.breaker import BreakerHook, NullBreaker
 from shepherd.agent_client.protocol import StartRequest, StartResponse
+from shepherd.controllers.base import AGENTS_REREAD_S
 from shepherd.controllers.directory import AgentDirectory
 from shepherd.controllers.dispatch_metrics import DispatchMetrics, DispatchOutcome
 from shepherd.controllers.slot_recovery import SlotRecovery
@@ -102,7 +103,7 @@ class Dispatcher:
     async def run_once(self) -> DispatchReport:
         report = DispatchReport()
         await self._expire(report)
-        enabled = [a for a in await self._db.agents.list()
+        enabled = [a for a in await self._db.agents.recent(AGENTS_REREAD_S)
                    if a.enabled and self._directory.client_for(a) is not None]
         view = await self._redis.dispatch_view([a.name for a in enabled])
         epoch = await self._recovery.ensure(view.epoch)

@@ -32,7 +32,7 @@ from shepherd.agent_client.breaker import BreakerHook, NullBreaker
 from shepherd.agent_client.client import AgentClient
 from shepherd.agent_client.protocol import EventKind, ExecutionState, RunState, RuntimeEvent
 from shepherd.background import GuardedTask
-from shepherd.controllers.base import RecentRenewals, Wakeup
+from shepherd.controllers.base import AGENTS_REREAD_S, RecentRenewals, Wakeup
 from shepherd.controllers.cycle import run_each
 from shepherd.controllers.directory import AgentDirectory
 from shepherd.controllers.exits import Exit, settle_exit
@@ -99,8 +99,6 @@ class Monitor:
         self._poll_wait_s = poll_wait_s
         self._watchers: dict[str, GuardedTask] = {}
         self._attached: set[str] = set()  # watched on request while they have running rows
-        # The agent as read when a page of exits arrived: the next poll uses it, unread again.
-        self._read_after_page: dict[str, Agent] = {}
         self._renewals = RecentRenewals()
         self._cursors: dict[str, tuple[int, str | None]] = {}  # per agent, while leased
         self._quiet = LogThrottle(log)
@@ -187,7 +185,6 @@ class Monitor:
         try:
             await self._follow(name, lease, int((self._poll_wait_s + 10) * 1000))
         finally:
-            self._read_after_page.pop(name, None)
             self._cursors.pop(name, None)
             # Stopped or done: give the lease back so the next watcher need not wait its TTL.
             self._renewals.lost(lease)
@@ -200,8 +197,7 @@ class Monitor:
                 if not await self._hold(name, lease, ttl_ms):
                     await asyncio.sleep(ttl_ms / 2000)
                     continue
-                agent = (self._read_after_page.pop(name, None)
-                         or await self._db.agents.get(name))
+                agent = await self._db.agents.recent_one(name, AGENTS_REREAD_S)
                 client = self._directory.client_for(agent)
                 if client is None:
                     return
@@ -291,17 +287,17 @@ class Monitor:
         exits = [e for e in page.events if e.kind is EventKind.EXITED]
         if exits:
             # As it is now, not as the long-poll began: a webhook URL or success codes set
-            # meanwhile apply to these results, as they would in the finalizer. The rows of the
-            # results the page carries are read at the same time (two reads, one wait).
+            # meanwhile apply to these results, as they would in the finalizer (set on another
+            # replica, within AGENTS_REREAD_S). The rows of the results the page carries are
+            # read at the same time (two reads, one wait).
             carried = [e.result for e in exits if e.result is not None]
             rows: list[Execution] = []
             if carried and self._results is not None:
                 agent, rows = await asyncio.gather(
-                    self._db.agents.get(agent.name),
+                    self._db.agents.recent_one(agent.name, AGENTS_REREAD_S),
                     self._db.executions.find_many([r.execution_id for r in carried]))
             else:
-                agent = await self._db.agents.get(agent.name)
-            self._read_after_page[agent.name] = agent
+                agent = await self._db.agents.recent_one(agent.name, AGENTS_REREAD_S)
             await self._settle_page(agent, client, exits, carried, rows)
         await self._save_cursor(agent.name, page.last_seq, page.boot_id)
         return False

@@ -20,7 +20,7 @@ from shepherd.errors import (
     NotFound,
     ScheduleNotFound,
 )
-from shepherd.stores.sql.database import Database
+from shepherd.stores.sql.database import Database, open_database
 from shepherd.stores.sql.tables import agent_tags, api_tokens, executions, schedules
 
 S = ExecutionStatus
@@ -57,6 +57,30 @@ async def test_agents_update_list_and_conflict(db: Database) -> None:
         await db.agents.get("nope")
     with pytest.raises(AgentNotFound):
         await db.agents.update("nope", enabled=True)
+
+
+async def test_recent_agents_show_this_process_changes_at_once_and_others_within_their_age(
+    db: Database, sql_url: str, clock: ManualClock
+) -> None:
+    await agent(db)
+    await agent(db, "b")
+    assert [a.name for a in await db.agents.recent(60)] == ["a", "b"]
+    await db.agents.update(A, max_parallel_tasks=7)  # through this repository: seen at once
+    assert (await db.agents.recent_one("a", 60)).max_parallel_tasks == 7
+    await db.agents.delete("b", actor="t", now_ms=clock.now_ms())
+    assert [a.name for a in await db.agents.recent(60)] == ["a"]
+    with pytest.raises(AgentNotFound):
+        await db.agents.recent_one("b", 60)
+    other = await open_database(sql_url, clock)  # another replica on the same stores
+    try:
+        await other.agents.update(A, enabled=False)
+        assert (await db.agents.recent_one("a", 60)).enabled  # not yet: read under 60 s ago
+        await asyncio.sleep(0.05)
+        assert not (await db.agents.recent_one("a", 0.05)).enabled  # past its age: read again
+        await agent(other, "c")
+        assert (await db.agents.recent_one("c", 60)).name == "c"  # one it does not list: read
+    finally:
+        await other.close()
 
 
 async def test_deleting_an_agent_leaves_no_row_referencing_it(db: Database) -> None:

@@ -8,6 +8,10 @@ finalizing work. Creating an agent under a deleted name revives that row as the 
 views never show the old agent's history (which stays readable by id).
 
 Reads (``get``, ``list``) are one statement outside any transaction (``engine.one_statement``).
+``recent``/``recent_one`` serve the controllers' passes, which can come hundreds of times a
+second: the list as read at most ``max_age_s`` ago, and never older than this process's last
+change to any agent (every create, update and delete here counts one). A change another process
+made (a second replica) shows within ``max_age_s``.
 Each create, update and delete is recorded in the fleet event log once it has committed
 (``agent.changed``, naming the actor when the caller says who it is); a log that cannot take it
 never fails the change.
@@ -15,6 +19,8 @@ never fails the change.
 
 from __future__ import annotations
 
+import builtins
+import time
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -58,6 +64,8 @@ class AgentRepository:
         self._engine = engine
         self._clock = clock
         self._events = events
+        self._changes = 0  # creates, updates and deletes committed through this repository
+        self._recent: tuple[int, float, builtins.list[Agent]] | None = None  # changes, read at, agents
 
     async def create(
         self, *, name: AgentName, url: str | None, command: tuple[str, ...] | None,
@@ -79,6 +87,7 @@ class AgentRepository:
                 await conn.execute(update(agents).where(agents.c.name == name)
                                    .values(generation=existing[1] + 1, **values))
             await _replace_tags(conn, name, tags)
+        self._changes += 1
         agent = await self.get(name)
         await self._events.record(agent_changed(name, AgentChange.CREATED, actor,
                                                 generation=agent.generation))
@@ -93,6 +102,25 @@ class AgentRepository:
     async def list(self, include_deleted: bool = False) -> list[Agent]:
         return await _read(self._engine, "list agents", _ALL if include_deleted else _LIVE)
 
+    async def recent(self, max_age_s: float) -> builtins.list[Agent]:
+        """The live agents, as read at most ``max_age_s`` ago and after this process's last
+        change to any of them."""
+        cached = self._recent
+        now = time.monotonic()
+        if cached is not None and cached[0] == self._changes and now - cached[1] < max_age_s:
+            return list(cached[2])
+        changes = self._changes  # a change committed during the read makes this one stale
+        found = await self.list()
+        self._recent = (changes, now, found)
+        return list(found)
+
+    async def recent_one(self, name: str, max_age_s: float) -> Agent:
+        """``get`` as ``recent`` sees it: an agent it does not list is read again."""
+        for agent in await self.recent(max_age_s):
+            if agent.name == name:
+                return agent
+        return await self.get(name)
+
     async def update(self, name: str, *, actor: str | None = None, **changes: Any) -> Agent:
         unknown = set(changes) - UPDATABLE
         if unknown:
@@ -106,6 +134,7 @@ class AgentRepository:
                                    .values(**agent_values(changes)))
             if tags is not None:
                 await _replace_tags(conn, name, tuple(tags))
+        self._changes += 1
         if changed:
             await self._events.record(agent_changed(name, AgentChange.UPDATED, actor,
                                                     fields=changed))
@@ -123,6 +152,7 @@ class AgentRepository:
                 raise Conflict(f"agent {name!r} has {len(busy)} execution(s) running or "
                                "finalizing; cancel them or let them finish first")
             deletion = await _close_references(conn, name, actor, now_ms)
+        self._changes += 1
         await self._events.record(agent_changed(name, AgentChange.DELETED, actor,
                                                 cancelled=len(deletion.cancelled)))
         return deletion
