@@ -65,7 +65,8 @@ class AgentRepository:
         self._clock = clock
         self._events = events
         self._changes = 0  # creates, updates and deletes committed through this repository
-        self._recent: tuple[int, float, builtins.list[Agent]] | None = None  # changes, read at, agents
+        # (changes, monotonic time of the read, the agents read)
+        self._recent: tuple[int, float, builtins.list[Agent]] | None = None
 
     async def create(
         self, *, name: AgentName, url: str | None, command: tuple[str, ...] | None,
