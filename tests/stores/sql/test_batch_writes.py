@@ -7,7 +7,7 @@ from __future__ import annotations
 import asyncio
 
 import pytest
-from sqlalchemy import text
+from sqlalchemy import event, text
 
 from shepherd.core.models import Leftover, TransitionFields
 from shepherd.core.retry import RetryPlan
@@ -48,6 +48,33 @@ async def test_a_claim_of_many_refuses_a_row_whose_log_already_ended(
     assert (await db.executions.get(ended.id)).status is S.QUEUED  # left for a person
     assert any("integrity error" in r.getMessage() and ended.id in r.getMessage()
                for r in caplog.records)
+
+
+async def test_a_hinted_claim_and_a_hinted_page_of_one_are_written_without_reading_first(
+    db: Database,
+) -> None:
+    """The rows' statuses are not read before the write when the writer read them: the claim
+    (rows writing the same values) and a page of one exit (one row) on either backend."""
+    reads: list[str] = []
+
+    def count(conn: object, cursor: object, statement: str, *args: object) -> None:
+        if statement.lstrip().startswith("SELECT executions.id, executions.status"):
+            reads.append(statement)
+
+    queued = [await new_row(db) for _ in range(3)]
+    running = await new_row(db, S.RUNNING)
+    event.listen(db.engine.sync_engine, "before_cursor_execute", count)
+    try:
+        assert await db.executions.claim_many([r.id for r in queued], now_ms=7,
+                                              actor="d") == [True] * 3
+        assert await db.executions.write_chains([WriteChain(running.id, _finish(0), S.RUNNING)],
+                                                actor="monitor", now_ms=8) == [True]
+    finally:
+        event.remove(db.engine.sync_engine, "before_cursor_execute", count)
+    assert reads == []
+    assert (await db.executions.get(running.id)).status is S.SUCCESS
+    for row in queued:
+        assert [e.to_status for e in await db.executions.events(row.id)][1:] == [S.RUNNING]
 
 
 def _finish(exit_code: int) -> list[StatusWrite]:

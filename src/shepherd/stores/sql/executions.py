@@ -39,6 +39,7 @@ from shepherd.stores.sql.transitions import (
     TransitionResult,
     apply_chains,
     write_from_seen,
+    write_seen_in,
 )
 from shepherd.telemetry import Telemetry
 
@@ -201,7 +202,8 @@ class ExecutionRepository:
         a batch (``apply_chains``) is what keeps a burst of exits from paying a commit, and
         three statements, each; on PostgreSQL the chains whose writer read their status
         (``WriteChain.seen``) go first, in one statement and no transaction around it
-        (``write_from_seen``), and only the others pay the transaction's round trips."""
+        (``write_from_seen``), and only the others pay the transaction's round trips; on SQLite
+        the hinted rows that a statement can write unread go first in the transaction."""
         done: dict[str, list[TransitionResult]] = {}
         if not is_sqlite(self._engine) and any(c.seen is not None for c in chains):
             async with translated("transition execution"), one_statement(self._engine) as conn:
@@ -209,14 +211,7 @@ class ExecutionRepository:
         rest = [c for c in chains if c.execution_id not in done]
         if rest:
             async with translated("transition execution"), self._engine.begin() as conn:
-                tried_rest = await apply_chains(conn, rest, actor=actor, now_ms=now_ms)
-                done.update((c.execution_id, t) for c, t in zip(rest, tried_rest, strict=True))
-                for chain, tried in zip(rest, tried_rest, strict=True):
-                    for write, outcome in zip(chain.writes, tried, strict=False):
-                        if write.retry is not None and outcome is TransitionResult.WON:
-                            old = await _read(conn, chain.execution_id)
-                            await self._retry_in(conn, old, actor, write.retry.attempt,
-                                                 write.retry.not_before_ms, write.retry.reason)
+                done.update(await self._apply_in(conn, rest, actor=actor, now_ms=now_ms))
         outcomes = [done[c.execution_id] for c in chains]
         for chain, tried in zip(chains, outcomes, strict=True):  # counted once committed
             for write, outcome in zip(chain.writes, tried, strict=False):
@@ -225,6 +220,25 @@ class ExecutionRepository:
                 elif outcome is TransitionResult.WON:
                     self._transitions.labels(write.to.value, write.cause.value).inc()
         return [all(o is TransitionResult.WON for o in tried) for tried in outcomes]
+
+    async def _apply_in(
+        self, conn: AsyncConnection, chains: Sequence[WriteChain], *, actor: str, now_ms: int
+    ) -> dict[str, list[TransitionResult]]:
+        """``write_chains``' transaction: on SQLite the hinted chains a statement can write
+        unread first (``write_seen_in``), then the others (``apply_chains``) and their retries."""
+        done: dict[str, list[TransitionResult]] = {}
+        if is_sqlite(self._engine) and any(c.seen is not None for c in chains):
+            done = await write_seen_in(conn, chains, actor=actor, now_ms=now_ms)
+            chains = [c for c in chains if c.execution_id not in done]
+        tried_rest = await apply_chains(conn, chains, actor=actor, now_ms=now_ms)
+        done.update((c.execution_id, t) for c, t in zip(chains, tried_rest, strict=True))
+        for chain, tried in zip(chains, tried_rest, strict=True):
+            for write, outcome in zip(chain.writes, tried, strict=False):
+                if write.retry is not None and outcome is TransitionResult.WON:
+                    old = await _read(conn, chain.execution_id)
+                    await self._retry_in(conn, old, actor, write.retry.attempt,
+                                         write.retry.not_before_ms, write.retry.reason)
+        return done
 
     async def retry(self, execution_id: str, *, actor: str) -> Execution:
         """A new attempt of ``execution_id`` now (an operator's retry: no policy, no backoff)."""

@@ -27,7 +27,10 @@ On PostgreSQL, a chain whose writer read its status (``WriteChain.seen``) is fir
 (``arrays.status_writes``: the same lock order, the same two guards, its events in the same
 statement). What that statement did not write (the row had moved, its log had ended) is left to
 ``apply_chains``, which reads, decides and reports as above: the hint saves round trips, it never
-decides an outcome.
+decides an outcome. On SQLite, ``write_seen_in`` does the same inside the transaction, before
+``apply_chains``, for the rows a statement can write without reading them first: a group of rows
+that write the same values (a claim), or a batch of one row (a page of one exit); each group is
+one ``UPDATE ... RETURNING`` under the same two guards, and the events of the rows it returned.
 """
 
 from __future__ import annotations
@@ -197,6 +200,59 @@ async def write_from_seen(
         statement = arrays.status_writes(columns, _TERMINAL_VALUES)
         written.update((await conn.execute(statement, params)).scalars())
     return {p.execution_id: p.outcomes for p in plans if p.execution_id in written}
+
+
+async def write_seen_in(
+    conn: AsyncConnection, chains: Sequence[WriteChain], *, actor: str, now_ms: int
+) -> dict[str, list[TransitionResult]]:
+    """SQLite, in the caller's transaction (which holds the write lock): the hinted chains a
+    statement can write without reading their rows, written from the status their writer read;
+    the outcomes of the chains written, every write won. Rows that write the same values go as
+    one group, and a lone row alone; a batch of rows that each write their own values is left
+    to ``apply_chains`` (one read and one batched UPDATE cost less than a statement per row),
+    as are the rows a group's statement did not take (they moved, or their log ended)."""
+    one_per_execution(chains)
+    groups: dict[tuple[Any, ...], list[_Plan]] = {}
+    for chain in chains:
+        if chain.seen is None or any(w.retry is not None or w.outbox for w in chain.writes):
+            continue
+        plan = _plan(chain, chain.seen.value, False, actor, now_ms)
+        if plan.outcomes and all(o is TransitionResult.WON for o in plan.outcomes):
+            groups.setdefault(_same_values(plan), []).append(plan)
+    if len(chains) > 1:
+        groups = {key: batch for key, batch in groups.items() if len(batch) > 1}
+    written: list[_Plan] = []
+    for batch in groups.values():
+        values = batch[0].values
+        statement = _update_returning(tuple(sorted(values)))
+        taken = set((await conn.execute(statement, {
+            _IDS: [p.execution_id for p in batch], _SEEN: batch[0].seen, **values})).scalars())
+        written += [p for p in batch if p.execution_id in taken]
+    if written:
+        await conn.execute(insert(execution_events), [e for p in written for e in p.events])
+    return {p.execution_id: p.outcomes for p in written}
+
+
+def _same_values(plan: _Plan) -> tuple[Any, ...]:
+    """What rows must share to be written by one statement: the status read and every value
+    (a value that cannot be compared, such as the leftovers' list, keeps the row to itself)."""
+    try:
+        key = (plan.seen, tuple(sorted(plan.values.items())))
+        hash(key)
+    except TypeError:
+        return (plan.execution_id,)
+    return key
+
+
+@functools.lru_cache(maxsize=64)
+def _update_returning(columns: tuple[str, ...]) -> Update:
+    """The guarded UPDATE of a group of rows setting the same values: the ids it took."""
+    c = executions.c
+    return (update(executions)
+            .where(c.id.in_(bindparam(_IDS, expanding=True)), c.status == bindparam(_SEEN),
+                   ~_ENDED_LOG)
+            .values({name: bindparam(name) for name in columns})
+            .returning(c.id))
 
 
 async def _read_locked(conn: AsyncConnection, ids: list[str]) -> tuple[dict[str, str], set[str]]:
