@@ -72,8 +72,11 @@ async def test_two_replicas_sharing_redis_make_exactly_one_probe_per_cooldown(
     probes = [e for e in events if e.kind is TransitionKind.PROBING]
     assert health_calls >= PROBES
     assert most_in_flight == 1
-    # one /health call per claimed probe: no replica ever probed without winning the claim
-    assert len(probes) == health_calls
+    # one /health call per claimed probe: no replica ever probed without winning the claim. A
+    # probe claimed as the replicas stopped (the log's last event, with no outcome) may have
+    # been cut short before its call reached the server.
+    cut_short = int(events[-1].kind is TransitionKind.PROBING)
+    assert health_calls <= len(probes) <= health_calls + cut_short
     # claim, outcome, claim, outcome...: never two probes in flight
     kinds = [e.kind for e in events[1:]]
     assert kinds[::2] == [TransitionKind.PROBING] * len(kinds[::2])
