@@ -178,14 +178,10 @@ async def write_from_seen(
     outcomes of the chains written, every write won. A chain left out is the caller's to apply
     with ``apply_chains``: its row had moved or ended, or it carries a retry or an outbox
     message, which are written in the transaction of their status write."""
-    one_per_execution(chains)
-    plans = [_plan(chain, chain.seen.value, False, actor, now_ms) for chain in chains
-             if chain.seen is not None
-             and not any(w.retry is not None or w.outbox for w in chain.writes)]
+    plans = _hinted_plans(chains, actor, now_ms)
     batches: dict[tuple[str, ...], list[_Plan]] = {}
     for plan in plans:
-        if plan.outcomes and all(o is TransitionResult.WON for o in plan.outcomes):
-            batches.setdefault(tuple(sorted(plan.values)), []).append(plan)
+        batches.setdefault(tuple(sorted(plan.values)), []).append(plan)
     written: set[str] = set()
     for columns, batch in batches.items():
         params: dict[str, Any] = {arrays.IDS: [p.execution_id for p in batch],
@@ -211,14 +207,9 @@ async def write_seen_in(
     one group, and a lone row alone; a batch of rows that each write their own values is left
     to ``apply_chains`` (one read and one batched UPDATE cost less than a statement per row),
     as are the rows a group's statement did not take (they moved, or their log ended)."""
-    one_per_execution(chains)
     groups: dict[tuple[Any, ...], list[_Plan]] = {}
-    for chain in chains:
-        if chain.seen is None or any(w.retry is not None or w.outbox for w in chain.writes):
-            continue
-        plan = _plan(chain, chain.seen.value, False, actor, now_ms)
-        if plan.outcomes and all(o is TransitionResult.WON for o in plan.outcomes):
-            groups.setdefault(_same_values(plan), []).append(plan)
+    for plan in _hinted_plans(chains, actor, now_ms):
+        groups.setdefault(_same_values(plan), []).append(plan)
     if len(chains) > 1:
         groups = {key: batch for key, batch in groups.items() if len(batch) > 1}
     written: list[_Plan] = []
@@ -231,6 +222,17 @@ async def write_seen_in(
     if written:
         await conn.execute(insert(execution_events), [e for p in written for e in p.events])
     return {p.execution_id: p.outcomes for p in written}
+
+
+def _hinted_plans(chains: Sequence[WriteChain], actor: str, now_ms: int) -> list[_Plan]:
+    """The chains a hint may write, planned from the status their writer read: those with a
+    ``seen``, no retry and no outbox message (written in their status write's transaction), and
+    every write allowed from it. Two chains of one execution are refused before anything."""
+    one_per_execution(chains)
+    plans = [_plan(chain, chain.seen.value, False, actor, now_ms) for chain in chains
+             if chain.seen is not None
+             and not any(w.retry is not None or w.outbox for w in chain.writes)]
+    return [p for p in plans if p.outcomes and all(o is TransitionResult.WON for o in p.outcomes)]
 
 
 def _same_values(plan: _Plan) -> tuple[Any, ...]:
