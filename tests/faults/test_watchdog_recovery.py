@@ -36,13 +36,17 @@ from tests.faults.recovery import (
 from tests.fixtures.fleet import running_fleet, wait_until
 
 SETTLE_S = 40.0
+# For a runtime restarted at once: it is back long before its agent could be declared lost, even
+# when a busy machine takes seconds to start it (with 4 s, such runs ended as agent_lost now and
+# then under a load of 3+, or beside a second test worker).
+RESTARTED_ENV = {**WATCHDOG_ENV, "SHEPHERD_WATCHDOG_AGENT_LOST_AFTER_S": "30"}
 
 
 def test_a_runtime_killed_with_its_children_and_restarted_on_its_port_retries_each_run_once(
     tmp_path: Path,
 ) -> None:
     log = child_log(tmp_path)
-    with running_fleet(tmp_path, manifest(log, {"a": 2}), WATCHDOG_ENV) as fleet:
+    with running_fleet(tmp_path, manifest(log, {"a": 2}), RESTARTED_ENV) as fleet:
         ids = submit(fleet, "a", 4)
         wait_running(fleet, ids, log)
         killed = kill_runtime(fleet, "a")
@@ -68,7 +72,7 @@ def test_a_runtime_killed_without_its_children_stops_them_when_it_returns_and_re
     tmp_path: Path,
 ) -> None:
     log = child_log(tmp_path)
-    with running_fleet(tmp_path, manifest(log, {"a": 2}), WATCHDOG_ENV) as fleet:
+    with running_fleet(tmp_path, manifest(log, {"a": 2}), RESTARTED_ENV) as fleet:
         ids = submit(fleet, "a", 2)
         wait_running(fleet, ids, log)
         runtime = runtime_process(fleet, "a")
@@ -145,10 +149,7 @@ def test_a_runtime_restarted_without_its_state_has_its_runs_recovered_as_orphans
     tmp_path: Path,
 ) -> None:
     log = child_log(tmp_path)
-    # The runtime is back long before the agent could be declared lost, even when a busy machine
-    # takes seconds to start it (with 4 s its runs ended as agent_lost once, under a load of 3+).
-    env = {**WATCHDOG_ENV, "SHEPHERD_WATCHDOG_AGENT_LOST_AFTER_S": "30"}
-    with running_fleet(tmp_path, manifest(log, {"a": 2}), env) as fleet:
+    with running_fleet(tmp_path, manifest(log, {"a": 2}), RESTARTED_ENV) as fleet:
         ids = submit(fleet, "a", 3)
         wait_running(fleet, ids, log)
         killed = kill_runtime(fleet, "a")
