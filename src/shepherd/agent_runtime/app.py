@@ -84,7 +84,9 @@ def create_runtime_app(config: RuntimeConfig, token: str | None = None) -> FastA
     app.state.runtime = state
     _register_errors(app)
 
-    def authorized(request: Request) -> None:
+    # A coroutine: FastAPI runs a plain function dependency in a worker thread, a thread hop
+    # on every request for a comparison that takes microseconds.
+    async def authorized(request: Request) -> None:
         header = request.headers.get("authorization", "")
         scheme, _, given = header.partition(" ")
         if scheme.lower() != "bearer" or not hmac.compare_digest(given, state.token):

@@ -37,7 +37,15 @@ class EventLog:
             self._changed.notify_all()
 
     def after(self, seq: int) -> list[RuntimeEvent]:
-        return [e for e in self._events if e.seq > seq]
+        """From the newest back to ``seq``: a follower asks for the last few of up to
+        ``MAX_EVENTS``, and seqs only grow."""
+        newer: list[RuntimeEvent] = []
+        for event in reversed(self._events):
+            if event.seq <= seq:
+                break
+            newer.append(event)
+        newer.reverse()
+        return newer
 
     async def wait_after(self, seq: int, wait_s: float, until_exit: bool = False
                          ) -> list[RuntimeEvent]:
