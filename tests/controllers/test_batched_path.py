@@ -10,6 +10,7 @@ import asyncio
 import pytest
 
 from shepherd.agent_client.client import AgentClient
+from shepherd.agent_client.protocol import StartRequest
 from shepherd.controllers.dispatcher import Dispatcher
 from shepherd.core.status import ExecutionStatus as S
 from shepherd.errors import AgentRejected
@@ -130,3 +131,26 @@ async def test_a_pass_that_hands_over_in_the_background_ends_at_its_claims(
         assert (started.status, started.pid is not None) == (S.RUNNING, True)
     assert (await c.db.executions.get(lost.id)).status is S.QUEUED
     assert await c.redis.slots.count("nobody") == 0
+
+
+async def test_a_result_stored_before_its_start_was_recorded_still_says_where_it_ran(
+    controllers: Controllers, start_runtime: StartRuntime
+) -> None:
+    """A child can exit, and its result be stored, before the dispatcher records the runtime's
+    answer to the start (which then finds the row no longer running): the stored result carries
+    the pid, start instant and boot id the runtime recorded."""
+    c = controllers
+    runtime = await start_runtime("quick", EXIT_BY_INPUT)
+    agent = await add_agent(c, "quick", runtime.url, max_parallel_tasks=1)
+    row = await submit(c, "quick", "0")
+    await _watching(c)
+    assert await c.db.executions.claim_many([row.id], c.clock.now_ms(), "test") == [True]
+    client = c.directory.client_for(agent)
+    assert client is not None
+    started = await client.start(StartRequest(execution_id=row.id, input="0",
+                                              timeout_s=row.timeout_s))
+    await _until_ended(c, [row.id])
+    done = await c.db.executions.get(row.id)
+    assert done.status is S.SUCCESS
+    assert (done.pid, done.started_at_ms, done.runtime_boot_id) == (
+        started.pid, started.started_at_ms, started.boot_id)

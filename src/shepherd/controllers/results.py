@@ -69,11 +69,16 @@ class ResultWriter:
         attempt = Attempt(row.id, row.attempt, row.max_attempts, row.retry_on_failure)
         retry = (decide_retry(attempt, outcome.error_class, now_ms, self._backoff)
                  if outcome.status is ExecutionStatus.FAILED else None)
+        # A quick child's result can be stored before its start was recorded (which then finds
+        # the row no longer running): the runtime's record says where and when it ran.
+        start = state if state is not None and row.started_at_ms is None else None
         fields = TransitionFields(
             exit_code=exit_code, error_class=outcome.error_class, error=outcome.error,
             output_tail=state.output_tail if state else None,
             finished_at_ms=state.finished_at_ms if state else None,
             input_unread=input_unread, leftovers=_leftovers(state),
+            started_at_ms=start.started_at_ms if start else None,
+            pid=start.pid if start else None, runtime_boot_id=start.boot_id if start else None,
         )
         return StatusWrite(
             outcome.status, Cause.FINALIZED,
