@@ -10,6 +10,7 @@ import pytest
 from shepherd.agent_client.breaker import BreakerHook
 from shepherd.agent_client.pool import AgentClientPool
 from shepherd.controllers.base import Wakeup
+from shepherd.controllers.claimed import ClaimedRows
 from shepherd.controllers.delivery import ConfiguredDestinations
 from shepherd.controllers.directory import PooledDirectory
 from shepherd.controllers.dispatcher import Dispatcher
@@ -46,13 +47,14 @@ def build_controllers(
 ) -> Controllers:
     directory = PooledDirectory(pool, AGENT_TOKEN)
     wakeup, outbox_wakeup = Wakeup(), Wakeup()
+    claimed = ClaimedRows()  # shared, as in the control plane
     return Controllers(
         db=db, redis=redis, clock=clock, pool=pool, directory=directory,
         scheduler=Scheduler(db, clock),
         dispatcher=Dispatcher(db, redis, directory, clock, max_queue_age_s=86_400,
-                              breaker=breaker),
+                              breaker=breaker, claimed=claimed),
         monitor=Monitor(db, redis, directory, clock, owner=owner, finalizer_wakeup=wakeup,
-                        poll_wait_s=0.5, breaker=breaker,
+                        poll_wait_s=0.5, breaker=breaker, claimed=claimed,
                         results=ResultWriter(db, redis, clock, outbox_wakeup=outbox_wakeup)),
         finalizer=Finalizer(db, redis, directory, clock, owner=owner,
                             outbox_wakeup=outbox_wakeup),

@@ -12,6 +12,7 @@ import pytest
 from shepherd.agent_client.client import AgentClient
 from shepherd.agent_client.protocol import StartRequest
 from shepherd.controllers.dispatcher import Dispatcher
+from shepherd.core.status import Cause
 from shepherd.core.status import ExecutionStatus as S
 from shepherd.errors import AgentRejected
 from tests.controllers.conftest import Controllers
@@ -154,3 +155,29 @@ async def test_a_result_stored_before_its_start_was_recorded_still_says_where_it
     assert done.status is S.SUCCESS
     assert (done.pid, done.started_at_ms, done.runtime_boot_id) == (
         started.pid, started.started_at_ms, started.boot_id)
+
+
+async def test_a_result_whose_row_ended_meanwhile_is_acked_without_a_write(
+    controllers: Controllers, start_runtime: StartRuntime
+) -> None:
+    """The watcher plans a result from the row as the dispatcher claimed it. A row that ended by
+    another path while its child ran (an operator's cancel that never reached the runtime)
+    loses the CAS: nothing is written, and the runtime is still told to forget the result."""
+    c = controllers
+    runtime = await start_runtime("ended", EXIT_BY_INPUT)
+    agent = await add_agent(c, "ended", runtime.url, max_parallel_tasks=1)
+    row = await submit(c, "ended", "0")
+    await _watching(c)
+    assert (await c.dispatcher.run_once()).dispatched == [row.id]
+    assert await c.db.executions.transition(row.id, S.CANCELLED, Cause.CANCEL, actor="test",
+                                            now_ms=c.clock.now_ms())
+    before = await c.db.executions.events(row.id)
+    client = c.directory.client_for(agent)
+    assert client is not None
+    for _ in range(100):  # the child exits after 0.5 s; its result is acked, not stored
+        if not (await client.list_executions()).executions:
+            break
+        await asyncio.sleep(0.05)
+    assert (await client.list_executions()).executions == []
+    assert (await c.db.executions.get(row.id)).status is S.CANCELLED
+    assert await c.db.executions.events(row.id) == before

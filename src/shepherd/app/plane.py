@@ -29,6 +29,7 @@ from shepherd.background import GuardedTask, stop_all
 from shepherd.canary.service import CanaryService
 from shepherd.clock import SystemClock
 from shepherd.controllers.base import Controller, Wakeup
+from shepherd.controllers.claimed import ClaimedRows
 from shepherd.controllers.directory import PooledDirectory
 from shepherd.controllers.dispatcher import Dispatcher
 from shepherd.controllers.finalizer import Finalizer
@@ -138,10 +139,11 @@ class ControlPlane:
         self.breaker, self.pool = breaker, AgentClientPool(breaker)
         directory = PooledDirectory(self.pool, token)
         self.directory = directory
+        claimed = ClaimedRows()  # the dispatcher's claims, for the watchers' results
         self.monitor = Monitor(
             self.db, self.redis, directory, self.clock, owner=self.owner,
             finalizer_wakeup=self.finalize_wakeup, poll_wait_s=s.monitor_poll_wait_s,
-            breaker=breaker, dispatch_wakeup=self.dispatch_wakeup,
+            breaker=breaker, dispatch_wakeup=self.dispatch_wakeup, claimed=claimed,
             results=ResultWriter(self.db, self.redis, self.clock, backoff=retry_backoff(s),
                                  webhook_max_age_s=s.webhook_max_age_s,
                                  outbox_wakeup=self.outbox_wakeup)
@@ -165,7 +167,7 @@ class ControlPlane:
             self.db, self.redis, directory, self.clock, max_queue_age_s=s.max_queue_age_s,
             breaker=breaker, recovery=SlotRecovery(self.db, self.redis, self.clock,
                                                    self.telemetry),
-            telemetry=self.telemetry, hand_over_in_background=True)
+            telemetry=self.telemetry, hand_over_in_background=True, claimed=claimed)
         parts: list[tuple[Controller, LoopConfig, Wakeup | None]] = [
             (Scheduler(self.db, self.clock, dispatch_wakeup=self.dispatch_wakeup),
              LoopConfig(s.scheduler_interval_s), None),

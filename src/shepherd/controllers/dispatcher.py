@@ -35,6 +35,7 @@ from dataclasses import dataclass, field
 from shepherd.agent_client.breaker import BreakerHook, NullBreaker
 from shepherd.agent_client.protocol import StartRequest, StartResponse
 from shepherd.controllers.base import AGENTS_REREAD_S
+from shepherd.controllers.claimed import ClaimedRows
 from shepherd.controllers.directory import AgentDirectory
 from shepherd.controllers.dispatch_metrics import DispatchMetrics, DispatchOutcome
 from shepherd.controllers.slot_recovery import SlotRecovery
@@ -85,8 +86,10 @@ class Dispatcher:
         recovery: SlotRecovery | None = None,
         telemetry: Telemetry | None = None,
         hand_over_in_background: bool = False,
+        claimed: ClaimedRows | None = None,
     ) -> None:
         self._db = db
+        self._claimed = claimed if claimed is not None else ClaimedRows()
         self._in_background = hand_over_in_background
         self._handing_over: set[asyncio.Task[None]] = set()
         self._in_flight: set[str] = set()  # execution ids whose hand-over has not ended
@@ -223,6 +226,7 @@ class Dispatcher:
             elif result is AcquireResult.ACQUIRED:
                 lost.append(row.id)
         await self._redis.slots.release_many(agent.name, lost)
+        self._claimed.claimed(claimed, decided_at_ms)
         return claimed, decided_at_ms
 
     async def _dispatch(
@@ -303,6 +307,7 @@ class Dispatcher:
 
     async def _give_up(self, agent: Agent, row: Execution, cause: Cause, exc: Exception) -> None:
         """Back to the backlog (refused) or failed (rejected); the slot goes only if we won."""
+        self._claimed.forget(row.id)
         refused = cause is Cause.DISPATCH_REFUSED
         to = ExecutionStatus.QUEUED if refused else ExecutionStatus.FAILED
         fields = (

@@ -33,6 +33,7 @@ from shepherd.agent_client.client import AgentClient
 from shepherd.agent_client.protocol import EventKind, ExecutionState, RunState, RuntimeEvent
 from shepherd.background import GuardedTask
 from shepherd.controllers.base import AGENTS_REREAD_S, RecentRenewals, Wakeup
+from shepherd.controllers.claimed import ClaimedRows
 from shepherd.controllers.cycle import run_each
 from shepherd.controllers.directory import AgentDirectory
 from shepherd.controllers.exits import Exit, settle_exit
@@ -86,8 +87,10 @@ class Monitor:
         breaker: BreakerHook | None = None,
         dispatch_wakeup: Wakeup | None = None,
         results: ResultWriter | None = None,
+        claimed: ClaimedRows | None = None,
     ) -> None:
         self._db = db
+        self._claimed = claimed if claimed is not None else ClaimedRows()
         self._results = results
         self._breaker = breaker or NullBreaker()
         self._redis = redis
@@ -289,13 +292,18 @@ class Monitor:
             # As it is now, not as the long-poll began: a webhook URL or success codes set
             # meanwhile apply to these results, as they would in the finalizer (set on another
             # replica, within AGENTS_REREAD_S). The rows of the results the page carries are
-            # read at the same time (two reads, one wait).
+            # those this process claimed (``ClaimedRows``); any other is read at the same time
+            # (two reads, one wait).
             carried = [e.result for e in exits if e.result is not None]
             rows: list[Execution] = []
+            missing: list[str] = []
             if carried and self._results is not None:
-                agent, rows = await asyncio.gather(
+                rows, missing = self._claimed.take(r.execution_id for r in carried)
+            if missing:
+                agent, read = await asyncio.gather(
                     self._db.agents.recent_one(agent.name, AGENTS_REREAD_S),
-                    self._db.executions.find_many([r.execution_id for r in carried]))
+                    self._db.executions.find_many(missing))
+                rows += read
             else:
                 agent = await self._db.agents.recent_one(agent.name, AGENTS_REREAD_S)
             await self._settle_page(agent, client, exits, carried, rows)

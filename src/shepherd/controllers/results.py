@@ -118,8 +118,23 @@ class ResultWriter:
         if any(chain.writes[-1].outbox for chain in ended):
             self.outbox_wakeup.poke()
         done = {c.execution_id for c in ended} | {r.id for r in rows if r.status.is_terminal}
+        done |= await self._ended_meanwhile(
+            [c.execution_id for c, w in zip(chains, won, strict=True) if not w])
         await _ack(client, agent.name, sorted(done))
         return done
+
+    async def _ended_meanwhile(self, lost: list[str]) -> set[str]:
+        """Of the rows whose chain lost, those that ended by another path (cancelled, failed by
+        the watchdog) since their reading: their results are acked with the others."""
+        if not lost:
+            return set()
+        try:
+            statuses = await self._db.executions.statuses(lost)
+        except StoreError as exc:
+            log.info("results: could not read what became of %d rows (%s); runtime retention "
+                     "covers their results", len(lost), exc.message)
+            return set()
+        return {eid for eid, status in statuses.items() if status.is_terminal}
 
 
 async def _ack(client: AgentClient, agent: str, execution_ids: list[str]) -> None:
