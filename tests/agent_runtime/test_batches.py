@@ -71,3 +71,18 @@ async def test_a_poll_until_an_exit_is_not_woken_by_a_start(make_api: MakeApi) -
     assert [e["kind"] for e in page["events"]] == ["started", "exited"]
     bad = await api.http.get("/v1/events", params={"until": "later"})
     assert bad.status_code == 422 and "until" in bad.json()["message"]
+
+
+async def test_a_poll_acks_the_results_it_names_before_it_waits(make_api: MakeApi) -> None:
+    api = await make_api(["sh", "-c", "cat >/dev/null; echo hello"])
+    await api.start("e1")
+    await api.finished("e1")
+    first = (await api.http.get("/v1/events", params={"after": 0})).json()
+    assert first["acked"] is None  # no ack asked: none reported
+    page = (await api.http.get("/v1/events", params={
+        "after": first["last_seq"], "wait": 0.2, "ack": ["e1", "never-here"]})).json()
+    assert (page["events"], page["acked"]) == ([], ["e1", "never-here"])
+    assert (await api.http.get("/v1/executions")).json()["executions"] == []
+    assert not (api.config.executions_dir / "e1").exists()
+    too_many = await api.http.get("/v1/events", params={"ack": [f"e{i}" for i in range(65)]})
+    assert too_many.status_code == 422 and "ack" in too_many.json()["message"]

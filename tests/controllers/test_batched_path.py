@@ -181,3 +181,42 @@ async def test_a_result_whose_row_ended_meanwhile_is_acked_without_a_write(
     assert (await client.list_executions()).executions == []
     assert (await c.db.executions.get(row.id)).status is S.CANCELLED
     assert await c.db.executions.events(row.id) == before
+
+
+@pytest.mark.parametrize("takes_acks_on_polls", [True, False], ids=["current", "older"])
+async def test_stored_results_are_acked_on_the_next_poll_or_apart_to_an_older_runtime(
+    controllers: Controllers, start_runtime: StartRuntime, monkeypatch: pytest.MonkeyPatch,
+    takes_acks_on_polls: bool,
+) -> None:
+    """The acks of a page's results ride the watcher's next poll; a runtime that predates that
+    (its page says nothing of them) gets them in a request of their own."""
+    apart: list[list[str]] = []
+    ack_many, events = AgentClient.ack_many, AgentClient.events
+
+    async def counted(self: AgentClient, execution_ids: list[str]) -> object:
+        apart.append(execution_ids)
+        return await ack_many(self, execution_ids)
+
+    async def older(self: AgentClient, after: int, wait_s: float, until_exit: bool = False,
+                    ack: object = ()) -> object:
+        return await events(self, after, wait_s, until_exit)  # the ids never reach it
+
+    monkeypatch.setattr(AgentClient, "ack_many", counted)
+    if not takes_acks_on_polls:
+        monkeypatch.setattr(AgentClient, "events", older)
+    c = controllers
+    runtime = await start_runtime("acks", EXIT_BY_INPUT)
+    agent = await add_agent(c, "acks", runtime.url, max_parallel_tasks=2)
+    rows = [await submit(c, "acks", "0") for _ in range(2)]
+    await _watching(c)
+    await c.dispatcher.run_once()
+    await _until_ended(c, [r.id for r in rows])
+    client = c.directory.client_for(agent)
+    assert client is not None
+    for _ in range(100):
+        if not (await client.list_executions()).executions:
+            break
+        await asyncio.sleep(0.05)
+    assert (await client.list_executions()).executions == []
+    acked_apart = sorted(i for ids in apart for i in ids)
+    assert acked_apart == ([] if takes_acks_on_polls else sorted(r.id for r in rows))

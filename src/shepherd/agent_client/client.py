@@ -11,6 +11,7 @@ execution -> ``ExecutionNotFound``; other 4xx -> ``AgentRejected``; 5xx or an un
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -98,12 +99,18 @@ class AgentClient:
                                        json={"execution_ids": execution_ids})
         return _parse(response, AckResponse, self.name)
 
-    async def events(self, after: int, wait_s: float, until_exit: bool = False) -> EventsPage:
+    async def events(
+        self, after: int, wait_s: float, until_exit: bool = False, ack: Sequence[str] = (),
+    ) -> EventsPage:
         """Events after ``after``, waiting up to ``wait_s`` for one (with ``until_exit``, for an
-        ``exited`` one; a runtime that predates it answers at the first event of any kind)."""
+        ``exited`` one; a runtime that predates it answers at the first event of any kind).
+        ``ack`` (at most ``MAX_POLL_ACKS``) are forgotten first; the page's ``acked`` is None
+        when the runtime predates that, and they are still to be acked."""
         params: dict[str, Any] = {"after": after, "wait": wait_s}
         if until_exit:
             params["until"] = "exited"
+        if ack:
+            params["ack"] = list(ack)
         response = await self._request("GET", "/v1/events", params=params, wait_s=wait_s)
         return _parse(response, EventsPage, self.name)
 

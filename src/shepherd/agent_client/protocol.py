@@ -18,6 +18,9 @@ MAX_WAIT_S = 60.0
 MAX_START_BATCH = 256
 # One ack request forgets at most this many results: a page of events, with room to spare.
 MAX_ACK_IDS = 1000
+# A poll of /v1/events acks at most this many results on its way (``?ack=ID`` each): about
+# 2.4 KB of query string. More go in a request of their own.
+MAX_POLL_ACKS = 64
 
 
 class _Body(BaseModel):
@@ -122,6 +125,9 @@ class EventsPage(_Body):
     events: list[RuntimeEvent]
     # The highest seq issued so far; a client resumes with ``after=last_seq``.
     last_seq: int
+    # The ids of the poll's ``ack`` this runtime forgot (or never knew); None from a runtime
+    # that takes no acks on a poll, whose caller then sends them to /v1/acks.
+    acked: list[str] | None = None
 
 
 class AckRequest(_Body):

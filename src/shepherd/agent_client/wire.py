@@ -159,7 +159,7 @@ class Wire:
         self, method: str, path: str, headers: Mapping[str, str],
         params: Mapping[str, Any] | None, json_body: Any,
     ) -> bytes:
-        target = self._prefix + path + (f"?{urlencode(params)}" if params else "")
+        target = self._prefix + path + (f"?{urlencode(params, doseq=True)}" if params else "")
         lines = [f"{method} {target} HTTP/1.1", f"Host: {self._host_header}"]
         lines += [f"{name}: {value}" for name, value in headers.items()]
         body = b""

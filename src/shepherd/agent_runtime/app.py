@@ -22,6 +22,7 @@ from starlette.exceptions import HTTPException
 
 from shepherd import __version__
 from shepherd.agent_client.protocol import (
+    MAX_POLL_ACKS,
     MAX_WAIT_S,
     AckRequest,
     AckResponse,
@@ -152,7 +153,11 @@ def _register_results(app: FastAPI, state: RuntimeState, auth: list[Any]) -> Non
     async def events(
         after: Annotated[int, Query(ge=0)] = 0, wait: Wait = 0,
         until: Annotated[Literal["any", "exited"], Query()] = "any",
+        ack: Annotated[list[str] | None, Query(max_length=MAX_POLL_ACKS)] = None,
     ) -> EventsPage:
+        # Results the caller stored since its last poll are forgotten before the wait: the
+        # acks ride the poll instead of a request of their own.
+        acked = state.registry.ack_many(ack)[0] if ack is not None else None
         found = await state.events.wait_after(after, min(wait, MAX_WAIT_S),
                                               until_exit=until == "exited")
         # Each exited event may carry an output tail: a page stops at PAGE_EVENTS, and its
@@ -160,7 +165,7 @@ def _register_results(app: FastAPI, state: RuntimeState, auth: list[Any]) -> Non
         page = found[:PAGE_EVENTS]
         last_seq = page[-1].seq if len(found) > PAGE_EVENTS else state.events.last_seq
         return EventsPage(boot_id=state.boot_id, events=[_with_result(state, e) for e in page],
-                          last_seq=last_seq)
+                          last_seq=last_seq, acked=acked)
 
 
 def _started(state: RuntimeState, record: RunRecord) -> StartResponse:

@@ -3,7 +3,8 @@
 Each agent is watched by exactly one replica, the holder of ``lease:monitor:{agent}``, which it
 gives back when it stops, so a restarted control plane watches at once. An exit whose event
 carries its result (the runtime still holds it) is stored at once with the rest of its page,
-``running -> finalizing -> success|failed`` in one transaction, and acked (``ResultWriter``); any
+``running -> finalizing -> success|failed`` in one transaction (``ResultWriter``), and acked on
+the next poll (``?ack=``; in a request of its own to a runtime that predates that); any
 other exit is CASed ``running -> finalizing`` and, only when it won, its slot is released and the
 finalizer woken (``controllers.exits``). A registry pass (``sync_agent``) settles anything the event
 stream missed: it runs when a watcher starts (so a control-plane restart re-attaches to every
@@ -30,14 +31,20 @@ from functools import partial
 
 from shepherd.agent_client.breaker import BreakerHook, NullBreaker
 from shepherd.agent_client.client import AgentClient
-from shepherd.agent_client.protocol import EventKind, ExecutionState, RunState, RuntimeEvent
+from shepherd.agent_client.protocol import (
+    MAX_POLL_ACKS,
+    EventKind,
+    ExecutionState,
+    RunState,
+    RuntimeEvent,
+)
 from shepherd.background import GuardedTask
 from shepherd.controllers.base import AGENTS_REREAD_S, RecentRenewals, Wakeup
 from shepherd.controllers.claimed import ClaimedRows
 from shepherd.controllers.cycle import run_each
 from shepherd.controllers.directory import AgentDirectory
 from shepherd.controllers.exits import Exit, settle_exit
-from shepherd.controllers.results import ResultWriter
+from shepherd.controllers.results import ResultWriter, ack_results
 from shepherd.core.backoff import compute_backoff
 from shepherd.core.clock import Clock
 from shepherd.core.fleet_events import AgentChange, agent_changed
@@ -104,6 +111,10 @@ class Monitor:
         self._attached: set[str] = set()  # watched on request while they have running rows
         self._renewals = RecentRenewals()
         self._cursors: dict[str, tuple[int, str | None]] = {}  # per agent, while leased
+        # Results stored since the agent's last poll, acked on the next one; and the runtimes
+        # (by agent, for their current boot) known to predate acks on polls.
+        self._acks: dict[str, list[str]] = {}
+        self._acks_apart: set[str] = set()
         self._quiet = LogThrottle(log)
 
     async def run_once(self) -> MonitorReport:
@@ -189,6 +200,7 @@ class Monitor:
             await self._follow(name, lease, int((self._poll_wait_s + 10) * 1000))
         finally:
             self._cursors.pop(name, None)
+            self._acks.pop(name, None)  # the next watcher's registry pass acks what is stored
             # Stopped or done: give the lease back so the next watcher need not wait its TTL.
             self._renewals.lost(lease)
             await asyncio.shield(self._release(lease))
@@ -251,6 +263,7 @@ class Monitor:
                 await self._db.fleet_events.record(agent_changed(
                     agent.name, AgentChange.RUNTIME_RESTARTED, "monitor", boot_id=health.boot_id,
                     previous_boot_id=boot_id))
+            self._acks_apart.discard(agent.name)  # an upgraded runtime may take them now
             await self._record_boot(agent.name, client)  # before the cursor: retried if it fails
             await self._save_cursor(agent.name, 0, health.boot_id)
         elif back:
@@ -281,10 +294,16 @@ class Monitor:
         return False
 
     async def _poll(self, agent: Agent, client: AgentClient) -> bool:
-        """One long-poll; returns whether a registry pass is owed (the runtime restarted)."""
+        """One long-poll; returns whether a registry pass is owed (the runtime restarted). It
+        carries the acks of the results stored since the last one (``_acks_riding``)."""
         seq, boot_id = await self._load_cursor(agent.name)
+        riding = await self._acks_riding(agent.name, client)
         # Woken by exits only: a start needs nothing from the monitor.
-        page = await client.events(after=seq, wait_s=self._poll_wait_s, until_exit=True)
+        page = await client.events(after=seq, wait_s=self._poll_wait_s, until_exit=True,
+                                   ack=riding)
+        if riding and page.acked is None:  # the runtime predates acks on polls
+            self._acks_apart.add(agent.name)
+            await ack_results(client, agent.name, riding)
         if page.boot_id != boot_id:
             return True  # the resync sees the new boot_id and reads that boot from the start
         exits = [e for e in page.events if e.kind is EventKind.EXITED]
@@ -320,11 +339,24 @@ class Monitor:
         done: set[str] = set()
         if carried and self._results is not None:
             # Slots freed: the backlog need not wait for a tick, nor for the ack.
-            done = await self._results.finish_exits(agent, client, carried, ACTOR,
-                                                    freed=self._dispatch_wakeup, rows=rows)
+            done = await self._results.finish_exits(
+                agent, client, carried, ACTOR, freed=self._dispatch_wakeup, rows=rows,
+                acks=self._acks.setdefault(agent.name, []))
         for event in exits:
             if event.execution_id not in done:
                 await self._settle(agent, event)
+
+    async def _acks_riding(self, agent: str, client: AgentClient) -> list[str]:
+        """The acks the next poll carries; those beyond ``MAX_POLL_ACKS``, or all of them for a
+        runtime that takes none on a poll, are sent now in a request of their own. Acks lost
+        with a failed poll are made good by the registry pass that follows it, which acks
+        every stored result its runtime still holds."""
+        acks = self._acks.pop(agent, [])
+        riding, apart = ([], acks) if agent in self._acks_apart else (
+            acks[:MAX_POLL_ACKS], acks[MAX_POLL_ACKS:])
+        if apart:
+            await ack_results(client, agent, apart)
+        return riding
 
     async def _load_cursor(self, agent: str) -> tuple[int, str | None]:
         """Where the stream stands: as this watcher last saved it while it kept its lease

@@ -6,8 +6,9 @@ write of a ``finalizing`` row: the outcome (``core.outcome``), the retry the pol
 ``finish_exits`` is the fast path for exits whose ``exited`` event carried the result: a page
 of them goes ``running -> finalizing -> success|failed`` in one transaction (two CASes and two
 events per row, as the state machine says), then their slots are freed and the runtime acks
-them in one request. The result is committed before the ack, as in the finalizer, so a crash in
-between loses nothing: the runtime still holds the result and the row is already terminal.
+them in one request (or the caller's next poll carries the acks). The result is committed
+before the ack, as in the finalizer, so a crash in between loses nothing: the runtime still
+holds the result and the row is already terminal.
 
 Must not: touch a row the CAS did not give it (a lost chain writes nothing, frees nothing), or
 hold up a page for a store fault: a batch the store refuses is left to the per-exit path
@@ -91,12 +92,15 @@ class ResultWriter:
     async def finish_exits(
         self, agent: Agent, client: AgentClient, results: Sequence[ExecutionState], actor: str,
         freed: Wakeup | None = None, rows: Sequence[Execution] | None = None,
+        acks: list[str] | None = None,
     ) -> set[str]:
         """Settle and finalize ``results`` in one transaction, by ``agent`` as read once their
         page arrived; the ids it took care of (ended now, or already ended). The others are the
         per-exit path's. ``freed`` is poked as soon as slots were released, before the ack: the
         backlog behind them need not wait for it. ``rows`` are the results' rows when the
-        caller read them already (beside the agent, in the same round trip's time)."""
+        caller read them already (beside the agent, in the same round trip's time). With
+        ``acks``, the ids to ack are added to it for the caller to send (on its next poll)
+        instead of in a request of their own."""
         by_id = {state.execution_id: state for state in results}
         try:
             if rows is None:
@@ -120,7 +124,10 @@ class ResultWriter:
         done = {c.execution_id for c in ended} | {r.id for r in rows if r.status.is_terminal}
         done |= await self._ended_meanwhile(
             [c.execution_id for c, w in zip(chains, won, strict=True) if not w])
-        await _ack(client, agent.name, sorted(done))
+        if acks is not None:
+            acks.extend(sorted(done))
+        else:
+            await ack_results(client, agent.name, sorted(done))
         return done
 
     async def _ended_meanwhile(self, lost: list[str]) -> set[str]:
@@ -137,11 +144,12 @@ class ResultWriter:
         return {eid for eid, status in statuses.items() if status.is_terminal}
 
 
-async def _ack(client: AgentClient, agent: str, execution_ids: list[str]) -> None:
+async def ack_results(client: AgentClient, agent: str, execution_ids: Sequence[str]) -> None:
+    """Tell the runtime to forget stored results; a failure is logged, not raised."""
     if not execution_ids:
         return
     try:
-        await client.ack_many(execution_ids)
+        await client.ack_many(list(execution_ids))
     except AgentError as exc:
         log.info("results: ack of %d results not delivered to %s (%s); runtime retention "
                  "covers it", len(execution_ids), agent, exc)
