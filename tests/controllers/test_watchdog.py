@@ -11,6 +11,7 @@ import pytest
 from prometheus_client import generate_latest
 from sqlalchemy import update
 
+from shepherd.agent_client.client import AgentClient
 from shepherd.agent_client.protocol import RunState
 from shepherd.app.runtimes import LocalRuntime
 from shepherd.controllers.base import Wakeup
@@ -462,3 +463,32 @@ async def test_the_triggers_end_a_wait_at_the_due_instant_then_forget_it() -> No
     triggers.note("a")
     assert await asyncio.wait_for(waited, 5) is True  # a request ends it at once
     assert triggers.take() == {"a"} and triggers.take() == set()
+
+
+@pytest.mark.parametrize("acked", [False, True], ids=["finished", "acked"])
+async def test_a_stray_whose_child_ended_before_its_terminate_is_left_without_a_note(
+    controllers: Controllers, start_runtime: StartRuntime, monkeypatch: pytest.MonkeyPatch,
+    acked: bool,
+) -> None:
+    """A run seen running in the registry whose row then ended may just have been quick (it
+    started after the cycle read SQL): when its terminate finds it finished, or already acked
+    and forgotten, nothing was a stray: no note, no warning, the agent counts as clean."""
+    terminate = AgentClient.terminate
+
+    async def ended_first(self: AgentClient, execution_id: str) -> object:
+        await terminate(self, execution_id)  # the child ends just before the watchdog's call
+        if acked:
+            await self.ack_many([execution_id])
+        return await terminate(self, execution_id)
+
+    monkeypatch.setattr(AgentClient, "terminate", ended_first)
+    c = controllers
+    runtime = await start_runtime("quick", SLEEPER)
+    await agent(c, "quick", runtime.url)
+    row = await dispatched(c, "quick")
+    assert await c.db.executions.transition(row.id, S.CANCELLED, Cause.CANCEL, actor="op",
+                                            now_ms=c.clock.now_ms())
+    report = await watchdog(c).run_cycle()
+    assert (report.strays, report.finished_meanwhile, report.terminate_failed) == (
+        [], [row.id], [])
+    assert [e.cause for e in await c.db.executions.events(row.id)][-1] is Cause.CANCEL

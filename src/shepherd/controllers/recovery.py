@@ -7,7 +7,10 @@
 - HAND_OVER: ``running -> finalizing`` (``controllers.exits``) and wake the finalizer.
 - ORPHAN, LOSE: CAS ``running -> failed`` with the cause, the next attempt queued in the same
   transaction when the policy grants one, then release-if-matches.
-- STRAY: terminate on the agent; a note event on the row when it has one.
+- STRAY: terminate on the agent; a note event on the row when it has one. A run the runtime
+  reports finished, or no longer knows, by the time of the call is left alone
+  (``finished_meanwhile``): a quick run can start after the cycle's SQL read and end before its
+  statuses read, and look like a stray without being one.
 
 Every write is a CAS whose loser does nothing more; every event has actor ``watchdog`` and the
 decision's reason. Must not: decide anything (``core.watchdog`` did) or catch what it cannot
@@ -113,7 +116,8 @@ class Recovery:
 
     async def _stray(self, decision: RowDecision, out: Outcomes) -> None:
         if not await self._terminate(decision, out):
-            out.unclean.add(decision.agent)
+            if decision.execution_id not in out.finished_meanwhile:
+                out.unclean.add(decision.agent)
             return
         out.record(Action.STRAY, decision.execution_id)
         log.info("watchdog: stray %s on %s: %s", decision.execution_id, decision.agent,
@@ -133,14 +137,20 @@ class Recovery:
                 raise AgentNotFound(f"agent {decision.agent} has no runtime URL")
             answer = await client.terminate(decision.execution_id)
         except (AgentError, AgentNotFound, ExecutionNotFound) as exc:
+            if isinstance(exc, ExecutionNotFound) and decision.action is Action.STRAY:
+                # Its child ended and its result was acked since the registry was read (a
+                # quick run that started after the snapshot's SQL read): nothing to terminate.
+                out.finished_meanwhile.append(decision.execution_id)
+                return False
             log.warning("watchdog: could not terminate %s on %s: %s", decision.execution_id,
                         decision.agent, exc)
             out.terminate_failed.append(decision.execution_id)
             return False
         if answer.result is TerminateResult.ALREADY_FINISHED:
-            # The child ended on its own in the meantime: the monitor settles it.
+            # The child ended on its own in the meantime: the monitor settles it (and a stray
+            # that ended so was no stray: a quick run seen running just before its row ended).
             out.finished_meanwhile.append(decision.execution_id)
-            return decision.action is Action.STRAY
+            return False
         return True
 
     @staticmethod
