@@ -39,6 +39,7 @@ class Controllers:
     finalizer: Finalizer
     maintenance: Maintenance
     outbox: OutboxSender
+    claimed: ClaimedRows  # the dispatcher's claims the monitor plans results from
 
 
 def build_controllers(
@@ -59,6 +60,7 @@ def build_controllers(
         finalizer=Finalizer(db, redis, directory, clock, owner=owner,
                             outbox_wakeup=outbox_wakeup),
         maintenance=Maintenance(db, redis, clock, reclaim_grace_s=3),
+        claimed=claimed,
         outbox=OutboxSender(db, clock, ConfiguredDestinations(db, {}), owner=owner,
                             config=OutboxConfig(send_timeout_s=2.0), wakeup=outbox_wakeup,
                             draw=lambda: 0.0),

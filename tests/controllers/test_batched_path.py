@@ -15,6 +15,7 @@ from shepherd.controllers.dispatcher import Dispatcher
 from shepherd.core.status import Cause
 from shepherd.core.status import ExecutionStatus as S
 from shepherd.errors import AgentRejected
+from shepherd.stores.sql.starts import RuntimeStart
 from tests.controllers.conftest import Controllers
 from tests.controllers.test_execution_path import add_agent, submit
 from tests.fixtures.runtimes import StartRuntime
@@ -220,3 +221,69 @@ async def test_stored_results_are_acked_on_the_next_poll_or_apart_to_an_older_ru
     assert (await client.list_executions()).executions == []
     acked_apart = sorted(i for ids in apart for i in ids)
     assert acked_apart == ([] if takes_acks_on_polls else sorted(r.id for r in rows))
+
+
+QUICK_OR_SLOW = ["sh", "-c", 'read s; sleep "$s"']
+
+
+def _in_background(c: Controllers, record_after_s: float) -> Dispatcher:
+    return Dispatcher(c.db, c.redis, c.directory, c.clock, max_queue_age_s=86_400,
+                      hand_over_in_background=True, claimed=c.claimed,
+                      record_starts_after_s=record_after_s)
+
+
+async def _recorded_starts(c: Controllers, monkeypatch: pytest.MonkeyPatch) -> list[list[str]]:
+    recorded: list[list[str]] = []
+    record_starts = c.db.executions.record_starts
+
+    async def counted(starts: list[RuntimeStart]) -> list[bool]:
+        recorded.append([s.execution_id for s in starts])
+        return await record_starts(starts)
+
+    monkeypatch.setattr(c.db.executions, "record_starts", counted)
+    return recorded
+
+
+async def test_a_start_is_recorded_a_moment_later_unless_its_result_came_first(
+    controllers: Controllers, start_runtime: StartRuntime, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Beside the passes, the runtime's answers are written a moment later, together; a run
+    whose result a watcher took up meanwhile needs none: its result carries the start."""
+    c = controllers
+    recorded = await _recorded_starts(c, monkeypatch)
+    dispatcher = _in_background(c, record_after_s=2.0)
+    runtime = await start_runtime("mixed", QUICK_OR_SLOW)
+    await add_agent(c, "mixed", runtime.url, max_parallel_tasks=2)
+    quick, slow = await submit(c, "mixed", "0"), await submit(c, "mixed", "30")
+    await _watching(c)
+    await dispatcher.run_once()
+    await _until_ended(c, [quick.id])
+    assert (await c.db.executions.get(quick.id)).pid is not None  # from its result
+    for _ in range(100):
+        if (await c.db.executions.get(slow.id)).pid is not None:
+            break
+        await asyncio.sleep(0.05)
+    assert (await c.db.executions.get(slow.id)).pid is not None
+    assert recorded == [[slow.id]]
+    await dispatcher.stop()
+
+
+async def test_a_stopping_dispatcher_records_the_starts_it_holds_at_once(
+    controllers: Controllers, start_runtime: StartRuntime, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    c = controllers
+    recorded = await _recorded_starts(c, monkeypatch)
+    dispatcher = _in_background(c, record_after_s=600)
+    runtime = await start_runtime("held", QUICK_OR_SLOW)
+    await add_agent(c, "held", runtime.url)
+    row = await submit(c, "held", "30")
+    report = await dispatcher.run_once()
+    for _ in range(100):
+        if report.dispatched:
+            break
+        await asyncio.sleep(0.05)
+    assert report.dispatched == [row.id]
+    assert (await c.db.executions.get(row.id)).pid is None  # answered, not yet written
+    await dispatcher.stop()
+    assert recorded == [[row.id]]
+    assert (await c.db.executions.get(row.id)).pid is not None

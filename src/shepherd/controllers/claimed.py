@@ -7,7 +7,8 @@ another replica, or before a restart). A row here may have ended meanwhile (canc
 the watchdog): its write then loses the CAS like any stale reading, and the writer reads what
 became of it. Rows are kept without their input (never needed for a result) and at most
 ``MAX_ROWS`` of them, the oldest dropped first: a row whose result came by another path is
-forgotten that way.
+forgotten that way. The ids whose results were taken up are remembered as long (the
+dispatcher's ``StartRecorder`` need not record the start of a run whose result carries it).
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ MAX_ROWS = 10_000
 class ClaimedRows:
     def __init__(self, max_rows: int = MAX_ROWS) -> None:
         self._rows: dict[str, Execution] = {}
+        self._taken: dict[str, None] = {}  # the ids whose results were taken, newest last
         self._max_rows = max_rows
 
     def claimed(self, rows: Iterable[Execution], dispatched_at_ms: int) -> None:
@@ -48,4 +50,12 @@ class ClaimedRows:
                 missing.append(execution_id)
             else:
                 found.append(row)
+            self._taken[execution_id] = None
+        while len(self._taken) > self._max_rows:
+            del self._taken[next(iter(self._taken))]
         return found, missing
+
+    def was_taken(self, execution_id: str) -> bool:
+        """Whether a watcher took up the result of ``execution_id`` (as far as this process
+        remembers: a forgotten one reads False)."""
+        return execution_id in self._taken

@@ -23,7 +23,9 @@ instead of overbooking.
 With ``hand_over_in_background`` (the control plane's setting) a pass ends once its rows are
 claimed: their start requests run beside the next passes, so a slot freed while a runtime is
 still answering is claimed at once (``report`` then lists the claims; the starts land in it
-as they are answered). ``stop`` waits for the hand-overs in flight.
+as they are answered), and the runtime's answers are written a moment later, together, by a
+``StartRecorder`` (none for a run whose result came first). ``stop`` waits for the hand-overs
+in flight and writes the answers it holds.
 """
 
 from __future__ import annotations
@@ -39,6 +41,7 @@ from shepherd.controllers.claimed import ClaimedRows
 from shepherd.controllers.directory import AgentDirectory
 from shepherd.controllers.dispatch_metrics import DispatchMetrics, DispatchOutcome
 from shepherd.controllers.slot_recovery import SlotRecovery
+from shepherd.controllers.start_records import RECORD_AFTER_S, StartRecorder
 from shepherd.core.clock import Clock
 from shepherd.core.models import Agent, Execution, TransitionFields
 from shepherd.core.status import Cause, ExecutionStatus
@@ -87,9 +90,11 @@ class Dispatcher:
         telemetry: Telemetry | None = None,
         hand_over_in_background: bool = False,
         claimed: ClaimedRows | None = None,
+        record_starts_after_s: float = RECORD_AFTER_S,
     ) -> None:
         self._db = db
         self._claimed = claimed if claimed is not None else ClaimedRows()
+        self._starts = StartRecorder(db, self._claimed, record_starts_after_s)
         self._in_background = hand_over_in_background
         self._handing_over: set[asyncio.Task[None]] = set()
         self._in_flight: set[str] = set()  # execution ids whose hand-over has not ended
@@ -187,6 +192,7 @@ class Dispatcher:
         timeout): a claimed row is started, or sent back, before the process stops."""
         while self._handing_over:
             await asyncio.gather(*self._handing_over, return_exceptions=True)
+        await self._starts.stop()
 
     async def _dispatch_logged(
         self, agent: Agent, rows: list[Execution], decided_at_ms: int, report: DispatchReport
@@ -283,8 +289,14 @@ class Dispatcher:
         return DispatchOutcome.STARTED
 
     async def _started(self, started: list[StartResponse], report: DispatchReport) -> None:
-        await self._db.executions.record_starts([
-            RuntimeStart(s.execution_id, s.pid, s.started_at_ms, s.boot_id) for s in started])
+        """Record the runtime's answers: at once in the foreground; beside the passes, a moment
+        later with the others that came meanwhile (``StartRecorder``)."""
+        starts = [RuntimeStart(s.execution_id, s.pid, s.started_at_ms, s.boot_id)
+                  for s in started]
+        if self._in_background:
+            self._starts.add(starts)
+        else:
+            await self._db.executions.record_starts(starts)
         report.dispatched.extend(s.execution_id for s in started)
 
     async def _not_started(
