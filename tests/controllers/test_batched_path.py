@@ -33,6 +33,15 @@ async def _until_ended(c: Controllers, ids: list[str], limit_s: float = 20) -> N
     raise AssertionError(f"not all ended: {await c.db.executions.statuses(ids)}")
 
 
+async def _until_forgotten(client: AgentClient) -> None:
+    """Until the runtime holds no result any more (the watcher acked them all)."""
+    for _ in range(100):
+        if not (await client.list_executions()).executions:
+            return
+        await asyncio.sleep(0.05)
+    assert (await client.list_executions()).executions == []
+
+
 async def _watching(c: Controllers) -> None:
     """Start the watcher and give it time for its first registry pass and long-poll."""
     await c.monitor.run_once()
@@ -64,11 +73,7 @@ async def test_a_pass_starts_its_rows_together_and_the_watcher_stores_each_resul
     assert await c.redis.slots.count("batch") == 0
     client = c.directory.client_for(agent)
     assert client is not None
-    for _ in range(100):  # acked after the commit: the runtime forgets them
-        if not (await client.list_executions()).executions:
-            break
-        await asyncio.sleep(0.05)
-    assert (await client.list_executions()).executions == []
+    await _until_forgotten(client)  # acked after the commit: the runtime forgets them
 
 
 async def test_results_are_judged_by_the_agent_as_it_is_when_their_exits_arrive(
@@ -175,11 +180,7 @@ async def test_a_result_whose_row_ended_meanwhile_is_acked_without_a_write(
     before = await c.db.executions.events(row.id)
     client = c.directory.client_for(agent)
     assert client is not None
-    for _ in range(100):  # the child exits after 0.5 s; its result is acked, not stored
-        if not (await client.list_executions()).executions:
-            break
-        await asyncio.sleep(0.05)
-    assert (await client.list_executions()).executions == []
+    await _until_forgotten(client)  # the child exits after 0.5 s; its result is acked, not stored
     assert (await c.db.executions.get(row.id)).status is S.CANCELLED
     assert await c.db.executions.events(row.id) == before
 
@@ -214,11 +215,7 @@ async def test_stored_results_are_acked_on_the_next_poll_or_apart_to_an_older_ru
     await _until_ended(c, [r.id for r in rows])
     client = c.directory.client_for(agent)
     assert client is not None
-    for _ in range(100):
-        if not (await client.list_executions()).executions:
-            break
-        await asyncio.sleep(0.05)
-    assert (await client.list_executions()).executions == []
+    await _until_forgotten(client)
     acked_apart = sorted(i for ids in apart for i in ids)
     assert acked_apart == ([] if takes_acks_on_polls else sorted(r.id for r in rows))
 
