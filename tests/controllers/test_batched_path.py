@@ -12,6 +12,7 @@ import pytest
 from shepherd.agent_client.client import AgentClient
 from shepherd.agent_client.protocol import StartRequest
 from shepherd.controllers.dispatcher import Dispatcher
+from shepherd.controllers.start_records import StartRecorder
 from shepherd.core.status import Cause
 from shepherd.core.status import ExecutionStatus as S
 from shepherd.errors import AgentRejected
@@ -284,3 +285,24 @@ async def test_a_stopping_dispatcher_records_the_starts_it_holds_at_once(
     await dispatcher.stop()
     assert recorded == [[row.id]]
     assert (await c.db.executions.get(row.id)).pid is not None
+
+
+async def test_a_stop_during_a_write_of_starts_returns_once_it_is_written(
+    controllers: Controllers, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    c = controllers
+    written: list[str] = []
+    record_starts = c.db.executions.record_starts
+
+    async def slow(starts: list[RuntimeStart]) -> list[bool]:
+        await asyncio.sleep(0.3)
+        done = await record_starts(starts)
+        written.extend(s.execution_id for s in starts)
+        return done
+
+    monkeypatch.setattr(c.db.executions, "record_starts", slow)
+    recorder = StartRecorder(c.db, c.claimed, delay_s=0.01)
+    recorder.add([RuntimeStart("e1", 4242, 1, "boot")])
+    await asyncio.sleep(0.1)  # its write is under way
+    await recorder.stop()
+    assert written == ["e1"]

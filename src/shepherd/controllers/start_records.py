@@ -39,6 +39,7 @@ class StartRecorder:
         self._delay_s = delay_s
         self._pending: list[RuntimeStart] = []
         self._timer: asyncio.Task[None] | None = None
+        self._flushing = False
         self._quiet = LogThrottle(log)
 
     def add(self, starts: Sequence[RuntimeStart]) -> None:
@@ -48,8 +49,14 @@ class StartRecorder:
 
     async def _later(self) -> None:
         await asyncio.sleep(self._delay_s)
-        self._timer = None
-        await self.flush()
+        self._flushing = True
+        try:
+            await self.flush()
+        finally:
+            self._flushing = False
+            self._timer = None
+        if self._pending:  # answers that came while it wrote
+            self._timer = asyncio.create_task(self._later(), name="start-records")
 
     async def flush(self) -> None:
         """Write what is pending now (the runs whose results were taken up left out)."""
@@ -64,10 +71,12 @@ class StartRecorder:
                             "rows stay running without them (%s)", len(starts), exc.message)
 
     async def stop(self) -> None:
-        """Write what is pending at once."""
-        timer, self._timer = self._timer, None
-        if timer is not None:
-            timer.cancel()
+        """Write what is pending at once, after a write under way (never cut short)."""
+        while (timer := self._timer) is not None:
+            if not self._flushing:
+                timer.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await timer
+            if self._timer is timer:
+                self._timer = None
         await self.flush()
