@@ -62,6 +62,9 @@ ACTOR = "monitor"
 # next probe instead. A restarted runtime is seen within half a second of answering.
 RETRY_BASE_S = 0.1
 RETRY_MAX_S = 0.5
+# The stream's position (and the agent's "last seen") goes to Redis at most this often while a
+# watcher keeps its lease; an idle poll answers far less often than that.
+CURSOR_SAVE_S = 0.25
 
 
 @dataclass(slots=True)
@@ -111,6 +114,7 @@ class Monitor:
         self._attached: set[str] = set()  # watched on request while they have running rows
         self._renewals = RecentRenewals()
         self._cursors: dict[str, tuple[int, str | None]] = {}  # per agent, while leased
+        self._cursor_saved: dict[str, tuple[float, str]] = {}  # when, for which boot
         # Results stored since the agent's last poll, acked on the next one; and the runtimes
         # (by agent, for their current boot) known to predate acks on polls.
         self._acks: dict[str, list[str]] = {}
@@ -200,6 +204,7 @@ class Monitor:
             await self._follow(name, lease, int((self._poll_wait_s + 10) * 1000))
         finally:
             self._cursors.pop(name, None)
+            self._cursor_saved.pop(name, None)
             self._acks.pop(name, None)  # the next watcher's registry pass acks what is stored
             # Stopped or done: give the lease back so the next watcher need not wait its TTL.
             self._renewals.lost(lease)
@@ -288,6 +293,7 @@ class Monitor:
             return True
         self._renewals.lost(lease)
         self._cursors.pop(name, None)  # another watcher may have moved it meanwhile
+        self._cursor_saved.pop(name, None)
         if await leases.acquire(lease, self._owner, ttl_ms):
             self._renewals.held(lease, asked_at)
             return True
@@ -373,10 +379,22 @@ class Monitor:
             agent, self._clock.now_ms() - round(health.uptime_s * 1000))
 
     async def _save_cursor(self, agent: str, seq: int, boot_id: str) -> None:
-        # Every answered poll stamps seen_at_ms: the fleet page's "last seen".
+        """Where the stream stands, in memory at once and in Redis at most every
+        ``CURSOR_SAVE_S`` (and at once for a new boot): a watcher woken for every exit must not
+        wait on a write before its next poll. What another watcher resumes from after a
+        takeover may be that much behind: it reads those events again, and their results are
+        stored and acked already (their CAS loses, an acked result is gone)."""
+        saved = self._cursor_saved.get(agent)
+        if (saved is not None and saved[1] == boot_id
+                and time.monotonic() - saved[0] < CURSOR_SAVE_S):
+            self._cursors[agent] = (seq, boot_id)
+            return
+        # Every saved poll stamps seen_at_ms: the fleet page's "last seen".
         self._cursors.pop(agent, None)  # unknown until saved: a failed save reads Redis again
+        self._cursor_saved.pop(agent, None)
         await self._redis.cursors.save(agent, seq, boot_id, self._clock.now_ms())
         self._cursors[agent] = (seq, boot_id)
+        self._cursor_saved[agent] = (time.monotonic(), boot_id)
 
     async def _request_reconcile(self, agent: str, why: str) -> None:
         await self._redis.reconcile.request(agent, why, self._clock.now_ms())

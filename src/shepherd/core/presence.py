@@ -1,8 +1,9 @@
 """What state an agent is in, as a person reading the fleet page needs it: one word.
 
-The monitor stamps ``seen_at_ms`` every time an agent's runtime answers its long-poll, which
-returns at the latest after the poll wait; an agent not seen for longer than ``silent_after_ms``
-is silent (its runtime is down, unreachable, or not watched by any replica).
+The monitor stamps ``seen_at_ms`` when an agent's runtime answers its long-poll (at most every
+250 ms while pages come back to back), which returns at the latest after the poll wait; an agent
+not seen for longer than ``silent_after_ms`` is silent (its runtime is down, unreachable, or
+not watched by any replica).
 
 Pure: the caller passes ``now_ms`` and the window.
 """
