@@ -197,9 +197,10 @@ class Dispatcher:
     async def _dispatch_logged(
         self, agent: Agent, rows: list[Execution], decided_at_ms: int, report: DispatchReport
     ) -> None:
-        """``_dispatch`` beside the passes that follow it. What it cannot finish (a store that
-        fails to record a start) leaves the rows running for the monitor to settle, as a
-        dropped connection does."""
+        """``_dispatch`` beside the passes that follow it (its starts go to the
+        ``StartRecorder``). What it cannot finish (a store that fails to send a refused row
+        back) leaves the rows running for the monitor to settle, as a dropped connection
+        does."""
         try:
             await self._dispatch(agent, rows, decided_at_ms, report)
         except StoreError as exc:  # one line a minute while a store stays down

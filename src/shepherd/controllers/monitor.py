@@ -203,8 +203,7 @@ class Monitor:
         try:
             await self._follow(name, lease, int((self._poll_wait_s + 10) * 1000))
         finally:
-            self._cursors.pop(name, None)
-            self._cursor_saved.pop(name, None)
+            self._forget_cursor(name)
             self._acks.pop(name, None)  # the next watcher's registry pass acks what is stored
             # Stopped or done: give the lease back so the next watcher need not wait its TTL.
             self._renewals.lost(lease)
@@ -292,8 +291,7 @@ class Monitor:
             self._renewals.held(lease, asked_at)
             return True
         self._renewals.lost(lease)
-        self._cursors.pop(name, None)  # another watcher may have moved it meanwhile
-        self._cursor_saved.pop(name, None)
+        self._forget_cursor(name)  # another watcher may have moved it meanwhile
         if await leases.acquire(lease, self._owner, ttl_ms):
             self._renewals.held(lease, asked_at)
             return True
@@ -331,23 +329,23 @@ class Monitor:
                 rows += read
             else:
                 agent = await self._db.agents.recent_one(agent.name, AGENTS_REREAD_S)
-            await self._settle_page(agent, client, exits, carried, rows)
+            await self._settle_page(agent, exits, carried, rows)
         await self._save_cursor(agent.name, page.last_seq, page.boot_id)
         return False
 
     async def _settle_page(
-        self, agent: Agent, client: AgentClient, exits: list[RuntimeEvent],
-        carried: list[ExecutionState], rows: list[Execution],
+        self, agent: Agent, exits: list[RuntimeEvent], carried: list[ExecutionState],
+        rows: list[Execution],
     ) -> None:
         """Exits that carry their result (``carried``, whose ``rows`` were read) are stored in
-        one transaction (``ResultWriter``); the others, and any the batch did not take, become
-        ``finalizing`` for the finalizer."""
+        one transaction (``ResultWriter``) and acked on the next poll; the others, and any the
+        batch did not take, become ``finalizing`` for the finalizer."""
         done: set[str] = set()
         if carried and self._results is not None:
             # Slots freed: the backlog need not wait for a tick, nor for the ack.
-            done = await self._results.finish_exits(
-                agent, client, carried, ACTOR, freed=self._dispatch_wakeup, rows=rows,
-                acks=self._acks.setdefault(agent.name, []))
+            done = await self._results.finish_exits(agent, carried, ACTOR,
+                                                    freed=self._dispatch_wakeup, rows=rows)
+            self._acks.setdefault(agent.name, []).extend(sorted(done))  # on the next poll
         for event in exits:
             if event.execution_id not in done:
                 await self._settle(agent, event)
@@ -390,11 +388,15 @@ class Monitor:
             self._cursors[agent] = (seq, boot_id)
             return
         # Every saved poll stamps seen_at_ms: the fleet page's "last seen".
-        self._cursors.pop(agent, None)  # unknown until saved: a failed save reads Redis again
-        self._cursor_saved.pop(agent, None)
+        self._forget_cursor(agent)  # unknown until saved: a failed save reads Redis again
         await self._redis.cursors.save(agent, seq, boot_id, self._clock.now_ms())
         self._cursors[agent] = (seq, boot_id)
         self._cursor_saved[agent] = (time.monotonic(), boot_id)
+
+    def _forget_cursor(self, agent: str) -> None:
+        """Where the stream stands is Redis's to say again, and the next save writes it."""
+        self._cursors.pop(agent, None)
+        self._cursor_saved.pop(agent, None)
 
     async def _request_reconcile(self, agent: str, why: str) -> None:
         await self._redis.reconcile.request(agent, why, self._clock.now_ms())

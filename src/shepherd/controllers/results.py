@@ -5,10 +5,10 @@ write of a ``finalizing`` row: the outcome (``core.outcome``), the retry the pol
 (``core.retry``), the completion webhook (``webhook``), all carried by the same CAS.
 ``finish_exits`` is the fast path for exits whose ``exited`` event carried the result: a page
 of them goes ``running -> finalizing -> success|failed`` in one transaction (two CASes and two
-events per row, as the state machine says), then their slots are freed and the runtime acks
-them in one request (or the caller's next poll carries the acks). The result is committed
-before the ack, as in the finalizer, so a crash in between loses nothing: the runtime still
-holds the result and the row is already terminal.
+events per row, as the state machine says), then their slots are freed, and the caller acks
+them (the monitor, on its next poll: ``ack_results`` for a runtime that takes no acks there).
+The result is committed before the ack, as in the finalizer, so a crash in between loses
+nothing: the runtime still holds the result and the row is already terminal.
 
 Must not: touch a row the CAS did not give it (a lost chain writes nothing, frees nothing), or
 hold up a page for a store fault: a batch the store refuses is left to the per-exit path
@@ -90,17 +90,15 @@ class ResultWriter:
         )
 
     async def finish_exits(
-        self, agent: Agent, client: AgentClient, results: Sequence[ExecutionState], actor: str,
+        self, agent: Agent, results: Sequence[ExecutionState], actor: str,
         freed: Wakeup | None = None, rows: Sequence[Execution] | None = None,
-        acks: list[str] | None = None,
     ) -> set[str]:
         """Settle and finalize ``results`` in one transaction, by ``agent`` as read once their
-        page arrived; the ids it took care of (ended now, or already ended). The others are the
-        per-exit path's. ``freed`` is poked as soon as slots were released, before the ack: the
-        backlog behind them need not wait for it. ``rows`` are the results' rows when the
-        caller read them already (beside the agent, in the same round trip's time). With
-        ``acks``, the ids to ack are added to it for the caller to send (on its next poll)
-        instead of in a request of their own."""
+        page arrived; the ids it took care of (ended now, or already ended), whose results the
+        caller acks (committed by now). The others are the per-exit path's. ``freed`` is poked
+        as soon as slots were released: the backlog behind them need not wait for the ack.
+        ``rows`` are the results' rows when the caller read them already (beside the agent, in
+        the same round trip's time)."""
         by_id = {state.execution_id: state for state in results}
         try:
             if rows is None:
@@ -122,13 +120,8 @@ class ResultWriter:
         if any(chain.writes[-1].outbox for chain in ended):
             self.outbox_wakeup.poke()
         done = {c.execution_id for c in ended} | {r.id for r in rows if r.status.is_terminal}
-        done |= await self._ended_meanwhile(
+        return done | await self._ended_meanwhile(
             [c.execution_id for c, w in zip(chains, won, strict=True) if not w])
-        if acks is not None:
-            acks.extend(sorted(done))
-        else:
-            await ack_results(client, agent.name, sorted(done))
-        return done
 
     async def _ended_meanwhile(self, lost: list[str]) -> set[str]:
         """Of the rows whose chain lost, those that ended by another path (cancelled, failed by
