@@ -59,6 +59,19 @@ async def dispatched(c: Controllers, name: str) -> Execution:
     return await c.db.executions.get(row.id)
 
 
+async def cancelled_while_running(
+    c: Controllers, start_runtime: StartRuntime, name: str
+) -> Execution:
+    """A row whose child runs on a fresh runtime, cancelled in SQL without the runtime being
+    told (the cancel's terminate was lost)."""
+    runtime = await start_runtime(name, SLEEPER)
+    await agent(c, name, runtime.url)
+    row = await dispatched(c, name)
+    assert await c.db.executions.transition(row.id, S.CANCELLED, Cause.CANCEL, actor="op",
+                                            now_ms=c.clock.now_ms())
+    return row
+
+
 async def claimed(c: Controllers, name: str) -> Execution:
     """A running row holding its slot that no runtime ever heard of (its start was lost)."""
     row = await c.db.executions.submit(agent=AgentName(name), input="", trigger=Trigger.API,
@@ -196,12 +209,7 @@ async def test_a_run_its_runtime_runs_for_a_terminal_row_is_terminated_as_a_stra
     controllers: Controllers, start_runtime: StartRuntime
 ) -> None:
     c = controllers
-    runtime = await start_runtime("stray", SLEEPER)
-    await agent(c, "stray", runtime.url)
-    row = await dispatched(c, "stray")
-    # Cancelled in SQL, but the runtime was never told (the cancel's terminate was lost).
-    assert await c.db.executions.transition(row.id, S.CANCELLED, Cause.CANCEL, actor="op",
-                                            now_ms=c.clock.now_ms())
+    row = await cancelled_while_running(c, start_runtime, "stray")
     report = await watchdog(c).run_cycle()
     assert report.strays == [row.id]
     assert await registry_state(c, "stray", row.id) is RunState.FINISHED
@@ -483,11 +491,7 @@ async def test_a_stray_whose_child_ended_before_its_terminate_is_left_without_a_
 
     monkeypatch.setattr(AgentClient, "terminate", ended_first)
     c = controllers
-    runtime = await start_runtime("quick", SLEEPER)
-    await agent(c, "quick", runtime.url)
-    row = await dispatched(c, "quick")
-    assert await c.db.executions.transition(row.id, S.CANCELLED, Cause.CANCEL, actor="op",
-                                            now_ms=c.clock.now_ms())
+    row = await cancelled_while_running(c, start_runtime, "quick")
     report = await watchdog(c).run_cycle()
     assert (report.strays, report.finished_meanwhile, report.terminate_failed) == (
         [], [row.id], [])
